@@ -1,0 +1,51 @@
+"""The capture command line: the one place where errors become a line and an exit code.
+
+Commands live in cli_run (send and serve) and cli_inspect (read a capture file); each
+is thin: parse, call the core, render, exit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+import typer
+from typer._click.exceptions import ClickException  # typer vendors click: catch its class
+
+from . import cli_run  # noqa: F401  (registers its commands on app)
+from .app import app
+from .errors import CaptureError, ExitCode
+
+__all__ = ["app", "entry_point", "main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the CLI; the one place where errors become a line on stderr and an exit code."""
+    try:
+        rc = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+    except CaptureError as exc:
+        print(f"capture: error: {exc.message}", file=sys.stderr)
+        return int(exc.exit_code)
+    except ClickException as exc:
+        print(f"capture: error: {exc.format_message()}", file=sys.stderr)
+        return int(ExitCode.USAGE)
+    except (KeyboardInterrupt, typer.Abort):
+        print("capture: interrupted", file=sys.stderr)
+        return int(ExitCode.INTERRUPTED)
+    except BrokenPipeError:
+        return int(ExitCode.OK)  # `capture ... | head` closed the pipe: not an error
+    except Exception as exc:
+        if os.environ.get("CAPTURE_DEBUG"):
+            raise
+        print(
+            f"capture: internal error: {type(exc).__name__}: {exc} (CAPTURE_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
+        return int(ExitCode.INTERNAL)
+    return int(rc or 0)
+
+
+def entry_point() -> None:
+    """The console script: exits with main()'s code."""
+    sys.exit(main())

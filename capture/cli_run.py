@@ -1,0 +1,203 @@
+"""`capture run` and `capture target`: the commands that send or serve traffic."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .app import DbOpt, app
+from .config import (
+    DEFAULT_DB,
+    DEFAULT_FAIL_STATUS,
+    RunConfig,
+    StatusSpec,
+    Target,
+    load_targets,
+    parse_body,
+    parse_duration,
+    parse_header,
+    parse_size,
+)
+from .errors import ExitCode, UsageError
+
+__all__ = ["run", "target"]
+
+
+@app.command()
+def run(
+    urls: Annotated[
+        list[str] | None, typer.Argument(help="URL(s) to send to, round-robin.")
+    ] = None,
+    *,
+    requests: Annotated[
+        int | None, typer.Option("-n", "--requests", help="Stop after this many requests.")
+    ] = None,
+    duration: Annotated[
+        str | None, typer.Option("-d", "--duration", help="Stop after this long: 30s, 5m, 1h.")
+    ] = None,
+    qps: Annotated[
+        float | None,
+        typer.Option(
+            "-q", "--qps", help="Global rate in requests/s (default: as fast as possible)."
+        ),
+    ] = None,
+    connections: Annotated[
+        int, typer.Option("-c", "--connections", help="Sessions in the pool, one socket each.")
+    ] = 10,
+    workers: Annotated[
+        int | None, typer.Option("-w", "--workers", help="Worker threads (default: connections).")
+    ] = None,
+    method: Annotated[str, typer.Option("-X", "--method", help="HTTP method.")] = "GET",
+    header: Annotated[
+        list[str] | None, typer.Option("-H", "--header", help="'Name: value', repeatable.")
+    ] = None,
+    data: Annotated[
+        str | None, typer.Option("--data", help="Request body: TEXT, or @FILE to read it.")
+    ] = None,
+    targets: Annotated[
+        Path | None,
+        typer.Option("--targets", help="Targets file: vegeta http format or JSON lines."),
+    ] = None,
+    id_header: Annotated[
+        str | None,
+        typer.Option(
+            "--id-header", help="Send a unique RUN-SEQ value in this header, and store it."
+        ),
+    ] = None,
+    timeout: Annotated[
+        str, typer.Option("--timeout", help="Connect and read timeout per request.")
+    ] = "10s",
+    max_time: Annotated[
+        str | None, typer.Option("--max-time", help="Total deadline per request, body included.")
+    ] = None,
+    fail_status: Annotated[
+        str | None,
+        typer.Option("--fail-status", help="Statuses that count as failures (default: >= 400)."),
+    ] = None,
+    slow: Annotated[
+        str | None, typer.Option("--slow", help="Also count responses slower than this as failed.")
+    ] = None,
+    stop_after_failures: Annotated[
+        int | None, typer.Option("--stop-after-failures", help="Stop once K failures occurred.")
+    ] = None,
+    max_body: Annotated[
+        str, typer.Option("--max-body", help="Bytes of each failed response body to store.")
+    ] = "64KiB",
+    grace: Annotated[
+        str, typer.Option("--grace", help="On Ctrl-C, how long in-flight requests may finish.")
+    ] = "5s",
+    name: Annotated[str | None, typer.Option("--name", help="A name for this run.")] = None,
+    trust_env: Annotated[
+        bool, typer.Option("--trust-env", help="Use proxies and .netrc from the environment.")
+    ] = False,
+    follow_redirects: Annotated[
+        bool, typer.Option("--follow-redirects", help="Follow redirects (default: a 3xx is kept).")
+    ] = False,
+    insecure: Annotated[
+        bool, typer.Option("-k", "--insecure", help="Do not verify TLS certificates.")
+    ] = False,
+    keep_cookies: Annotated[
+        bool, typer.Option("--keep-cookies", help="Carry cookies from one request to the next.")
+    ] = False,
+    keep_secrets: Annotated[
+        bool,
+        typer.Option("--keep-secrets", help="Store Authorization, Cookie, tokens... unredacted."),
+    ] = False,
+    db: DbOpt = DEFAULT_DB,
+    quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no summary.")] = False,
+    json_summary: Annotated[
+        bool, typer.Option("--json", help="Print the end summary as JSON on stdout.")
+    ] = False,
+    fail_exit: Annotated[
+        bool, typer.Option("--fail-exit", help="Exit 1 when any failure was stored (for CI).")
+    ] = False,
+) -> None:
+    """Send load to URL(s) and store every failed exchange.
+
+    Example: capture run http://127.0.0.1:8080/ -c 10 -d 30s --qps 200
+    """
+    from . import runner, store
+    from .display import Display
+    from .formatters import summary_json, summary_lines
+
+    config = RunConfig(
+        targets=_targets(urls or [], targets, method, header or [], data),
+        requests=requests,
+        duration_s=None if duration is None else parse_duration(duration, option="--duration"),
+        connections=connections,
+        workers=workers,
+        qps=qps,
+        timeout_s=parse_duration(timeout, option="--timeout"),
+        max_time_s=None if max_time is None else parse_duration(max_time, option="--max-time"),
+        fail_status=(
+            DEFAULT_FAIL_STATUS
+            if fail_status is None
+            else StatusSpec.parse(fail_status, option="--fail-status")
+        ),
+        slow_s=None if slow is None else parse_duration(slow, option="--slow"),
+        stop_after_failures=stop_after_failures,
+        max_body_bytes=parse_size(max_body, option="--max-body"),
+        id_header=id_header,
+        trust_env=trust_env,
+        follow_redirects=follow_redirects,
+        insecure=insecure,
+        keep_cookies=keep_cookies,
+        keep_secrets=keep_secrets,
+        grace_s=parse_duration(grace, option="--grace"),
+        name=name,
+        command_line=shlex.join(["capture", *sys.argv[1:]]),
+    )
+    engine = store.open_for_write(db)
+    with Display(quiet=quiet or json_summary) as display:
+        summary = runner.run(config, engine, on_tick=display.tick)
+    if json_summary:
+        print(summary_json(summary, db=db))
+    elif not quiet:
+        for line in summary_lines(summary, db=db):
+            print(line)
+    if summary.status is runner.RunStatus.FAILED:
+        raise typer.Exit(ExitCode.STORAGE)
+    if summary.status is runner.RunStatus.INTERRUPTED:
+        raise typer.Exit(ExitCode.INTERRUPTED)
+    if fail_exit and summary.failed:
+        raise typer.Exit(ExitCode.FAILURES)
+
+
+def _targets(
+    urls: Sequence[str],
+    targets_file: Path | None,
+    method: str,
+    headers: Sequence[str],
+    data: str | None,
+) -> tuple[Target, ...]:
+    if urls and targets_file is not None:
+        raise UsageError("give URLs or --targets FILE, not both")
+    if targets_file is not None:
+        return load_targets(targets_file)
+    pairs = tuple(parse_header(h) for h in headers)
+    body = parse_body(data)
+    return tuple(Target.build(method, url, pairs, body) for url in urls)
+
+
+@app.command()
+def target(
+    *,
+    port: Annotated[
+        int, typer.Option("--port", "-p", help="Port to listen on (0: any free).")
+    ] = 8080,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+) -> None:
+    """Start the built-in fault-injecting test server (see docs/target.md).
+
+    Example: capture target --port 8080   # then: curl 'http://127.0.0.1:8080/?status=503'
+    """
+    from .target import serve
+
+    if not 0 <= port <= 65535:
+        raise UsageError(f"--port {port} is not a TCP port")
+    serve(host, port)

@@ -1,0 +1,340 @@
+"""The run configuration and the parsers that build it from user input.
+
+Every parser raises UsageError with a one-line message; nothing here does I/O except
+reading a --targets or --data @file the user named.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from .errors import UsageError
+
+__all__ = [
+    "DEFAULT_DB",
+    "DEFAULT_MAX_BODY_BYTES",
+    "RunConfig",
+    "StatusSpec",
+    "Target",
+    "load_targets",
+    "parse_body",
+    "parse_duration",
+    "parse_header",
+    "parse_size",
+    "parse_url",
+]
+
+DEFAULT_DB = "capture.db"
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
+
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
+_DURATION_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+_SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
+_SIZE_UNIT = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+_TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token (header names)
+
+
+def parse_duration(text: str, *, option: str = "duration") -> float:
+    """Turn '30s', '500ms', '5m', '1h' or a bare number of seconds into seconds (> 0)."""
+    m = _DURATION_RE.match(text)
+    if not m:
+        raise UsageError(f"{option}: {text!r} is not a duration (use e.g. 500ms, 30s, 5m, 1h)")
+    unit = m.group(2).lower() if m.group(2) else None
+    seconds = float(m.group(1)) * _DURATION_UNIT_S[unit]
+    if seconds <= 0 or not math.isfinite(seconds):
+        raise UsageError(f"{option}: {text!r} must be greater than zero")
+    return seconds
+
+
+def parse_size(text: str, *, option: str = "size") -> int:
+    """Turn '65536', '64k', '64KiB' or '1MB' into bytes (binary multiples)."""
+    m = _SIZE_RE.match(text)
+    if not m:
+        raise UsageError(f"{option}: {text!r} is not a size (use e.g. 65536, 64k, 1MiB)")
+    unit = (m.group(2) or "").lower()[:1]
+    return int(m.group(1)) * _SIZE_UNIT[unit]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSpec:
+    """A set of HTTP status codes such as '5xx', '503', '500-504' or '4xx,429'."""
+
+    ranges: tuple[tuple[int, int], ...]
+    text: str
+
+    @classmethod
+    def parse(cls, text: str, *, option: str = "status") -> StatusSpec:
+        """Parse a comma list of '5xx', '503' and '500-504' items."""
+        ranges: list[tuple[int, int]] = []
+        for raw in text.split(","):
+            item = raw.strip().lower()
+            if re.fullmatch(r"[1-5]xx", item):
+                lo = int(item[0]) * 100
+                ranges.append((lo, lo + 99))
+            elif re.fullmatch(r"\d{3}", item):
+                ranges.append((int(item), int(item)))
+            elif m := re.fullmatch(r"(\d{3})\s*-\s*(\d{3})", item):
+                lo, hi = int(m.group(1)), int(m.group(2))
+                if lo > hi:
+                    raise UsageError(f"{option}: range {item!r} runs backwards")
+                ranges.append((lo, hi))
+            else:
+                raise UsageError(
+                    f"{option}: {raw.strip()!r} is not a status (use e.g. 5xx, 503, 500-504)"
+                )
+        for lo, hi in ranges:
+            if lo < 100 or hi > 599:
+                raise UsageError(f"{option}: {text!r} is outside the HTTP range 100-599")
+        return cls(tuple(ranges), text)
+
+    def __contains__(self, code: object) -> bool:
+        return isinstance(code, int) and any(lo <= code <= hi for lo, hi in self.ranges)
+
+    def lookup_table(self) -> tuple[bool, ...]:
+        """Returns a 1000-entry table, so the hot path tests membership by index."""
+        return tuple(code in self for code in range(1000))
+
+
+DEFAULT_FAIL_STATUS = StatusSpec(((400, 599),), ">=400")
+
+
+def parse_url(text: str) -> str:
+    """Check that text is an absolute http(s) URL with a host and a valid port."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise UsageError(f"URL {text!r}: {exc}") from None
+    if parts.scheme not in ("http", "https"):
+        raise UsageError(f"URL {text!r}: only http:// and https:// are supported")
+    if not parts.hostname:
+        raise UsageError(f"URL {text!r}: no host name")
+    if port == 0:
+        raise UsageError(f"URL {text!r}: port 0 is not a port one can connect to")
+    if any(c.isspace() for c in text.strip()):
+        raise UsageError(f"URL {text!r}: contains white space")
+    return text.strip()
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """Split 'Name: value' into a (name, value) pair."""
+    name, sep, value = text.partition(":")
+    name = name.strip()
+    if not sep or not name:
+        raise UsageError(f"header {text!r}: expected 'Name: value'")
+    if not _TOKEN_RE.match(name):
+        raise UsageError(f"header {text!r}: {name!r} is not a valid header name")
+    value = value.strip()
+    if "\r" in value or "\n" in value:
+        raise UsageError(f"header {name!r}: the value contains a line break")
+    return name, value
+
+
+def parse_body(text: str | None) -> bytes | None:
+    """Turn --data TEXT or --data @file into the body bytes."""
+    if text is None:
+        return None
+    if text.startswith("@"):
+        return _read_file(Path(text[1:]), what="body file")
+    return text.encode()
+
+
+def _read_file(path: Path, *, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise UsageError(f"{what} {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise UsageError(f"{what} {str(path)!r} is a directory") from None
+    except OSError as exc:
+        raise UsageError(f"{what} {str(path)!r}: {exc.strerror}") from None
+
+
+def _parse_method(text: str, *, where: str = "method") -> str:
+    method = text.strip().upper()
+    if method not in HTTP_METHODS:
+        raise UsageError(f"{where}: {text!r} is not an HTTP method")
+    return method
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One request to send: method, URL, headers in order, and an optional body."""
+
+    method: str
+    url: str
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+
+    @classmethod
+    def build(
+        cls,
+        method: str,
+        url: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+    ) -> Target:
+        """Validates method and URL, and returns the target."""
+        return cls(_parse_method(method), parse_url(url), tuple(headers), body)
+
+
+def load_targets(path: Path) -> tuple[Target, ...]:
+    """Read a targets file: vegeta's http format, or JSON lines when it starts with '{'."""
+    raw = _read_file(path, what="targets file")
+    try:
+        text = raw.decode()
+    except UnicodeDecodeError:
+        raise UsageError(f"targets file {str(path)!r} is not UTF-8 text") from None
+    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
+    if not first:
+        raise UsageError(f"targets file {str(path)!r} has no targets")
+    if first.startswith("{"):
+        return _targets_from_jsonl(text, path)
+    return _targets_from_http(text, path)
+
+
+def _targets_from_jsonl(text: str, path: Path) -> tuple[Target, ...]:
+    targets = []
+    for lineno, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        where = f"{path}:{lineno}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"{where}: not JSON ({exc.msg})") from None
+        if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
+            raise UsageError(f'{where}: expected an object with a "url" string')
+        headers = obj.get("headers") or {}
+        pairs = headers.items() if isinstance(headers, dict) else headers
+        try:
+            parsed = tuple(parse_header(f"{k}: {v}") for k, v in pairs)
+            body = obj.get("body")
+            target = Target.build(
+                str(obj.get("method", "GET")),
+                obj["url"],
+                parsed,
+                body.encode() if isinstance(body, str) else None,
+            )
+        except UsageError as exc:
+            raise UsageError(f"{where}: {exc.message}") from None
+        except (TypeError, ValueError):
+            raise UsageError(f"{where}: headers must be an object or a list of pairs") from None
+        targets.append(target)
+    return tuple(targets)
+
+
+def _targets_from_http(text: str, path: Path) -> tuple[Target, ...]:
+    """Parse vegeta's format: 'METHOD URL', then 'Name: value' lines, then '@body'."""
+    targets: list[Target] = []
+    block: list[tuple[int, str]] = []
+    for lineno, line in [*enumerate(text.splitlines(), 1), (0, "")]:
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            continue
+        if stripped:
+            block.append((lineno, stripped))
+            continue
+        if block:
+            targets.append(_http_block(block, path))
+            block = []
+    return tuple(targets)
+
+
+def _http_block(block: list[tuple[int, str]], path: Path) -> Target:
+    where, request_line = block[0]
+    method, _, url = request_line.partition(" ")
+    try:
+        headers: list[tuple[str, str]] = []
+        body = None
+        for lineno, line in block[1:]:
+            where = lineno
+            if line.startswith("@"):
+                body_path = Path(line[1:])
+                if not body_path.is_absolute():
+                    body_path = path.parent / body_path
+                body = _read_file(body_path, what="body file")
+            else:
+                headers.append(parse_header(line))
+        where = block[0][0]
+        return Target.build(method, url.strip(), headers, body)
+    except UsageError as exc:
+        raise UsageError(f"{path}:{where}: {exc.message}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig:
+    """Everything a run needs to know; built once by the CLI or the API, then read-only."""
+
+    targets: tuple[Target, ...]
+    requests: int | None = None
+    duration_s: float | None = None
+    connections: int = 10
+    workers: int | None = None  # None: one worker per connection
+    qps: float | None = None
+    timeout_s: float = 10.0
+    max_time_s: float | None = None
+    fail_status: StatusSpec = DEFAULT_FAIL_STATUS
+    slow_s: float | None = None
+    stop_after_failures: int | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    id_header: str | None = None
+    trust_env: bool = False
+    follow_redirects: bool = False
+    insecure: bool = False
+    keep_cookies: bool = False
+    keep_secrets: bool = False
+    grace_s: float = 5.0
+    name: str | None = None
+    command_line: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.targets:
+            raise UsageError("no target: give a URL or --targets FILE")
+        if self.requests is None and self.duration_s is None:
+            raise UsageError("say how long to run: -n/--requests COUNT and/or -d/--duration")
+        _positive(self.requests, "--requests")
+        _positive(self.connections, "--connections")
+        _positive(self.workers, "--workers")
+        _positive(self.stop_after_failures, "--stop-after-failures")
+        for value, option in ((self.qps, "--qps"), (self.duration_s, "--duration")):
+            if value is not None and (not math.isfinite(value) or value <= 0):
+                raise UsageError(f"{option} must be greater than zero")
+        if self.max_body_bytes < 0:
+            raise UsageError("--max-body must not be negative")
+        if self.id_header is not None:
+            parse_header(f"{self.id_header}: x")
+
+    @property
+    def worker_count(self) -> int:
+        """Returns the number of worker threads (defaults to one per connection)."""
+        return self.workers if self.workers is not None else self.connections
+
+    def to_json(self, redact: Any) -> str:
+        """Returns the configuration as JSON, header values passed through redact(name, v)."""
+        data = asdict(self)
+        data["fail_status"] = self.fail_status.text
+        data["targets"] = [
+            {
+                "method": t.method,
+                "url": t.url,
+                "headers": [[k, redact(k, v)] for k, v in t.headers],
+                "body_bytes": None if t.body is None else len(t.body),
+            }
+            for t in self.targets
+        ]
+        return json.dumps(data, sort_keys=True)
+
+
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and value <= 0:
+        raise UsageError(f"{option} must be greater than zero")

@@ -1,0 +1,314 @@
+"""Open a capture database, bring its schema to head, and manage run rows.
+
+One engine per process role: the writer thread's (BEGIN IMMEDIATE, batched commits)
+and read-only ones for the query commands. Pragmas are set on every connection.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, update
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+
+from . import __version__
+from .errors import DataError, StorageError, UsageError
+from .schema import failures, requests, runs
+
+__all__ = [
+    "create_run",
+    "database_url",
+    "finish_run",
+    "now_iso",
+    "open_for_write",
+    "open_readonly",
+    "run_totals",
+]
+
+BUSY_TIMEOUT_MS = 5000
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def now_iso(ts: float | None = None) -> str:
+    """Returns a UTC timestamp as ISO-8601 text with microseconds and a Z."""
+    moment = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def database_url(db: str) -> str:
+    """Turns a path or a SQLAlchemy URL into a SQLAlchemy URL."""
+    if "://" in db:
+        try:
+            make_url(db)
+        except ArgumentError:
+            raise UsageError(f"--db {db!r} is not a valid database URL") from None
+        return db
+    return f"sqlite:///{Path(db).expanduser().absolute()}"
+
+
+def _sqlite_path(url: str) -> Path | None:
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or not parsed.database:
+        return None
+    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
+        return None
+    return Path(parsed.database)
+
+
+def _migrations_dir() -> str:
+    # Installed: the capture.migrations package. From a checkout: the top-level folder.
+    try:
+        return str(resources.files("capture.migrations"))
+    except ModuleNotFoundError:  # pragma: no cover - only when packaging is broken
+        return str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _alembic_config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", _migrations_dir())
+    return cfg
+
+
+def head_revision() -> str:
+    """Returns the newest schema revision this version of capture knows."""
+    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _install_pragmas(engine: Engine, *, writer: bool) -> None:
+    if engine.dialect.name != "sqlite":
+        return
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transactions into our own hands: pysqlite's implicit BEGIN is deferred,
+        # and a deferred writer can fail with SQLITE_BUSY_SNAPSHOT mid-batch.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if writer:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA journal_size_limit = 67108864")
+        else:
+            cur.execute("PRAGMA query_only = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def _precreate(path: Path) -> None:
+    """Creates the database file owner-readable only; -wal and -shm inherit the mode."""
+    if not path.parent.is_dir():
+        raise UsageError(f"--db {str(path)!r}: directory {str(path.parent)!r} does not exist")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--db {str(path)!r}: cannot create ({exc.strerror})") from None
+    os.close(fd)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    if path.is_dir():
+        raise UsageError(f"--db {str(path)!r} is a directory")
+    try:
+        with path.open("rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise DataError(f"--db {str(path)!r}: cannot read ({exc.strerror})") from None
+    if head and head != _SQLITE_MAGIC:
+        raise DataError(f"--db {str(path)!r} is not a SQLite database")
+
+
+def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
+    """Returns the file's schema revision; refuses files that are not capture's or too new."""
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        tables = set(inspect(conn).get_table_names())
+    if current is None:
+        if tables and not allow_empty:
+            raise DataError("the database is not a capture file (no schema revision)")
+        if tables - {"alembic_version"}:
+            raise DataError("the database is not a capture file: it has other tables")
+        return None
+    script = ScriptDirectory.from_config(_alembic_config())
+    try:
+        script.get_revision(current)
+    except Exception:
+        raise DataError(
+            f"the database has schema revision {current}, newer than this capture "
+            f"({__version__}) knows: upgrade capture"
+        ) from None
+    return current
+
+
+def open_for_write(db: str) -> Engine:
+    """Opens (creating if needed) a database for a run and upgrades its schema to head."""
+    url = database_url(db)
+    path = _sqlite_path(url)
+    existing = path is not None and path.exists() and path.stat().st_size > 0
+    if path is not None:
+        if path.exists():
+            _check_sqlite_file(path)
+        else:
+            _precreate(path)
+    try:
+        if existing:
+            # Look before touching: even switching on WAL would change a foreign file.
+            probe = _readonly_engine(url)
+            try:
+                current = _check_revision(probe, allow_empty=True)
+            finally:
+                probe.dispose()
+        engine = create_engine(url, pool_size=2, max_overflow=2)
+        _install_pragmas(engine, writer=True)
+        if not existing:
+            current = _check_revision(engine, allow_empty=True)
+        if current != head_revision():
+            upgrade(engine)
+    except OperationalError as exc:
+        raise StorageError(f"cannot open the database: {exc.orig}") from None
+    except DatabaseError as exc:
+        raise DataError(f"cannot open the database: {exc.orig}") from None
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Runs every migration the database has not had yet, on one connection."""
+    cfg = _alembic_config()
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+
+
+def _readonly_engine(url: str) -> Engine:
+    path = _sqlite_path(url)
+    if path is not None:
+        url = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
+    engine = create_engine(url)
+    _install_pragmas(engine, writer=False)
+    return engine
+
+
+def open_readonly(db: str) -> Engine:
+    """Opens an existing capture database read-only; never creates or changes a file."""
+    url = database_url(db)
+    path = _sqlite_path(url)
+    if path is not None:
+        if not path.exists():
+            raise DataError(f"--db {str(path)!r} does not exist")
+        _check_sqlite_file(path)
+    engine = _readonly_engine(url)
+    try:
+        current = _check_revision(engine, allow_empty=False)
+    except DatabaseError as exc:
+        raise DataError(f"cannot read the database: {exc.orig}") from None
+    if current is None:
+        raise DataError("the database is empty: no capture run was stored in it")
+    return engine
+
+
+def create_run(
+    engine: Engine, *, name: str | None, command_line: str, config_json: str, qps: float | None
+) -> int:
+    """Inserts a run row with status 'running' and returns its id."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            insert(runs).values(
+                name=name,
+                started_at=now_iso(),
+                status="running",
+                command_line=command_line,
+                config_json=config_json,
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
+                capture_version=__version__,
+                qps_asked=qps,
+            )
+        )
+        key = result.inserted_primary_key
+    assert key is not None and isinstance(key[0], int)
+    run_id: int = key[0]
+    return run_id
+
+
+def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
+    """Counts what the database holds for a run: requests, ok, failed, stored failures, sockets."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(requests.c.failed), 0),
+                func.count(requests.c.local_addr.distinct()),
+            ).where(requests.c.run_id == run_id)
+        ).one()
+        stored = conn.execute(
+            select(func.count()).select_from(failures).where(failures.c.run_id == run_id)
+        ).scalar_one()
+    total, failed, sockets = int(row[0]), int(row[1]), int(row[2])
+    return {
+        "requests_total": total,
+        "ok_total": total - failed,
+        "failed_total": failed,
+        "failures_stored": int(stored),
+        "sockets_used": sockets,
+    }
+
+
+def finish_run(
+    engine: Engine, run_id: int, *, status: str, duration_s: float, dropped: int, aborted: int
+) -> dict[str, int]:
+    """Marks a run finished with its status, stores its totals, and returns them."""
+    totals = run_totals(engine, run_id)
+    with engine.begin() as conn:
+        conn.execute(
+            update(runs)
+            .where(runs.c.id == run_id)
+            .values(
+                status=status,
+                finished_at=now_iso(),
+                duration_s=duration_s,
+                failures_dropped=dropped,
+                aborted_total=aborted,
+                **totals,
+            )
+        )
+    checkpoint(engine)
+    return totals
+
+
+def checkpoint(engine: Engine) -> None:
+    """Folds the WAL back into the database file, so the .db alone is complete."""
+    if engine.dialect.name != "sqlite":
+        return
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    try:
+        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
+    except sqlite3.Error:
+        pass  # a reader still holds a snapshot; the next writer or reader finishes the job
+    finally:
+        raw.close()
+
+
+def program_name() -> str:
+    """Returns how the user invoked capture, for the runs.command_line column."""
+    return Path(sys.argv[0]).name or "capture"
