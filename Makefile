@@ -19,8 +19,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check capture tests bench
-	$(BIN)/ruff format --check capture tests bench
+	$(BIN)/ruff check capture tests migrations $(wildcard bench)
+	$(BIN)/ruff format --check capture tests migrations $(wildcard bench)
 	$(BIN)/mypy capture
 
 bench: $(STAMP)

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click: catch its class
 
-from . import cli_run  # noqa: F401  (registers its commands on app)
+from . import cli_inspect, cli_run  # noqa: F401  (they register their commands on app)
 from .app import app
 from .errors import CaptureError, ExitCode
 

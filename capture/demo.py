@@ -22,8 +22,11 @@ def main() -> int:
         args = ["run", *urls, "-c", "8", "-d", "4s", "--qps", "250", "--db", DEMO_DB]
         args += ["--name", "demo", "--id-header", "X-Capture-Id"]
         code = cli_main(args)
-    if code == 0:
-        print(f"\ninspect them: sqlite3 {DEMO_DB} 'select * from failures limit 5'")
+    if code != 0:
+        return code
+    print(f"\nfirst failures (capture failures --db {DEMO_DB} --limit 5):", flush=True)
+    code = cli_main(["failures", "--db", DEMO_DB, "--limit", "5"])
+    print(f"\nmore: capture summary --db {DEMO_DB};  capture show ID --db {DEMO_DB}")
     return code
 
 

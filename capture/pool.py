@@ -127,7 +127,9 @@ def build_session(
     session = requests.Session()
     session.trust_env = trust_env  # no proxies or ~/.netrc from the environment by default
     session.verify = not insecure
-    session.headers.update({"User-Agent": USER_AGENT})
+    # Only encodings capture can decode to check and store (requests adds br when brotli
+    # is installed, and a br body would be stored undecodable).
+    session.headers.update({"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"})
     # max_retries=0: one send is exactly one attempt on the wire (requests' default too).
     adapter = _TrackingAdapter(pool_connections=1, pool_maxsize=1, pool_block=True, max_retries=0)
     session.mount("http://", adapter)

@@ -84,6 +84,8 @@ requests = Table(
     Index(None, "run_id", "seq", unique=True),
     Index(None, "run_id", "failed", "status"),
     Index(None, "run_id", "local_addr"),
+    Index(None, "run_id", "error_kind"),
+    Index(None, "run_id", "failed", "latency_ms"),
 )
 
 failures = Table(
@@ -108,5 +110,6 @@ failures = Table(
     Column("content_encoding", Text),
     Column("error_class", Text),
     Column("error_message", Text),
+    Column("body_signature", Text),
     Index(None, "run_id"),
 )

@@ -30,11 +30,13 @@ from .schema import failures, requests, runs
 __all__ = [
     "create_run",
     "database_url",
+    "describe",
     "finish_run",
     "now_iso",
     "open_for_write",
     "open_readonly",
     "run_totals",
+    "upgrade_file",
 ]
 
 BUSY_TIMEOUT_MS = 5000
@@ -209,8 +211,12 @@ def _readonly_engine(url: str) -> Engine:
     return engine
 
 
-def open_readonly(db: str) -> Engine:
-    """Opens an existing capture database read-only; never creates or changes a file."""
+def open_readonly(db: str, *, any_revision: bool = False) -> Engine:
+    """Opens an existing capture database read-only; never creates or changes a file.
+
+    Files from an older schema are refused (the queries need the current one) unless
+    any_revision: `capture db upgrade` brings them up to date.
+    """
     url = database_url(db)
     path = _sqlite_path(url)
     if path is not None:
@@ -224,7 +230,44 @@ def open_readonly(db: str) -> Engine:
         raise DataError(f"cannot read the database: {exc.orig}") from None
     if current is None:
         raise DataError("the database is empty: no capture run was stored in it")
+    if not any_revision and current != head_revision():
+        raise DataError(
+            f"the database has the older schema {current}: run `capture db upgrade --db {db}`"
+        )
     return engine
+
+
+def describe(db: str) -> dict[str, object]:
+    """Returns facts about a capture file: path, sizes, schema revision, row counts."""
+    engine = open_readonly(db, any_revision=True)
+    url = database_url(db)
+    path = _sqlite_path(url)
+    with engine.connect() as conn:
+        current = MigrationContext.configure(conn).get_current_revision()
+        counts = {
+            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
+            for name, table in (("runs", runs), ("requests", requests), ("failures", failures))
+        }
+    info: dict[str, object] = {"path": str(path) if path else url}
+    if path is not None:
+        info["size_bytes"] = path.stat().st_size
+        wal = path.with_name(path.name + "-wal")
+        info["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
+    info["schema"] = current
+    info["schema_latest"] = head_revision()
+    info.update(counts)
+    engine.dispose()
+    return info
+
+
+def upgrade_file(db: str) -> tuple[str | None, str]:
+    """Upgrades a capture file to the latest schema. Returns (before, after) revisions."""
+    probe = open_readonly(db, any_revision=True)
+    with probe.connect() as conn:
+        before = MigrationContext.configure(conn).get_current_revision()
+    probe.dispose()
+    open_for_write(db).dispose()
+    return before, head_revision()
 
 
 def create_run(

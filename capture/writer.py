@@ -21,6 +21,7 @@ from .config import Target
 from .exchange import Record
 from .redact import Redactor
 from .schema import failures, requests
+from .signature import signature
 from .stats import Stats
 from .store import now_iso
 
@@ -217,4 +218,5 @@ class Writer:
             "content_encoding": d.content_encoding,
             "error_class": d.error_class,
             "error_message": d.error_message,
+            "body_signature": signature(d.body, d.error_message),
         }

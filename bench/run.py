@@ -1,0 +1,218 @@
+"""capture's benchmark suite: `make bench`, or `.venv/bin/python bench/run.py [--quick]`.
+
+Starts a real nginx (worker_processes 1) and the built-in target (`capture target`, its
+own process), then runs every client for a fixed time, once per round, so drift hits all
+of them: capture against /ok (0 % failures) and /fail (100 % failures, every body
+stored), the seed's plain loop, locust (HttpUser, FastHttpUser; 1 and 2 processes), hey
+and wrk. Then capture's pacer at 10, 50 and 80 % of its measured maximum. Writes
+bench/RESULTS.md and prints the tables. Every run is bounded in time; all traffic goes to
+127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import shlex
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import install
+import machine
+import peers
+import writeup
+from builtin import FAIL_PATH, OK_PATH, BuiltinTarget, BuiltinTargetError
+from measure import run_measured
+from nginx import Nginx, NginxError
+from report import BUILTIN, FAIL, NGINX, OK, PACER, PROCS, STARTUP, Case, Results, Sample
+
+HERE = Path(__file__).parent
+RESULTS_MD = HERE / "RESULTS.md"
+PACER_SHARES = (0.10, 0.50, 0.80)
+SLACK_S = 40  # start-up and shutdown allowance on top of the run's duration
+PROCS_MISSING = "`capture run --procs` does not exist yet (not in `capture run --help`)"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A case and the client that runs it."""
+
+    case: Case
+    client: peers.Client
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parse_args(argv)
+    rounds, duration_s = (1, 2) if args.quick else (args.rounds, args.duration)
+    out = args.out or (None if args.quick else RESULTS_MD)
+    started = time.monotonic()
+    installs = install.ensure_apt_tools(allow_install=not args.no_install)
+    installs["locust"] = install.ensure_locust(allow_install=not args.no_install)
+    res = Results(
+        machine=machine.machine(),
+        versions=machine.versions(),
+        installs=installs,
+        rounds=rounds,
+        duration_s=duration_s,
+        cases=[],
+        started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    )
+    with contextlib.ExitStack() as stack:
+        ngx = _start(stack, Nginx(), res, "nginx")
+        target = _start(stack, BuiltinTarget(), res, "built-in target")
+        jobs = _jobs(res, ngx, target)
+        res.cases = [job.case for job in jobs]
+        for round_no in range(rounds):
+            for job in _round_order(jobs, round_no):
+                _run(job, duration_s, f"{round_no + 1}/{rounds}")
+        pacer = _pacer_jobs(res, ngx)
+        res.cases += [job.case for job in pacer]
+        for round_no in range(rounds):
+            for job in pacer:
+                _run(job, duration_s, f"{round_no + 1}/{rounds}")
+    res.elapsed_s = time.monotonic() - started
+    print(writeup.tables(res))
+    if out is not None:
+        out.write_text(writeup.document(res))
+        print(f"bench: wrote {out}", file=sys.stderr)
+    return 0
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="smoke run: 1 round of 2 s each")
+    parser.add_argument("--rounds", type=int, default=3, help="runs per case (default 3)")
+    parser.add_argument("--duration", type=int, default=5, help="seconds per run (default 5)")
+    parser.add_argument(
+        "--out", type=Path, help=f"Markdown file to write (default {RESULTS_MD}; none for --quick)"
+    )
+    parser.add_argument(
+        "--no-install", action="store_true", help="do not apt-get or pip install missing peers"
+    )
+    args = parser.parse_args(argv)
+    if not 1 <= args.rounds <= 20 or not 1 <= args.duration <= 60:
+        parser.error("--rounds must be 1-20 and --duration 1-60 s")
+    return args
+
+
+T = TypeVar("T", Nginx, BuiltinTarget)
+
+
+def _start(stack: contextlib.ExitStack, server: T, res: Results, name: str) -> T | None:
+    try:
+        return stack.enter_context(server)
+    except (NginxError, BuiltinTargetError) as exc:
+        res.notes.append(f"{name} unavailable, its cases were skipped: {exc}")
+        print(f"bench: {name} unavailable: {exc}", file=sys.stderr)
+        return None
+
+
+def _jobs(res: Results, ngx: Nginx | None, target: BuiltinTarget | None) -> list[Job]:
+    jobs: list[Job] = []
+
+    def add(section: str, client: peers.Client, kind: str, url: str, skip: str | None = None) -> None:
+        jobs.append(Job(Case(section, client.name, kind, url, skipped=skip), client))
+
+    if ngx is not None:
+        ok, fail = ngx.url("/ok"), ngx.url("/fail")
+        add(NGINX, peers.capture(), OK, ok)
+        add(NGINX, peers.capture(), FAIL, fail)
+        add(NGINX, peers.seed_loop(), OK, ok)
+        add(NGINX, peers.seed_loop(), FAIL, fail)
+        locust_skip = _absent(res, "locust")
+        for user in peers.LOCUST_USERS:
+            for processes in (1, 2):
+                add(NGINX, peers.locust(user, processes), OK, ok, locust_skip)
+        add(NGINX, peers.hey(), OK, ok, _absent(res, "hey"))
+        add(NGINX, peers.wrk(), OK, ok, _absent(res, "wrk"))
+        # The slot for `capture run --procs 2`: it runs once capture has the option.
+        procs_skip = None if peers.capture_has_procs() else PROCS_MISSING
+        add(PROCS, peers.capture(procs=2), OK, ok, procs_skip)
+        add(PROCS, peers.capture(procs=2), FAIL, fail, procs_skip)
+        add(STARTUP, peers.capture_startup(), OK, ok)
+        add(STARTUP, peers.seed_loop(), OK, ok)
+    if target is not None:
+        add(BUILTIN, peers.capture(), OK, target.url(OK_PATH))
+        add(BUILTIN, peers.capture(), FAIL, target.url(FAIL_PATH))
+        add(BUILTIN, peers.seed_loop(), OK, target.url(OK_PATH))
+        add(BUILTIN, peers.seed_loop(), FAIL, target.url(FAIL_PATH))
+    return jobs
+
+
+def _absent(res: Results, tool: str) -> str | None:
+    if res.versions.get(tool, "absent") != "absent":
+        return None
+    return f"{tool} is not installed: {res.installs.get(tool, 'absent')}"
+
+
+def _round_order(jobs: list[Job], round_no: int) -> list[Job]:
+    """Returns the jobs of one round: per section capture first, the peers rotated."""
+    ordered: list[Job] = []
+    for section in (NGINX, PROCS, BUILTIN, STARTUP):
+        mine = [j for j in jobs if j.case.section == section and j.case.client == "capture"]
+        rest = [j for j in jobs if j.case.section == section and j not in mine]
+        shift = round_no % len(rest) if rest else 0
+        ordered += mine + rest[shift:] + rest[:shift]
+    return ordered
+
+
+def _pacer_jobs(res: Results, ngx: Nginx | None) -> list[Job]:
+    top = res.stats(NGINX, "capture", OK)
+    if ngx is None or top is None:
+        res.notes.append("pacer accuracy skipped: no measured maximum of capture against nginx")
+        return []
+    jobs = []
+    for share in PACER_SHARES:
+        qps = max(1.0, round(top.rps * share))
+        client = peers.capture(qps=qps)
+        case = Case(PACER, client.name, OK, ngx.url("/ok"), asked_qps=qps)
+        jobs.append(Job(case, client))
+    return jobs
+
+
+def _run(job: Job, duration_s: int, tag: str) -> None:
+    """Runs a job once in its own temporary directory and adds its sample to the case."""
+    case, client = job.case, job.client
+    if case.skipped:
+        return
+    if case.section == STARTUP:
+        duration_s = 0
+    tag = f"[{tag}] {case.client} {case.target}"
+    with tempfile.TemporaryDirectory(prefix="capture-bench-") as tmp:
+        argv = client.argv(case.url, duration_s)
+        case.command = case.command or _display(argv)
+        env = os.environ | client.env(case.url)
+        done = run_measured(argv, limit_s=duration_s + SLACK_S, env=env, cwd=Path(tmp))
+    if done.timed_out or done.returncode != 0:
+        why = "timed out" if done.timed_out else f"exit {done.returncode}"
+        case.errors.append(f"{why}: {done.stderr.strip()[-300:]}")
+        print(f"bench: {tag}: {why}", file=sys.stderr)
+        return
+    try:
+        parsed = client.parse(done.stdout)
+    except (peers.ParseError, KeyError, TypeError, ValueError) as exc:
+        case.errors.append(f"unreadable output: {exc}")
+        print(f"bench: {tag}: unreadable output: {exc}", file=sys.stderr)
+        return
+    sample = Sample(parsed.rps, parsed.requests, done.cpu_s, done.maxrss_mib, parsed.extra)
+    case.samples.append(sample)
+    cpu = sample.cpu_us_per_req
+    cost = f"{cpu:,.0f} µs CPU/req" if cpu is not None else f"{done.cpu_s:.2f} s CPU"
+    print(f"bench: {tag}: {parsed.rps:,.0f} req/s, {cost}", file=sys.stderr)
+
+
+def _display(argv: list[str]) -> str:
+    """Returns argv as a shell line, with the virtualenv and bench paths shortened."""
+    venv_bin = str(Path(sys.executable).parent) + "/"
+    words = [w.replace(venv_bin, ".venv/bin/").replace(f"{HERE}/", "bench/") for w in argv]
+    return shlex.join(words)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""The filters of `capture failures` and `capture export`, parsed from user input. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from .config import StatusSpec, parse_duration, parse_header
+from .errors import UsageError
+
+__all__ = ["FailureQuery", "When", "parse_when"]
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A point in a run: an offset from its start (ms), or a UTC time (ISO text)."""
+
+    offset_ms: float | None = None
+    time_iso: str | None = None
+
+
+def parse_when(text: str, *, option: str) -> When:
+    """Turn '30s' / '2m' (offset into the run) or an ISO date-time into a When."""
+    if re.fullmatch(r"\s*[\d.]+\s*(ms|s|m|h)?\s*", text):
+        return When(offset_ms=parse_duration(text, option=option) * 1000.0)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option}: {text!r} is neither an offset (30s, 5m) nor a time (2026-01-02T03:04:05)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return When(time_iso=moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+@dataclass(frozen=True, slots=True)
+class FailureQuery:
+    """Which failures to list; every field narrows the selection."""
+
+    status: StatusSpec | None = None
+    errors: tuple[str, ...] = ()
+    url_glob: str | None = None
+    method: str | None = None
+    since: When | None = None
+    until: When | None = None
+    slower_than_ms: float | None = None
+    body_contains: bytes | None = None
+    header: tuple[str, str] | None = None
+    socket: str | None = None
+    session: int | None = None
+    limit: int | None = 50
+    offset: int = 0
+    oldest: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        status: str | None = None,
+        error: str | None = None,
+        url: str | None = None,
+        method: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        slower_than: str | None = None,
+        body_contains: str | None = None,
+        header: str | None = None,
+        socket: str | None = None,
+        session: int | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        oldest: bool = False,
+    ) -> FailureQuery:
+        """Parses the CLI's text options into a query; raises UsageError on bad input."""
+        if limit is not None and limit < 0:
+            raise UsageError("--limit must not be negative")
+        if offset < 0:
+            raise UsageError("--offset must not be negative")
+        return cls(
+            status=None if status is None else StatusSpec.parse(status, option="--status"),
+            errors=tuple(e.strip() for e in error.split(",") if e.strip()) if error else (),
+            url_glob=url,
+            method=method.upper() if method else None,
+            since=None if since is None else parse_when(since, option="--since"),
+            until=None if until is None else parse_when(until, option="--until"),
+            slower_than_ms=(
+                None
+                if slower_than is None
+                else parse_duration(slower_than, option="--slower-than") * 1000.0
+            ),
+            body_contains=None if body_contains is None else body_contains.encode(),
+            header=None if header is None else parse_header(header),
+            socket=socket,
+            session=session,
+            limit=limit,
+            offset=offset,
+            oldest=oldest,
+        )
