@@ -1,3 +1,57 @@
-"""capture: drive HTTP load at a service and keep every failed response in SQLite."""
+"""capture: drive HTTP load at a service and keep every failed response in SQLite.
+
+The public API (see docs/api.md):
+
+    import capture
+    summary = capture.run(capture.RunConfig(targets=(...), requests=100), db="capture.db")
+    capture.open_db("capture.db").failures(status="5xx")
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "Context",
+    "Database",
+    "Hooks",
+    "Outcome",
+    "RunConfig",
+    "RunSummary",
+    "StatusSpec",
+    "Target",
+    "__version__",
+    "open_db",
+    "run",
+]
+
+if TYPE_CHECKING:
+    from .api import Database, open_db, run
+    from .config import RunConfig, StatusSpec, Target
+    from .hooks import Context, Hooks, Outcome
+    from .runner import RunSummary
+
+# Imported lazily so `capture --help` does not pay for SQLAlchemy and requests.
+_LAZY = {
+    "Database": "api",
+    "open_db": "api",
+    "run": "api",
+    "RunConfig": "config",
+    "StatusSpec": "config",
+    "Target": "config",
+    "Context": "hooks",
+    "Hooks": "hooks",
+    "Outcome": "hooks",
+    "RunSummary": "runner",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'capture' has no attribute {name!r}")
+    from importlib import import_module
+
+    return getattr(import_module(f".{module}", __name__), name)

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from contextvars import ContextVar
 from typing import Annotated
 
 import typer
 
 from . import __version__
 
-__all__ = ["DbOpt", "app"]
+__all__ = ["DbOpt", "app", "invoked_args"]
+
+# The arguments main() is parsing (not sys.argv, which is wrong for in-process calls).
+ARGS: ContextVar[tuple[str, ...]] = ContextVar("capture_args", default=())
+
+
+def invoked_args() -> Sequence[str]:
+    """Returns the arguments of the command being run, for runs.command_line."""
+    return ARGS.get()
+
 
 app = typer.Typer(
     name="capture",

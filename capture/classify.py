@@ -86,6 +86,8 @@ def classify_exception(exc: BaseException, phase: Phase, *, redirected: bool = F
         return ErrorKind.TOO_MANY_REDIRECTS
     if has(rq.InvalidURL, rq.InvalidSchema, rq.MissingSchema, u3.LocationParseError):
         return ErrorKind.BAD_REDIRECT if redirected else ErrorKind.INVALID_REQUEST
+    if redirected and type(exc) is ValueError:  # urlsplit on a Location like http://[bad
+        return ErrorKind.BAD_REDIRECT
     if has(u3.InvalidHeader):  # response side, e.g. "Content-Length: 3, 4"
         return ErrorKind.PROTOCOL
     if has(rq.InvalidHeader):  # request side: our own header failed validation
@@ -142,9 +144,16 @@ def _body_error(chain: list[BaseException]) -> ErrorKind:
     # A body-phase read timeout surfaces as ConnectionError, not ReadTimeout (requests#5430).
     if find(u3.ReadTimeoutError, TimeoutError):
         return ErrorKind.BODY_TIMEOUT
-    if find(u3.InvalidChunkLength):
+    if find(u3.InvalidChunkLength, http.client.LineTooLong):  # LineTooLong: chunk size line
         return ErrorKind.BAD_CHUNK
-    if find(http.client.IncompleteRead, u3.IncompleteRead):
+    incomplete = find(http.client.IncompleteRead, u3.IncompleteRead)
+    if incomplete is not None:
+        # http.client reports an unparsable chunk-size line as IncompleteRead(b'') raised
+        # while handling int()'s ValueError. At EOF the line read was empty (b''); any
+        # other line, such as b'zz\r\n', is a bad chunk.
+        bad_line = incomplete.__context__
+        if isinstance(bad_line, ValueError) and not str(bad_line).endswith("b''"):
+            return ErrorKind.BAD_CHUNK
         return ErrorKind.INCOMPLETE_BODY
     if find(ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
         return ErrorKind.BODY_RESET

@@ -14,7 +14,7 @@ import typer
 from typer._click.exceptions import ClickException  # typer vendors click: catch its class
 
 from . import cli_inspect, cli_run  # noqa: F401  (they register their commands on app)
-from .app import app
+from .app import ARGS, app
 from .errors import CaptureError, ExitCode
 
 __all__ = ["app", "entry_point", "main"]
@@ -22,8 +22,10 @@ __all__ = ["app", "entry_point", "main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the CLI; the one place where errors become a line on stderr and an exit code."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    token = ARGS.set(tuple(args))
     try:
-        rc = app(args=list(argv) if argv is not None else None, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
     except CaptureError as exc:
         print(f"capture: error: {exc.message}", file=sys.stderr)
         return int(exc.exit_code)
@@ -43,6 +45,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return int(ExitCode.INTERNAL)
+    finally:
+        ARGS.reset(token)
     return int(rc or 0)
 
 

@@ -3,6 +3,7 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
@@ -16,6 +17,7 @@ from .app import DbOpt, app
 from .config import DEFAULT_DB
 from .errors import UsageError
 from .render import Format
+from .safe import visible
 
 __all__ = ["db_app"]
 
@@ -68,8 +70,10 @@ def _console() -> Console:
 
 
 def _emit(lines: Iterable[str]) -> None:
+    # CSV carries raw text; JSON is escaped already. Neither may drive a terminal.
+    escape = sys.stdout.isatty()
     for line in lines:
-        print(line)
+        print(visible(line) if escape else line)
 
 
 def _show(renderable: RenderableType) -> None:
@@ -322,7 +326,9 @@ def export(
     else:
         if not output.parent.is_dir():
             raise UsageError(f"--output {str(output)!r}: directory does not exist")
-        with output.open("w", encoding="utf-8") as fh:
+        # Bodies and headers: readable by the owner only, like the database.
+        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
             for line in lines:
                 fh.write(line + "\n")
         print(f"{len(rows)} failures written to {output}", file=sys.stderr)

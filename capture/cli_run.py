@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import shlex
-import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import typer
 
-from .app import DbOpt, app
+from .app import DbOpt, app, invoked_args
 from .config import (
     DEFAULT_DB,
     DEFAULT_FAIL_STATUS,
@@ -24,6 +25,7 @@ from .config import (
     parse_size,
 )
 from .errors import ExitCode, UsageError
+from .redact import Redactor
 
 __all__ = ["run", "target"]
 
@@ -52,7 +54,9 @@ def run(
     workers: Annotated[
         int | None, typer.Option("-w", "--workers", help="Worker threads (default: connections).")
     ] = None,
-    method: Annotated[str, typer.Option("-X", "--method", help="HTTP method.")] = "GET",
+    method: Annotated[
+        str | None, typer.Option("-X", "--method", help="HTTP method (default GET).")
+    ] = None,
     header: Annotated[
         list[str] | None, typer.Option("-H", "--header", help="'Name: value', repeatable.")
     ] = None,
@@ -108,6 +112,25 @@ def run(
         bool,
         typer.Option("--keep-secrets", help="Store Authorization, Cookie, tokens... unredacted."),
     ] = False,
+    hooks: Annotated[
+        str | None,
+        typer.Option("--hooks", help="Hook functions: FILE.py, a module, or module:object."),
+    ] = None,
+    fail_if_body: Annotated[
+        list[str] | None, typer.Option("--fail-if-body", help="Failure when the body matches.")
+    ] = None,
+    expect_body: Annotated[
+        list[str] | None,
+        typer.Option("--expect-body", help="Failure when the body does not match this regex."),
+    ] = None,
+    expect_header: Annotated[
+        list[str] | None,
+        typer.Option("--expect-header", help="'Name: REGEX': failure when missing or different."),
+    ] = None,
+    fail_if_json: Annotated[
+        list[str] | None,
+        typer.Option("--fail-if-json", help="PATH or PATH=VALUE in a JSON body (docs/api.md)."),
+    ] = None,
     db: DbOpt = DEFAULT_DB,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no summary.")] = False,
     json_summary: Annotated[
@@ -121,10 +144,13 @@ def run(
 
     Example: capture run http://127.0.0.1:8080/ -c 10 -d 30s --qps 200
     """
-    from . import runner, store
+    from . import api, runner
     from .display import Display
     from .formatters import summary_json, summary_lines
+    from .hooks import load_hooks
 
+    redaction_key = os.urandom(16)  # one key per run, shared with the runner's Redactor
+    redactor = Redactor(keep_secrets=keep_secrets, key=redaction_key)
     config = RunConfig(
         targets=_targets(urls or [], targets, method, header or [], data),
         requests=requests,
@@ -149,12 +175,17 @@ def run(
         keep_cookies=keep_cookies,
         keep_secrets=keep_secrets,
         grace_s=parse_duration(grace, option="--grace"),
+        fail_if_body=tuple(fail_if_body or ()),
+        expect_body=tuple(expect_body or ()),
+        expect_header=tuple(expect_header or ()),
+        fail_if_json=tuple(fail_if_json or ()),
         name=name,
-        command_line=shlex.join(["capture", *sys.argv[1:]]),
+        command_line=_command_line(invoked_args(), header or [], db, redactor),
+        redaction_key=redaction_key,
     )
-    engine = store.open_for_write(db)
+    loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:
-        summary = runner.run(config, engine, on_tick=display.tick)
+        summary = api.run(config, db=db, hooks=loaded, on_tick=display.tick)
     if json_summary:
         print(summary_json(summary, db=db))
     elif not quiet:
@@ -168,20 +199,59 @@ def run(
         raise typer.Exit(ExitCode.FAILURES)
 
 
+def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor: Redactor) -> str:
+    """Returns the command as typed for runs.command_line, secrets redacted like headers.
+
+    Each -H value and the --db value is a suffix of its argument however it was spelled
+    (-H V, -HV, --header=V, -kH V), so replacing that suffix covers every spelling.
+    """
+    hidden: list[tuple[str, str]] = []
+    for raw in headers:
+        name, value = parse_header(raw)
+        shown = redactor.value(name, value)
+        if shown != value:
+            hidden.append((raw, f"{name}: {shown}"))
+    if (masked := _hide_password(db)) != db:
+        hidden.append((db, masked))
+    out = []
+    for arg in argv:
+        for raw, shown in hidden:
+            if arg.endswith(raw):
+                arg = arg[: -len(raw)] + shown
+                break
+        out.append(arg)
+    return shlex.join(["capture", *out])
+
+
+def _hide_password(url: str) -> str:
+    """Returns a database URL with its password shown as '***'."""
+    try:
+        password = urlsplit(url).password if "://" in url else None
+    except ValueError:
+        return url
+    return url if not password else url.replace(f":{password}@", ":***@", 1)
+
+
 def _targets(
     urls: Sequence[str],
     targets_file: Path | None,
-    method: str,
+    method: str | None,
     headers: Sequence[str],
     data: str | None,
 ) -> tuple[Target, ...]:
-    if urls and targets_file is not None:
-        raise UsageError("give URLs or --targets FILE, not both")
     if targets_file is not None:
+        if urls:
+            raise UsageError("give URLs or --targets FILE, not both")
+        given = [opt for opt, v in (("-X", method), ("-H", headers), ("--data", data)) if v]
+        if given:
+            # Silently ignoring them would send requests other than the ones asked for.
+            raise UsageError(
+                f"{'/'.join(given)} apply to URLs; with --targets, put them in the file"
+            )
         return load_targets(targets_file)
     pairs = tuple(parse_header(h) for h in headers)
     body = parse_body(data)
-    return tuple(Target.build(method, url, pairs, body) for url in urls)
+    return tuple(Target.build(method or "GET", url, pairs, body) for url in urls)
 
 
 @app.command()
@@ -200,4 +270,7 @@ def target(
 
     if not 0 <= port <= 65535:
         raise UsageError(f"--port {port} is not a TCP port")
-    serve(host, port)
+    try:
+        serve(host, port)
+    except OSError as exc:  # bind: port in use, no permission, address not on this host
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None

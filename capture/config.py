@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import UsageError
+
+if TYPE_CHECKING:
+    from .rules import Rules
 
 __all__ = [
     "DEFAULT_DB",
@@ -40,6 +44,9 @@ _DURATION_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 _SIZE_RE = re.compile(r"^\s*(\d+)\s*([kmg]i?b?|b)?\s*$", re.IGNORECASE)
 _SIZE_UNIT = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token (header names)
+# Never meant in a URL or a header value (RFC 9110 5.5), and unsafe to print later.
+_CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL_BUT_TAB_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def parse_duration(text: str, *, option: str = "duration") -> float:
@@ -108,20 +115,37 @@ DEFAULT_FAIL_STATUS = StatusSpec(((400, 599),), ">=400")
 
 def parse_url(text: str) -> str:
     """Check that text is an absolute http(s) URL with a host and a valid port."""
+    url = text.strip()
+    if not url:
+        raise UsageError("URL is empty")
+    if any(c.isspace() for c in url):
+        raise UsageError(f"URL {text!r}: contains white space")
+    if _CONTROL_RE.search(url):
+        raise UsageError(f"URL {text!r}: contains control characters")
     try:
-        parts = urlsplit(text.strip())
+        parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
         raise UsageError(f"URL {text!r}: {exc}") from None
     if parts.scheme not in ("http", "https"):
         raise UsageError(f"URL {text!r}: only http:// and https:// are supported")
+    if "@" in parts.netloc:
+        # Every request row stores its URL, so credentials in it would be kept as typed;
+        # a header is redacted (docs/schema.md).
+        raise UsageError(
+            f"URL {_without_userinfo(parts.netloc, url)!r}: credentials in the URL would be "
+            "stored as typed; send them in a header, e.g. -H 'Authorization: Basic ...'"
+        )
     if not parts.hostname:
         raise UsageError(f"URL {text!r}: no host name")
     if port == 0:
         raise UsageError(f"URL {text!r}: port 0 is not a port one can connect to")
-    if any(c.isspace() for c in text.strip()):
-        raise UsageError(f"URL {text!r}: contains white space")
-    return text.strip()
+    return url
+
+
+def _without_userinfo(netloc: str, url: str) -> str:
+    """Returns url with the user:password@ part of its netloc shown as '***@'."""
+    return url.replace(netloc, "***@" + netloc.rpartition("@")[2], 1)
 
 
 def parse_header(text: str) -> tuple[str, str]:
@@ -135,6 +159,8 @@ def parse_header(text: str) -> tuple[str, str]:
     value = value.strip()
     if "\r" in value or "\n" in value:
         raise UsageError(f"header {name!r}: the value contains a line break")
+    if _CONTROL_BUT_TAB_RE.search(value):
+        raise UsageError(f"header {name!r}: the value contains control characters")
     return name, value
 
 
@@ -193,12 +219,14 @@ def load_targets(path: Path) -> tuple[Target, ...]:
         text = raw.decode()
     except UnicodeDecodeError:
         raise UsageError(f"targets file {str(path)!r} is not UTF-8 text") from None
-    first = next((line.strip() for line in text.splitlines() if line.strip()), "")
-    if not first:
+    lines = (line.strip() for line in text.splitlines())
+    first = next((line for line in lines if line and not line.startswith("#")), "")
+    targets = (
+        _targets_from_jsonl(text, path) if first.startswith("{") else _targets_from_http(text, path)
+    )
+    if not targets:
         raise UsageError(f"targets file {str(path)!r} has no targets")
-    if first.startswith("{"):
-        return _targets_from_jsonl(text, path)
-    return _targets_from_http(text, path)
+    return targets
 
 
 def _targets_from_jsonl(text: str, path: Path) -> tuple[Target, ...]:
@@ -211,25 +239,33 @@ def _targets_from_jsonl(text: str, path: Path) -> tuple[Target, ...]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not JSON ({exc.msg})") from None
-        if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
-            raise UsageError(f'{where}: expected an object with a "url" string')
-        headers = obj.get("headers") or {}
-        pairs = headers.items() if isinstance(headers, dict) else headers
         try:
-            parsed = tuple(parse_header(f"{k}: {v}") for k, v in pairs)
-            body = obj.get("body")
-            target = Target.build(
-                str(obj.get("method", "GET")),
-                obj["url"],
-                parsed,
-                body.encode() if isinstance(body, str) else None,
-            )
+            targets.append(_json_target(obj))
         except UsageError as exc:
             raise UsageError(f"{where}: {exc.message}") from None
-        except (TypeError, ValueError):
-            raise UsageError(f"{where}: headers must be an object or a list of pairs") from None
-        targets.append(target)
     return tuple(targets)
+
+
+def _json_target(obj: object) -> Target:
+    """Builds a target from one parsed JSON line: {"method", "url", "headers", "body"}."""
+    if not isinstance(obj, dict) or not isinstance(obj.get("url"), str):
+        raise UsageError('expected an object with a "url" string')
+    method, body = obj.get("method", "GET"), obj.get("body")
+    if not isinstance(method, str):
+        raise UsageError('"method" must be a string')
+    if body is not None and not isinstance(body, str):
+        raise UsageError('"body" must be a string')
+    headers = obj.get("headers") or {}
+    pairs = list(headers.items()) if isinstance(headers, dict) else headers
+    if not isinstance(pairs, list) or not all(
+        isinstance(pair, list | tuple)
+        and len(pair) == 2
+        and all(isinstance(part, str) for part in pair)
+        for pair in pairs
+    ):
+        raise UsageError('"headers" must map names to strings, or be a list of [name, value]')
+    parsed = tuple(parse_header(f"{name}: {value}") for name, value in pairs)
+    return Target.build(method, obj["url"], parsed, None if body is None else body.encode())
 
 
 def _targets_from_http(text: str, path: Path) -> tuple[Target, ...]:
@@ -251,8 +287,10 @@ def _targets_from_http(text: str, path: Path) -> tuple[Target, ...]:
 
 def _http_block(block: list[tuple[int, str]], path: Path) -> Target:
     where, request_line = block[0]
-    method, _, url = request_line.partition(" ")
+    method, _, url = request_line.replace("\t", " ").partition(" ")
     try:
+        if not url.strip():
+            raise UsageError(f"{method!r} has no URL (expected 'METHOD URL')")
         headers: list[tuple[str, str]] = []
         body = None
         for lineno, line in block[1:]:
@@ -293,9 +331,16 @@ class RunConfig:
     keep_cookies: bool = False
     keep_secrets: bool = False
     grace_s: float = 5.0
+    # Built-in rules on the response (capture.rules): regexes and JSON checks as typed.
+    fail_if_body: tuple[str, ...] = ()
+    expect_body: tuple[str, ...] = ()
+    expect_header: tuple[str, ...] = ()
+    fail_if_json: tuple[str, ...] = ()
     name: str | None = None
     command_line: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    # The run's HMAC key for redacted values (redact.Redactor): never stored or printed.
+    redaction_key: bytes = field(default_factory=lambda: os.urandom(16), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.targets:
@@ -311,8 +356,20 @@ class RunConfig:
                 raise UsageError(f"{option} must be greater than zero")
         if self.max_body_bytes < 0:
             raise UsageError("--max-body must not be negative")
-        if self.id_header is not None:
-            parse_header(f"{self.id_header}: x")
+        if self.id_header is not None and not _TOKEN_RE.match(self.id_header):
+            raise UsageError(f"--id-header {self.id_header!r} is not a valid header name")
+        self.rules()  # compiles every rule once, so a bad regex fails before anything runs
+
+    def rules(self) -> Rules:
+        """Returns the built-in response rules, compiled."""
+        from .rules import Rules
+
+        return Rules.build(
+            fail_if_body=list(self.fail_if_body),
+            expect_body=list(self.expect_body),
+            expect_header=list(self.expect_header),
+            fail_if_json=list(self.fail_if_json),
+        )
 
     @property
     def worker_count(self) -> int:
@@ -322,6 +379,7 @@ class RunConfig:
     def to_json(self, redact: Any) -> str:
         """Returns the configuration as JSON, header values passed through redact(name, v)."""
         data = asdict(self)
+        del data["redaction_key"]
         data["fail_status"] = self.fail_status.text
         data["targets"] = [
             {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from .safe import visible
+
 __all__ = [
     "CaptureError",
     "DataError",
@@ -33,6 +35,8 @@ class CaptureError(Exception):
     exit_code: ExitCode = ExitCode.USAGE
 
     def __init__(self, message: str) -> None:
+        # Messages quote user input and file contents; they go to a terminal as one line.
+        message = visible(message, one_line=True)
         super().__init__(message)
         self.message = message
 

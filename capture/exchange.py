@@ -1,10 +1,11 @@
 """One exchange on the wire: send a prepared request, read the body under caps and
-deadlines, classify the outcome, and return a Record. Runs thousands of times a second,
-so everything that does not vary per request is computed once in `Sender.__init__`."""
+deadlines, judge the outcome (status rules, built-in rules, hooks), and fill in the
+Record. Runs thousands of times a second, so everything that does not vary per request
+is computed once in `Sender.__init__`, and hook machinery costs nothing when unused."""
 
 from __future__ import annotations
 
-import zlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from time import perf_counter
 from typing import Any
@@ -13,101 +14,23 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util import Timeout
 
+from .body import (
+    HTTP_VERSIONS,
+    TotalTimeout,
+    decode,
+    decode_fails,
+    header_pairs,
+    is_encoded,
+    last_hop,
+    read_body,
+)
 from .classify import ErrorKind, Phase, classify_exception
-from .config import RunConfig
+from .config import RunConfig, Target
+from .hooks import Context, Hooks, Outcome
 from .pool import SessionPool, current_slot
+from .record import ERROR_MESSAGE_CHARS, FailureDetail, Record, mark_hook_error
 
-__all__ = ["FailureDetail", "Record", "Sender"]
-
-_READ_CHUNK = 64 * 1024
-_HTTP_VERSIONS = {9: "HTTP/0.9", 10: "HTTP/1.0", 11: "HTTP/1.1", 20: "HTTP/2"}
-_ERROR_MESSAGE_CHARS = 4000
-
-
-class TotalTimeout(Exception):
-    """The --max-time deadline passed while the body was still arriving."""
-
-
-class FailureDetail:
-    """The full evidence of a failed exchange; only built when the exchange failed."""
-
-    __slots__ = (
-        "body",
-        "body_size",
-        "body_truncated",
-        "content_encoding",
-        "content_type",
-        "error_class",
-        "error_message",
-        "http_version",
-        "reason",
-        "request_body",
-        "request_headers",
-        "response_headers",
-    )
-
-    def __init__(self) -> None:
-        self.reason: str | None = None
-        self.http_version: str | None = None
-        self.request_headers: list[tuple[str, str]] = []
-        self.request_body: bytes | None = None
-        self.response_headers: list[tuple[str, str]] | None = None
-        self.body: bytes | None = None
-        self.body_size: int | None = None
-        self.body_truncated = False
-        self.content_type: str | None = None
-        self.content_encoding: str | None = None
-        self.error_class: str | None = None
-        self.error_message: str | None = None
-
-
-class Record:
-    """The light row every request gets, plus a FailureDetail when it failed."""
-
-    __slots__ = (
-        "bytes_in",
-        "connect_s",
-        "connection_no",
-        "connection_request_no",
-        "correlation_id",
-        "detail",
-        "error_kind",
-        "failed",
-        "lag_s",
-        "latency_s",
-        "local_addr",
-        "remote_addr",
-        "seq",
-        "session",
-        "start_s",
-        "status",
-        "target",
-        "ttfb_s",
-        "wait_s",
-        "worker",
-    )
-
-    def __init__(self, seq: int, worker: int, session: int, target: int) -> None:
-        self.seq = seq
-        self.worker = worker
-        self.session = session
-        self.target = target
-        self.start_s = 0.0  # actual start, seconds since the run's start
-        self.lag_s: float | None = None  # actual start minus intended start (with --qps)
-        self.wait_s = 0.0  # time spent waiting for a free session
-        self.connect_s: float | None = None  # set when this request opened a connection
-        self.ttfb_s: float | None = None
-        self.latency_s = 0.0
-        self.status: int | None = None
-        self.error_kind: str | None = None
-        self.failed = False
-        self.bytes_in = 0
-        self.local_addr: str | None = None
-        self.remote_addr: str | None = None
-        self.connection_no: int | None = None
-        self.connection_request_no: int | None = None
-        self.correlation_id: str | None = None
-        self.detail: FailureDetail | None = None
+__all__ = ["FailureDetail", "Record", "Sender", "mark_hook_error"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,10 +42,23 @@ class _Prepared:
     proxies: dict[str, str]
 
 
-class Sender:
-    """Sends one request with a given pool slot and returns its Record."""
+def _no_stop(reason: str) -> None:
+    """The stop callback when the caller gives none."""
 
-    def __init__(self, config: RunConfig, pool: SessionPool, run_id: int, run_start: float):
+
+class Sender:
+    """Sends one request with a given pool slot and fills in its Record."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        pool: SessionPool,
+        run_id: int,
+        run_start: float,
+        *,
+        hooks: Hooks | None = None,
+        stop: Callable[[str], None] = _no_stop,
+    ) -> None:
         self._pool = pool
         self._run_id = run_id
         self._run_start = run_start
@@ -140,14 +76,27 @@ class Sender:
         self._timeout: Any = Timeout(
             connect=config.timeout_s, read=config.timeout_s, total=config.max_time_s
         )
+        self._config = config
+        self._hooks = hooks
+        self._stop = stop
+        rules = config.rules()
+        self._rules = rules if rules.any else None
+        # Only hooks or body rules need the response object with its decoded body.
+        self._inspect = self._rules is not None or (
+            hooks is not None and (hooks.is_failure or hooks.on_response) is not None
+        )
+        self._build = hooks.build_request if hooks is not None else None
         session = pool.sessions[0]
         self._targets = tuple(self._prepare(session, t) for t in config.targets)
-        self._config = config
 
     @staticmethod
-    def _prepare(session: requests.Session, target: Any) -> _Prepared:
-        request = requests.Request(
-            target.method, target.url, headers=dict(target.headers), data=target.body
+    def _prepare(session: requests.Session, target: Target | requests.Request) -> _Prepared:
+        request = (
+            target
+            if isinstance(target, requests.Request)
+            else requests.Request(
+                target.method, target.url, headers=dict(target.headers), data=target.body
+            )
         )
         prepared = session.prepare_request(request)
         settings = session.merge_environment_settings(prepared.url, {}, False, None, None)
@@ -156,13 +105,68 @@ class Sender:
             prepared, True if verify is None else verify, dict(settings["proxies"] or {})
         )
 
-    def send(self, rec: Record, deadline: float | None = None) -> Record:
+    def context(self, rec: Record) -> Context:
+        """Returns what hooks are told about rec."""
+        return Context(
+            run_id=self._run_id,
+            seq=rec.seq,
+            worker=rec.worker,
+            session=rec.session,
+            target=self._config.targets[rec.target],
+            target_index=rec.target,
+            _stop=self._stop,
+        )
+
+    def outcome(self, rec: Record, stop: Callable[[str], None]) -> Outcome:
+        """Returns the copy of a failed record that on_failure receives."""
+        detail = rec.detail or FailureDetail()
+        target = self._config.targets[rec.target]
+        return Outcome(
+            run_id=self._run_id,
+            seq=rec.seq,
+            worker=rec.worker,
+            session=rec.session,
+            method=rec.method or target.method,
+            url=rec.url or target.url,
+            status=rec.status,
+            error_kind=rec.error_kind,
+            latency_ms=rec.latency_s * 1000.0,
+            body=detail.body,
+            response_headers=tuple(detail.response_headers or ()),
+            error_message=detail.error_message,
+            local_addr=rec.local_addr,
+            remote_addr=rec.remote_addr,
+            _stop=stop,
+        )
+
+    def _chosen(self, rec: Record, session: requests.Session) -> _Prepared | None:
+        """Asks build_request what to send; None keeps the target."""
+        assert self._build is not None
+        chosen = self._build(self.context(rec))
+        if chosen is None:
+            return None
+        if not isinstance(chosen, Target | requests.Request):
+            raise TypeError(f"build_request returned {type(chosen).__name__}, not a Target")
+        prepared = self._prepare(session, chosen)
+        rec.method = prepared.request.method
+        rec.url = prepared.request.url
+        return prepared
+
+    def send(self, rec: Record) -> Record:
         """Sends target rec.target with slot rec.session; fills in and returns rec."""
         slot = self._pool.slots[rec.session]
         session = self._pool.sessions[rec.session]
         target = self._targets[rec.target]
+        if self._build is not None:
+            try:
+                target = self._chosen(rec, session) or target
+            except Exception as exc:  # nothing was sent: record why, as a failure
+                rec.start_s = perf_counter() - self._run_start
+                mark_hook_error(rec, exc, "build_request")
+                return rec
         current_slot(slot)
         connections_before = slot.connection_no
+        requests_before = slot.conn_requests
         prepared = target.request
         if self._keep_cookies:
             prepared = session.prepare_request(_unprepare(target.request))
@@ -201,12 +205,23 @@ class Sender:
                 )
             rec.ttfb_s = perf_counter() - start
             rec.status = response.status_code
-            phase = Phase.BODY
-            limit = None if self._max_time_s is None else start + self._max_time_s
-            rec.bytes_in = _read_body(response.raw, kept, self._max_body, limit)
+            if rec.status < 200:
+                # http.client returns an unsolicited 1xx (e.g. 103) as the final response
+                # and leaves the real one on the socket (python/cpython#42550). Close the
+                # connection now: reading the empty 1xx body would release it to the pool,
+                # and the next request would read this request's response as its own.
+                response.raw.close()
+            else:
+                phase = Phase.BODY
+                limit = None if self._max_time_s is None else start + self._max_time_s
+                rec.bytes_in = read_body(response.raw, kept, self._max_body, limit)
             clean = True
         except Exception as exc:
             error = exc
+            if response is None:
+                # TooManyRedirects carries the last hop, already read by requests.
+                response = last_hop(exc, kept, self._max_body)
+                rec.status = None if response is None else response.status_code
         end = perf_counter()
         rec.latency_s = end - start
         if response is not None and not clean:
@@ -217,12 +232,18 @@ class Sender:
 
         if slot.connection_no != connections_before:
             rec.connect_s = slot.connect_s
-        if slot.connection_no:
+        # A failed connect clears local_addr: this request had no connection, so it must not
+        # inherit the position of the session's previous one.
+        if slot.local_addr is not None:
             rec.local_addr = slot.local_addr
             rec.remote_addr = slot.remote_addr
             rec.connection_no = slot.connection_no
             rec.connection_request_no = slot.conn_requests
-        self._judge(rec, response, error, phase, kept, prepared)
+        # A URL error after a request went out can only come from a redirect's Location.
+        redirected = error is not None and slot.conn_requests > (
+            requests_before if slot.connection_no == connections_before else 0
+        )
+        self._judge(rec, response, error, phase, kept, prepared, redirected)
         return rec
 
     def _judge(
@@ -233,14 +254,14 @@ class Sender:
         phase: Phase,
         kept: list[bytes],
         prepared: requests.PreparedRequest,
+        redirected: bool,
     ) -> None:
-        kind: ErrorKind | None = None
+        kind: str | None = None
         status = rec.status
         if error is not None:
             if isinstance(error, TotalTimeout):
                 kind = ErrorKind.TOTAL_TIMEOUT
             else:
-                redirected = bool(response is not None and response.history)
                 kind = classify_exception(error, phase, redirected=redirected)
                 if (
                     kind is ErrorKind.READ_TIMEOUT
@@ -249,28 +270,73 @@ class Sender:
                 ):
                     kind = ErrorKind.TOTAL_TIMEOUT
         elif status is not None and status < 200:
-            # http.client returns an unsolicited 1xx (e.g. 103) as the final response and
-            # leaves the real one in the socket (python/cpython#42550): a protocol fault.
-            kind = ErrorKind.PROTOCOL
-            if response is not None:
-                response.raw.close()
+            kind = ErrorKind.PROTOCOL  # a 1xx returned as final; send() closed the connection
         body = b"".join(kept) if kept else b""
         if (
             kind is None
             and response is not None
             and body
-            and _encoded(response)
-            and _decode_fails(body, response.headers.get("Content-Encoding", ""))
+            and is_encoded(response)
+            and decode_fails(body, response.headers.get("Content-Encoding", ""))
         ):
             kind = ErrorKind.DECODE
         failed = kind is not None or (status is not None and self._fail[status])
+        hook_error: tuple[BaseException, str] | None = None
+        if self._inspect and response is not None and error is None and status is not None:
+            kind, failed, hook_error = self._inspect_response(rec, response, body, kind, failed)
         if not failed and self._slow_s is not None and rec.latency_s > self._slow_s:
             kind = ErrorKind.SLOW
             failed = True
-        rec.error_kind = None if kind is None else kind.value
+        rec.error_kind = None if kind is None else str(kind)
         rec.failed = failed
         if failed:
             rec.detail = self._detail(rec, response, error, body, kind, prepared)
+        if hook_error is not None:
+            mark_hook_error(rec, *hook_error)
+
+    def _inspect_response(
+        self,
+        rec: Record,
+        response: requests.Response,
+        body: bytes,
+        kind: str | None,
+        failed: bool,
+    ) -> tuple[str | None, bool, tuple[BaseException, str] | None]:
+        """Applies the built-in rules, then is_failure and on_response."""
+        decoded = body
+        if body and is_encoded(response):
+            decoded = (
+                decode(body, response.headers.get("Content-Encoding", ""), self._max_body)[0]
+                or body
+            )
+        # requests' own attributes: .content, .text and .json() then work in hooks.
+        response._content = decoded
+        response._content_consumed = True  # type: ignore[attr-defined]
+        if self._rules is not None and not failed:
+            rule_kind = self._rules.check(response.headers, decoded)
+            if rule_kind is not None:
+                kind, failed = rule_kind, True
+        hooks = self._hooks
+        if hooks is None:
+            return kind, failed, None
+        ctx = self.context(rec)
+        if hooks.is_failure is not None:
+            try:
+                verdict = hooks.is_failure(response, ctx)
+            except Exception as exc:
+                return kind, True, (exc, "is_failure")
+            if verdict is True:
+                kind, failed = kind or "hook", True
+            elif verdict is False and kind is None:
+                failed = False  # the hook overrides the status rule, not a broken exchange
+            elif isinstance(verdict, str) and verdict:
+                kind, failed = verdict, True
+        if hooks.on_response is not None:
+            try:
+                hooks.on_response(response, ctx)
+            except Exception as exc:
+                return kind, True, (exc, "on_response")
+        return kind, failed, None
 
     def _detail(
         self,
@@ -278,7 +344,7 @@ class Sender:
         response: requests.Response | None,
         error: BaseException | None,
         body: bytes,
-        kind: ErrorKind | None,
+        kind: str | None,
         prepared: requests.PreparedRequest,
     ) -> FailureDetail:
         detail = FailureDetail()
@@ -291,87 +357,26 @@ class Sender:
         if error is not None:
             cls = type(error)
             detail.error_class = f"{cls.__module__}.{cls.__qualname__}"
-            detail.error_message = str(error)[:_ERROR_MESSAGE_CHARS]
+            detail.error_message = str(error)[:ERROR_MESSAGE_CHARS]
         if response is None:
             return detail
         raw = response.raw
         detail.reason = response.reason
-        detail.http_version = _HTTP_VERSIONS.get(raw.version, str(raw.version))
-        detail.response_headers = _header_pairs(raw)
+        detail.http_version = HTTP_VERSIONS.get(raw.version, str(raw.version))
+        detail.response_headers = header_pairs(raw)
         detail.content_type = response.headers.get("Content-Type")
         encoding = response.headers.get("Content-Encoding")
         detail.content_encoding = encoding
         detail.body_size = rec.bytes_in
         stored = body
         truncated = rec.bytes_in > len(body)
-        if encoding and kind is not ErrorKind.DECODE and body:
-            decoded, more = _decode(body, encoding, self._max_body)
+        if encoding and kind != ErrorKind.DECODE and body:
+            decoded, more = decode(body, encoding, self._max_body)
             if decoded is not None:  # otherwise the raw wire bytes are kept as evidence
                 stored, truncated = decoded, truncated or more
         detail.body = stored
         detail.body_truncated = truncated
         return detail
-
-
-def _read_body(raw: Any, kept: list[bytes], cap: int, deadline: float | None) -> int:
-    """Reads the whole body as wire bytes, keeping the first cap bytes. Returns bytes read."""
-    read1 = raw.read1
-    total = 0
-    room = cap
-    while True:
-        # read1 returns what one recv gives, so a trickling body cannot hide a deadline.
-        chunk = read1(_READ_CHUNK, decode_content=False)
-        if not chunk:
-            return total
-        total += len(chunk)
-        if room > 0:
-            piece = chunk if len(chunk) <= room else chunk[:room]
-            kept.append(piece)
-            room -= len(piece)
-        if deadline is not None and perf_counter() > deadline:
-            raise TotalTimeout(f"body still arriving after --max-time ({total} bytes read)")
-
-
-def _encoded(response: requests.Response) -> bool:
-    encoding = response.headers.get("Content-Encoding") or ""
-    return encoding.strip().lower() not in ("", "identity")
-
-
-_WBITS = {"gzip": 47, "x-gzip": 47, "deflate": 15}  # 47: zlib or gzip header, auto-detected
-
-
-def _decode(body: bytes, encoding: str, cap: int) -> tuple[bytes | None, bool]:
-    """Decodes body (gzip/deflate) to at most cap bytes. Returns (bytes or None, truncated)."""
-    wbits = _WBITS.get(encoding.strip().lower())
-    if wbits is None:
-        return None, False
-    try:
-        decoder = zlib.decompressobj(wbits)
-        out = decoder.decompress(body, cap)
-    except zlib.error:
-        if wbits == 15:  # some servers send raw deflate without the zlib header
-            try:
-                decoder = zlib.decompressobj(-15)
-                out = decoder.decompress(body, cap)
-            except zlib.error:
-                return None, False
-        else:
-            return None, False
-    return out, bool(decoder.unconsumed_tail)
-
-
-def _decode_fails(body: bytes, encoding: str) -> bool:
-    decoded, _ = _decode(body, encoding, 1)
-    return decoded is None and encoding.strip().lower() in _WBITS
-
-
-def _header_pairs(raw: Any) -> list[tuple[str, str]]:
-    """Returns response headers in wire order with duplicates, values as latin-1 text."""
-    # http.client's message keeps order and repeats; requests' dict merges Set-Cookie.
-    original = getattr(raw, "_original_response", None)
-    if original is not None:
-        return [(str(k), str(v)) for k, v in original.msg.items()]
-    return [(str(k), str(v)) for k, v in raw.headers.items()]
 
 
 def _unprepare(prepared: requests.PreparedRequest) -> requests.Request:

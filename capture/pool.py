@@ -19,6 +19,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from . import __version__
+from .redact import is_secret_header
 
 __all__ = ["SessionPool", "SlotState", "build_session", "current_slot"]
 
@@ -120,11 +121,25 @@ class _BlockAll(DefaultCookiePolicy):
         return False
 
 
+class _Session(requests.Session):
+    """A session that drops every secret-looking header when a redirect changes host.
+
+    requests strips only Authorization (sessions.py should_strip_auth); an X-Api-Key or
+    X-Auth-Token would follow a redirect to another host.
+    """
+
+    def rebuild_auth(self, prepared_request: Any, response: Any) -> None:
+        if self.should_strip_auth(response.request.url, prepared_request.url):  # type: ignore[no-untyped-call]
+            for name in [n for n in prepared_request.headers if is_secret_header(n)]:
+                del prepared_request.headers[name]
+        super().rebuild_auth(prepared_request, response)  # type: ignore[no-untyped-call]
+
+
 def build_session(
     *, trust_env: bool = False, insecure: bool = False, keep_cookies: bool = False
 ) -> requests.Session:
     """Returns a session built for load: one connection, no retries, no ambient settings."""
-    session = requests.Session()
+    session = _Session()
     session.trust_env = trust_env  # no proxies or ~/.netrc from the environment by default
     session.verify = not insecure
     # Only encodings capture can decode to check and store (requests adds br when brotli

@@ -3,6 +3,7 @@ parameters; callers pass a read-only engine (store.open_readonly)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from sqlalchemy import (
@@ -22,7 +23,6 @@ from sqlalchemy.sql.elements import TextClause
 
 from .errors import NotFoundError
 from .filters import FailureQuery
-from .runner import pid_alive
 from .schema import failures, requests, runs
 
 __all__ = ["exchange", "failure_rows", "resolve_runs", "run_rows", "socket_rows"]
@@ -71,7 +71,7 @@ def resolve_runs(conn: Connection, spec: str | None) -> list[int] | None:
 
 
 def _run_filter(run_ids: list[int] | None) -> ColumnElement[bool]:
-    return requests.c.run_id.in_(run_ids) if run_ids is not None else literal_column("1") == 1
+    return failures.c.run_id.in_(run_ids) if run_ids is not None else literal_column("1") == 1
 
 
 def _conditions(q: FailureQuery) -> list[ColumnElement[bool] | TextClause]:
@@ -124,13 +124,17 @@ def failure_rows(
         if full:
             columns = [*requests.c]
             columns += [c for c in failures.c if c.name not in ("request_id", "run_id")]
+        # Walk the failures of the run in id order and stop at the page: without the
+        # hint SQLite may pick a requests index, read every request row and sort them.
         stmt = (
             select(*columns)
             .select_from(failures.join(requests, requests.c.id == failures.c.request_id))
             .where(_run_filter(run_ids), *_conditions(q))
-            .order_by(requests.c.id if q.oldest else desc(requests.c.id))
+            .order_by(failures.c.request_id if q.oldest else desc(failures.c.request_id))
             .offset(q.offset)
         )
+        if run_ids is not None:
+            stmt = stmt.with_hint(failures, "INDEXED BY ix_failures_run_id", "sqlite")
         if q.limit is not None:
             stmt = stmt.limit(q.limit)
         return [dict(row._mapping) for row in conn.execute(stmt)]
@@ -181,6 +185,17 @@ def _neighbours(conn: Connection, row: dict[str, Any], around: int) -> list[dict
         .limit(around)
     ).all()
     return [dict(r._mapping) for r in [*reversed(before), *after]]
+
+
+def pid_alive(pid: int) -> bool:
+    """Tells whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it is just not ours
+    return True
 
 
 def run_status(row: dict[str, Any]) -> str:

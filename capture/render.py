@@ -201,7 +201,9 @@ def machine_lines(rows: Iterable[dict[str, Any]], fmt: Format) -> Iterator[str]:
                 writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
                 writer.writeheader()
             writer.writerow({k: _csv_value(v) for k, v in row.items()})
-            yield from buffer.getvalue().splitlines()
+            # One record per yield, kept whole: splitting would rewrite line breaks
+            # (\r\n, \u2028) inside quoted fields.
+            yield buffer.getvalue().removesuffix("\n")
             buffer.seek(0)
             buffer.truncate()
     else:

@@ -56,7 +56,7 @@ def report_lines(rep: dict[str, Any]) -> Iterator[str]:
     if failed:
         per_second = rep["failures_per_second"]
         series = [0] * (per_second[-1][0] + 1 if per_second else 0)
-        for second, _requests, failures in per_second:
+        for second, failures in per_second:
             series[second] = failures
         yield ""
         yield f"failures per second over {len(series)} s (peak {max(series, default=0)}):"

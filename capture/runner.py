@@ -6,7 +6,7 @@ sent = ok + failed (+ aborted, only after a second interrupt or an expired grace
 from __future__ import annotations
 
 import itertools
-import os
+import logging
 import signal
 import threading
 import time
@@ -22,8 +22,10 @@ from sqlalchemy import Engine
 
 from . import store
 from .config import RunConfig
-from .exchange import FailureDetail, Record, Sender
+from .exchange import Sender
+from .hooks import Hooks, Outcome
 from .pool import SessionPool
+from .record import FailureDetail, Record, mark_hook_error
 from .redact import Redactor
 from .stats import Stats, StatsSnapshot
 from .writer import Writer
@@ -33,6 +35,9 @@ __all__ = ["Progress", "RunStatus", "RunSummary", "run"]
 _TICK_S = 0.25
 _WRITER_FLUSH_S = 30.0  # how long a clean stop waits for the writer to drain
 _ABORT_FLUSH_S = 3.0  # how long a second interrupt waits
+_GIVE_UP_S = store.BUSY_TIMEOUT_MS / 1000 + 5.0  # then: a commit waiting on a lock ends
+
+log = logging.getLogger("capture")
 
 
 class RunStatus(StrEnum):
@@ -76,7 +81,10 @@ class RunSummary:
     connections: int
     qps_asked: float | None
     stats: StatsSnapshot
+    db: str | None = None  # where it was stored, as given (path or URL)
     storage_error: str | None = None
+    requests_lost: int = 0  # records that got no row at all after a storage error
+    failures_lost: int = 0  # of those, failed: neither counted in failed_total nor dropped
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -146,10 +154,12 @@ def run(
     config: RunConfig,
     engine: Engine,
     *,
+    hooks: Hooks | None = None,
     on_tick: Callable[[Progress], None] | None = None,
+    db: str | None = None,
 ) -> RunSummary:
     """Runs the load described by config, storing into engine. Returns the summary."""
-    redactor = Redactor(keep_secrets=config.keep_secrets)
+    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     run_id = store.create_run(
         engine,
         name=config.name,
@@ -173,8 +183,9 @@ def run(
         redactor=redactor,
         stats=stats,
     )
-    sender = Sender(config, pool, run_id, start)
     plan = _Plan(config, start)
+    hooks = hooks if hooks is not None and hooks.any else None
+    sender = Sender(config, pool, run_id, start, hooks=hooks, stop=plan.halt)
     busy = [False] * config.worker_count
     failures = itertools.count(1)
     all_done = threading.Event()
@@ -183,7 +194,7 @@ def run(
 
     def worker(idx: int) -> None:
         try:
-            _work(idx, config, plan, pool, sender, writer, busy, failures, start)
+            _work(idx, config, plan, pool, sender, writer, busy, failures, start, hooks)
         finally:
             with lock:
                 remaining[0] -= 1
@@ -201,24 +212,36 @@ def run(
         aborted = _wait(config, plan, signals, writer, all_done, busy, pool, stats, start, on_tick)
     duration = perf_counter() - start
     flushed = writer.close(_ABORT_FLUSH_S if aborted else _WRITER_FLUSH_S)
-    if not flushed:
-        writer.abandon.set()
+    if not flushed and not writer.give_up(_GIVE_UP_S):
+        writer.error = writer.error or "the writer did not finish in time"
     if writer.error:
         status = RunStatus.FAILED
     elif plan.reason == "interrupted":
         status = RunStatus.INTERRUPTED
     else:
         status = RunStatus.COMPLETED
-    dropped = writer.dropped_failures
-    totals = store.finish_run(
-        engine,
-        run_id,
-        status=status.value,
-        duration_s=duration,
-        dropped=dropped,
-        aborted=aborted,
-    )
-    pool.close()
+    try:
+        totals = store.finish_run(
+            engine,
+            run_id,
+            status=status.value,
+            duration_s=duration,
+            dropped=writer.dropped_failures,
+            aborted=aborted,
+        )
+    finally:
+        pool.close()
+    storage_error = None
+    if writer.error:
+        storage_error = _storage_message(writer, run_id)
+        log.error("capture: error: %s", storage_error)
+    wal_left = store.checkpoint(engine)
+    if wal_left:
+        log.warning(
+            "capture: note: %s; keep that file with the database: the next run or "
+            "`capture db upgrade` folds it back",
+            wal_left,
+        )
     snapshot = stats.snapshot()
     return RunSummary(
         run_id=run_id,
@@ -230,13 +253,27 @@ def run(
         ok=snapshot.ok,
         failed=snapshot.failed,
         stored=totals["failures_stored"],
-        dropped=dropped,
+        dropped=writer.dropped_failures,
         aborted=aborted,
         sockets_used=totals["sockets_used"],
         connections=config.connections,
         qps_asked=config.qps,
         stats=snapshot,
-        storage_error=writer.error,
+        db=db,
+        storage_error=storage_error,
+        requests_lost=writer.lost_requests,
+        failures_lost=writer.lost_failures,
+    )
+
+
+def _storage_message(writer: Writer, run_id: int) -> str:
+    """Says what a storage error cost, in one line (the disk-full rule in README.md)."""
+    not_stored = writer.dropped_failures + writer.lost_failures
+    return (
+        f"run {run_id} failed: {writer.error}; sending stopped; "
+        f"{not_stored} failures not stored ({writer.dropped_failures} of them kept a "
+        f"requests row), {writer.lost_requests} requests got no row at all, "
+        f"{writer.stripped_bodies} failures stored without bodies"
     )
 
 
@@ -300,8 +337,10 @@ def _work(
     busy: list[bool],
     failures: itertools.count[int],
     start: float,
+    hooks: Hooks | None,
 ) -> None:
     """One worker: take a job, wait for its time, borrow a session, send, hand over."""
+    on_failure = hooks.on_failure if hooks is not None else None
     n_targets = len(config.targets)
     stop_after = config.stop_after_failures
     stop = plan.stop
@@ -331,10 +370,22 @@ def _work(
             pool.give(session_id)
         if intended is not None:
             rec.lag_s = rec.start_s - (intended - start)  # includes waiting for a session
+        if on_failure is not None and rec.failed:
+            _call_on_failure(on_failure, rec, sender, plan)
         writer.put(rec)
         busy[idx] = False
         if rec.failed and stop_after is not None and next(failures) >= stop_after:
             plan.halt("failure limit")
+
+
+def _call_on_failure(
+    on_failure: Callable[[Outcome], None], rec: Record, sender: Sender, plan: _Plan
+) -> None:
+    """Runs the on_failure hook; one that raises turns the record into a hook_error."""
+    try:
+        on_failure(sender.outcome(rec, plan.halt))
+    except Exception as exc:
+        mark_hook_error(rec, exc, "on_failure")
 
 
 def _internal_error(rec: Record, exc: BaseException) -> None:
@@ -344,14 +395,3 @@ def _internal_error(rec: Record, exc: BaseException) -> None:
     detail.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}"
     detail.error_message = "".join(traceback.format_exception(exc))[-4000:]
     rec.detail = detail
-
-
-def pid_alive(pid: int) -> bool:
-    """Tells whether a process with this pid exists on this host."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -2,6 +2,10 @@
 
 One engine per process role: the writer thread's (BEGIN IMMEDIATE, batched commits)
 and read-only ones for the query commands. Pragmas are set on every connection.
+
+Test-only: CAPTURE_TEST_MAX_PAGES=N sets `PRAGMA max_page_count` on write connections
+(a full disk, without filling one) and CAPTURE_TEST_BUSY_TIMEOUT_MS=N shortens their
+busy timeout (a lock held longer than it). Not a supported interface.
 """
 
 from __future__ import annotations
@@ -13,19 +17,18 @@ import sys
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
+from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
 
 from . import __version__
 from .errors import DataError, StorageError, UsageError
-from .schema import failures, requests, runs
+from .schema import REVISIONS, failures, requests, runs
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 __all__ = [
     "create_run",
@@ -40,6 +43,9 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_WAIT_MS = 500  # how long the end-of-run checkpoint waits for readers to finish
+_TEST_MAX_PAGES_ENV = "CAPTURE_TEST_MAX_PAGES"
+_TEST_BUSY_TIMEOUT_ENV = "CAPTURE_TEST_BUSY_TIMEOUT_MS"
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
@@ -78,6 +84,9 @@ def _migrations_dir() -> str:
 
 
 def _alembic_config() -> Config:
+    # Alembic is imported only to migrate: read commands start faster without it.
+    from alembic.config import Config
+
     cfg = Config()
     cfg.set_main_option("script_location", _migrations_dir())
     return cfg
@@ -85,14 +94,33 @@ def _alembic_config() -> Config:
 
 def head_revision() -> str:
     """Returns the newest schema revision this version of capture knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None
-    return head
+    return REVISIONS[-1]
+
+
+def _current_revision(conn: Connection) -> str | None:
+    """Returns the file's alembic_version, or None when it has none."""
+    try:
+        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except OperationalError:  # no such table
+        conn.rollback()
+        return None
+
+
+def _table_names(conn: Connection) -> set[str]:
+    if conn.dialect.name == "sqlite":
+        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+        return {str(name) for (name,) in rows}
+    return set(inspect(conn).get_table_names())
 
 
 def _install_pragmas(engine: Engine, *, writer: bool) -> None:
     if engine.dialect.name != "sqlite":
         return
+    busy_ms = BUSY_TIMEOUT_MS
+    max_pages = None
+    if writer:
+        busy_ms = int(os.environ.get(_TEST_BUSY_TIMEOUT_ENV) or busy_ms)
+        max_pages = int(os.environ.get(_TEST_MAX_PAGES_ENV) or 0) or None
 
     @event.listens_for(engine, "connect")
     def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
@@ -100,12 +128,14 @@ def _install_pragmas(engine: Engine, *, writer: bool) -> None:
         # and a deferred writer can fail with SQLITE_BUSY_SNAPSHOT mid-batch.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
-        cur.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
         cur.execute("PRAGMA foreign_keys = ON")
         if writer:
             cur.execute("PRAGMA journal_mode = WAL")
             cur.execute("PRAGMA synchronous = NORMAL")
             cur.execute("PRAGMA journal_size_limit = 67108864")
+            if max_pages is not None:
+                cur.execute(f"PRAGMA max_page_count = {max_pages}")
         else:
             cur.execute("PRAGMA query_only = ON")
         cur.close()
@@ -143,18 +173,15 @@ def _check_sqlite_file(path: Path) -> None:
 def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
     """Returns the file's schema revision; refuses files that are not capture's or too new."""
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
-        tables = set(inspect(conn).get_table_names())
+        current = _current_revision(conn)
+        tables = _table_names(conn)
     if current is None:
         if tables and not allow_empty:
             raise DataError("the database is not a capture file (no schema revision)")
         if tables - {"alembic_version"}:
             raise DataError("the database is not a capture file: it has other tables")
         return None
-    script = ScriptDirectory.from_config(_alembic_config())
-    try:
-        script.get_revision(current)
-    except Exception:
+    if current not in REVISIONS:
         raise DataError(
             f"the database has schema revision {current}, newer than this capture "
             f"({__version__}) knows: upgrade capture"
@@ -165,6 +192,8 @@ def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
 def open_for_write(db: str) -> Engine:
     """Opens (creating if needed) a database for a run and upgrades its schema to head."""
     url = database_url(db)
+    # Built first: an unknown dialect or missing driver must fail before any file exists.
+    engine = _create_engine(url, pool_size=2, max_overflow=2)
     path = _sqlite_path(url)
     existing = path is not None and path.exists() and path.stat().st_size > 0
     if path is not None:
@@ -180,7 +209,6 @@ def open_for_write(db: str) -> Engine:
                 current = _check_revision(probe, allow_empty=True)
             finally:
                 probe.dispose()
-        engine = create_engine(url, pool_size=2, max_overflow=2)
         _install_pragmas(engine, writer=True)
         if not existing:
             current = _check_revision(engine, allow_empty=True)
@@ -195,6 +223,8 @@ def open_for_write(db: str) -> Engine:
 
 def upgrade(engine: Engine) -> None:
     """Runs every migration the database has not had yet, on one connection."""
+    from alembic import command
+
     cfg = _alembic_config()
     with engine.connect() as conn:
         cfg.attributes["connection"] = conn
@@ -202,11 +232,20 @@ def upgrade(engine: Engine) -> None:
         conn.commit()
 
 
+def _create_engine(url: str, **options: Any) -> Engine:
+    """create_engine, with an unusable URL (unknown dialect, missing driver) as UsageError."""
+    try:
+        return create_engine(url, **options)
+    except (ArgumentError, ImportError) as exc:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise UsageError(f"--db {shown!r}: cannot use this database URL ({exc})") from None
+
+
 def _readonly_engine(url: str) -> Engine:
     path = _sqlite_path(url)
     if path is not None:
         url = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
-    engine = create_engine(url)
+    engine = _create_engine(url)
     _install_pragmas(engine, writer=False)
     return engine
 
@@ -243,7 +282,7 @@ def describe(db: str) -> dict[str, object]:
     url = database_url(db)
     path = _sqlite_path(url)
     with engine.connect() as conn:
-        current = MigrationContext.configure(conn).get_current_revision()
+        current = _current_revision(conn)
         counts = {
             name: conn.execute(select(func.count()).select_from(table)).scalar_one()
             for name, table in (("runs", runs), ("requests", requests), ("failures", failures))
@@ -264,9 +303,11 @@ def upgrade_file(db: str) -> tuple[str | None, str]:
     """Upgrades a capture file to the latest schema. Returns (before, after) revisions."""
     probe = open_readonly(db, any_revision=True)
     with probe.connect() as conn:
-        before = MigrationContext.configure(conn).get_current_revision()
+        before = _current_revision(conn)
     probe.dispose()
-    open_for_write(db).dispose()
+    engine = open_for_write(db)
+    checkpoint(engine)  # also folds back a WAL a run had to leave behind
+    engine.dispose()
     return before, head_revision()
 
 
@@ -274,21 +315,24 @@ def create_run(
     engine: Engine, *, name: str | None, command_line: str, config_json: str, qps: float | None
 ) -> int:
     """Inserts a run row with status 'running' and returns its id."""
-    with engine.begin() as conn:
-        result = conn.execute(
-            insert(runs).values(
-                name=name,
-                started_at=now_iso(),
-                status="running",
-                command_line=command_line,
-                config_json=config_json,
-                hostname=socket.gethostname(),
-                pid=os.getpid(),
-                capture_version=__version__,
-                qps_asked=qps,
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(
+                insert(runs).values(
+                    name=name,
+                    started_at=now_iso(),
+                    status="running",
+                    command_line=command_line,
+                    config_json=config_json,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    capture_version=__version__,
+                    qps_asked=qps,
+                )
             )
-        )
-        key = result.inserted_primary_key
+            key = result.inserted_primary_key
+    except OperationalError as exc:  # locked by another process, disk full, read-only file
+        raise StorageError(f"cannot start a run in the database: {exc.orig}") from None
     assert key is not None and isinstance(key[0], int)
     run_id: int = key[0]
     return run_id
@@ -321,35 +365,59 @@ def finish_run(
     engine: Engine, run_id: int, *, status: str, duration_s: float, dropped: int, aborted: int
 ) -> dict[str, int]:
     """Marks a run finished with its status, stores its totals, and returns them."""
-    totals = run_totals(engine, run_id)
-    with engine.begin() as conn:
-        conn.execute(
-            update(runs)
-            .where(runs.c.id == run_id)
-            .values(
-                status=status,
-                finished_at=now_iso(),
-                duration_s=duration_s,
-                failures_dropped=dropped,
-                aborted_total=aborted,
-                **totals,
+    try:
+        totals = run_totals(engine, run_id)
+        with engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=now_iso(),
+                    duration_s=duration_s,
+                    failures_dropped=dropped,
+                    aborted_total=aborted,
+                    **totals,
+                )
             )
-        )
-    checkpoint(engine)
+    except OperationalError as exc:
+        raise StorageError(
+            f"could not record the end of run {run_id} ({exc.orig}); "
+            "it stays 'running' and `capture runs` shows it as crashed"
+        ) from None
     return totals
 
 
-def checkpoint(engine: Engine) -> None:
-    """Folds the WAL back into the database file, so the .db alone is complete."""
+def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | None:
+    """Folds the WAL back into the database file, so the .db alone is complete.
+
+    Waits at most wait_ms for readers to finish. Returns None when done, or says how
+    much is left in the -wal file and why.
+    """
     if engine.dialect.name != "sqlite":
-        return
+        return None
     raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
+    why = "another connection holds a read transaction"
     try:
-        raw.driver_connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # type: ignore[union-attr]
-    except sqlite3.Error:
-        pass  # a reader still holds a snapshot; the next writer or reader finishes the job
+        (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        # TRUNCATE waits (busy handler) until no reader uses the WAL; a reader holding a
+        # snapshot for the whole run would stall the end of the run for busy_timeout.
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
+            (blocked, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    except sqlite3.Error as exc:  # disk full: the checkpoint grows the .db file
+        blocked, why = 1, str(exc)
     finally:
         raw.close()
+    path = _sqlite_path(str(engine.url))
+    if not blocked or path is None:
+        return None
+    wal = path.with_name(path.name + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    return f"{size} bytes are still in {wal} ({why})"
 
 
 def program_name() -> str:

@@ -22,7 +22,7 @@ import struct
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from .target_faults import FAULT_NAMES, PATTERN, Exchange, Reply, answer, malformed
 
@@ -57,6 +57,8 @@ class LedgerEntry:
     connection_no: int  # server-side connection counter, 1-based
     connection_request_no: int  # 1 = first request on that connection
     action: str  # keep, close, reset, stall, idle_close, client_gone, stopped
+    # (lower-case name, value) as received, last one of a name wins; left out of ==
+    request_headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +266,7 @@ class FaultServer:
             method=req.method,
             target=req.target,
             id_value=good.headers.get(self._id_key) if good else None,
+            request_headers=tuple(good.headers.items()) if good else (),
             request_no=no,
             close=good is None or not good.keep_alive or self._stopping.is_set(),
             keep_alive_header=good is not None and good.http10 and good.keep_alive,
@@ -288,6 +291,7 @@ class FaultServer:
                 connection_no=conn_no,
                 connection_request_no=ex.request_no,
                 action=reply.action,
+                request_headers=ex.request_headers,
             )
             self._ledger.append(entry)
             index = len(self._ledger) - 1

@@ -130,6 +130,7 @@ class Exchange:
         close: bool,
         keep_alive_header: bool,
         mix_next: Callable[[str], int],
+        request_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         self.sock = sock
         self.stop = stop
@@ -141,6 +142,7 @@ class Exchange:
         self.close = close
         self.keep_alive_header = keep_alive_header  # an HTTP/1.0 client asked for keep-alive
         self.mix_next = mix_next
+        self.request_headers = request_headers  # for the ledger: what the client sent
         self.fault = "ok"
         self.status: int | None = None
         self.ctype: bytes | None = None

@@ -3,11 +3,16 @@
 Workers only put Records on a bounded queue (backpressure instead of unbounded memory).
 A batch commits after BATCH_ROWS records or BATCH_INTERVAL_S, whichever comes first, so
 a crash loses at most the last interval. Shutdown is a sentinel, a flush and a join.
+
+Another process's write lock is waited out. A storage error (disk full) rolls the batch
+back whole; it is retried without bodies, then as requests rows alone, and whatever still
+does not fit is counted, never lost silently (the rule is in README.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import queue
 import threading
 import time
@@ -15,10 +20,10 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, insert, select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from .config import Target
-from .exchange import Record
+from .record import Record
 from .redact import Redactor
 from .schema import failures, requests
 from .signature import signature
@@ -31,7 +36,10 @@ BATCH_ROWS = 500
 BATCH_INTERVAL_S = 0.2
 QUEUE_RECORDS = 10_000
 _STOP = object()
-_MAX_BUSY_WAIT_S = 60.0
+_MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
+_LOCKED = "the database stayed locked by another connection"
+
+log = logging.getLogger("capture")
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -61,10 +69,17 @@ class Writer:
         self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_records)
         self.stored_requests = 0
         self.stored_failures = 0
-        self.dropped_failures = 0  # failures counted but not stored (storage errors)
-        self.lost_requests = 0  # light rows that could not be stored either
-        self.error: str | None = None
-        self.abandon = threading.Event()  # set on a second interrupt: stop retrying
+        # After a storage error (disk full, ...): failures stored without their bodies,
+        # failures whose requests row was stored but not their failures row, and records
+        # that got no row at all (lost_failures of them failed).
+        self.stripped_bodies = 0
+        self.dropped_failures = 0
+        self.lost_requests = 0
+        self.lost_failures = 0
+        self.error: str | None = None  # the first storage error
+        self._warned_locked = False
+        self.abandon = threading.Event()  # set by give_up(): stop retrying
+        self._stop_queued = False
         self._thread = threading.Thread(target=self._loop, name="capture-writer", daemon=True)
 
     def start(self) -> None:
@@ -75,11 +90,25 @@ class Writer:
         """Hands a finished record over; blocks while the queue is full."""
         self.queue.put(record)
 
-    def close(self, timeout: float | None = None) -> bool:
+    def close(self, timeout: float) -> bool:
         """Flushes what is queued and stops. Returns False if the thread did not finish."""
-        self.queue.put(_STOP)
-        self._thread.join(timeout)
+        deadline = time.monotonic() + timeout
+        if not self._stop_queued:
+            try:  # the queue can be full while another process holds the write lock
+                self.queue.put(_STOP, timeout=timeout)
+            except queue.Full:
+                return False
+            self._stop_queued = True
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
+
+    def give_up(self, timeout: float) -> bool:
+        """Stops waiting on locks: what cannot be stored at once is counted lost.
+
+        Returns False if the thread still did not finish within timeout.
+        """
+        self.abandon.set()
+        return self.close(timeout)
 
     def _loop(self) -> None:
         batch: list[Record] = []
@@ -118,40 +147,75 @@ class Writer:
     def _flush(self, batch: list[Record]) -> None:
         if not batch:
             return
+        try:
+            self._store(batch)
+        except Exception as exc:  # a bug here must not stop the thread: workers would block
+            self.error = self.error or f"internal error: {type(exc).__name__}: {exc}"
+            self.lost_requests += len(batch)
+            self.lost_failures += sum(1 for rec in batch if rec.detail)
+
+    def _store(self, batch: list[Record]) -> None:
         request_rows = [self._request_row(rec) for rec in batch]
         failure_rows = [(rec.seq, self._failure_row(rec)) for rec in batch if rec.detail]
-        degraded = False
+        if self.abandon.is_set() and self.error is not None:
+            cause: str | None = self.error  # giving up: do not wait on the lock once more
+        else:
+            cause = self._commit_retrying(request_rows, failure_rows)
+        if cause is None:
+            self.stored_requests += len(request_rows)
+            self.stored_failures += len(failure_rows)
+            return
+        self.error = self.error or cause
+        if cause != _LOCKED and failure_rows:
+            # Disk full and the like: SQLite rolled the whole transaction back (nothing is
+            # half-written). Keep what fits: the failures without bodies, then the light
+            # rows alone, so failed_total = failures_stored + failures_dropped still holds.
+            stripped = _strip_bodies(failure_rows)
+            if stripped and self._commit_retrying(request_rows, failure_rows) is None:
+                self.stored_requests += len(request_rows)
+                self.stored_failures += len(failure_rows)
+                self.stripped_bodies += stripped
+                return
+            if self._commit_retrying(request_rows, []) is None:
+                self.stored_requests += len(request_rows)
+                self.dropped_failures += len(failure_rows)
+                return
+        self.lost_requests += len(request_rows)
+        self.lost_failures += len(failure_rows)
+
+    def _commit_retrying(
+        self,
+        request_rows: list[dict[str, Any]],
+        failure_rows: list[tuple[int, dict[str, Any]]],
+    ) -> str | None:
+        """Commits one batch, waiting out another process's write lock. Returns the cause
+        of a failure, _LOCKED for a lock that outlasted the wait, or None when stored."""
         busy_since: float | None = None
         delay = 0.02
         while True:
             try:
                 self._commit(request_rows, failure_rows)
-                self.stored_requests += len(request_rows)
-                self.stored_failures += len(failure_rows)
-                return
-            except OperationalError as exc:
+                return None
+            except DBAPIError as exc:
                 message = str(exc.orig)
-                if "locked" in message or "busy" in message:
-                    # Another process holds the write lock (a DB browser, a second run):
-                    # wait and retry rather than drop the batch.
-                    busy_since = busy_since or time.monotonic()
-                    waited = time.monotonic() - busy_since
-                    if not self.abandon.is_set() and waited < _MAX_BUSY_WAIT_S:
-                        time.sleep(delay)
-                        delay = min(delay * 2, 1.0)
-                        continue
-                if not degraded and failure_rows:
-                    # Disk full and the like: the transaction was rolled back whole.
-                    # Try once more without bodies so the light rows and headers survive.
-                    degraded = True
-                    for _, row in failure_rows:
-                        row["body"] = None
-                        row["request_body"] = None
-                    continue
-                self.error = f"could not store {len(batch)} records: {message}"
-                self.lost_requests += len(request_rows)
-                self.dropped_failures += len(failure_rows)
-                return
+                if "locked" not in message and "busy" not in message:
+                    return message
+            # Another process holds the write lock (a DB browser, a second run) longer
+            # than busy_timeout: wait and retry rather than drop the batch.
+            now = time.monotonic()
+            if busy_since is None:
+                busy_since = now
+                if not self._warned_locked:
+                    self._warned_locked = True
+                    log.warning(
+                        "capture: the database is locked by another connection; "
+                        "waiting to write (up to %.0f s)",
+                        _MAX_BUSY_WAIT_S,
+                    )
+            if self.abandon.is_set() or now - busy_since >= _MAX_BUSY_WAIT_S:
+                return _LOCKED
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
 
     def _commit(
         self,
@@ -178,8 +242,8 @@ class Writer:
             "seq": rec.seq,
             "worker": rec.worker,
             "session": rec.session,
-            "method": target.method,
-            "url": target.url,
+            "method": rec.method or target.method,
+            "url": rec.url or target.url,
             "started_at": now_iso(self._wall_start + rec.start_s),
             "offset_ms": _ms(rec.start_s),
             "lag_ms": _ms(rec.lag_s),
@@ -220,3 +284,16 @@ class Writer:
             "error_message": d.error_message,
             "body_signature": signature(d.body, d.error_message),
         }
+
+
+def _strip_bodies(failure_rows: list[tuple[int, dict[str, Any]]]) -> int:
+    """Drops the stored bodies of failure rows (body_size stays). Returns how many had one."""
+    stripped = 0
+    for _, row in failure_rows:
+        if row["body"] or row["request_body"]:
+            stripped += 1
+        if row["body"]:
+            row["body_truncated"] = 1  # body_size still says how much there was
+        row["body"] = None
+        row["request_body"] = None
+    return stripped

@@ -54,6 +54,8 @@ def test_sigint_stops_gracefully(server: FaultServer, db_path: Path) -> None:
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
     assert "interrupted" in out
+    wal = db_path.with_name(db_path.name + "-wal")  # before any query: closing one folds it
+    assert not wal.exists() or wal.stat().st_size == 0  # folded back into the .db
     assert query(db_path, "pragma integrity_check") == [("ok",)]
     (status, total, failed, stored, aborted) = query(
         db_path,

@@ -103,3 +103,17 @@ def test_regular_install_finds_its_migrations(tmp_path: Path) -> None:
     ).stdout.splitlines()
     assert out[0].startswith(str(target))
     assert query(elsewhere / "fresh.db", "select version_num from alembic_version") == [(out[1],)]
+
+
+def test_revision_list_matches_the_migrations() -> None:
+    """schema.REVISIONS (what read commands check, without Alembic) equals the scripts."""
+    from alembic.script import ScriptDirectory
+
+    from capture.schema import REVISIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    script = ScriptDirectory.from_config(cfg)
+    chain = [rev.revision for rev in script.walk_revisions()]
+    assert tuple(reversed(chain)) == REVISIONS
+    assert script.get_current_head() == REVISIONS[-1] == store.head_revision()

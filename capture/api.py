@@ -1,0 +1,96 @@
+"""The Python API: build a run in code, run it, and query what it stored.
+
+    import capture
+
+    config = capture.RunConfig(
+        targets=(capture.Target.build("GET", "http://127.0.0.1:8080/"),), requests=1000
+    )
+    summary = capture.run(config, db="capture.db")
+    for row in capture.open_db("capture.db").failures(status="5xx"):
+        print(row["id"], row["status"], row["url"])
+
+The CLI is built on these functions; see docs/api.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Engine
+
+from . import query, runner, store
+from .config import DEFAULT_DB, RunConfig
+from .filters import FailureQuery
+from .hooks import Hooks
+from .report import run_report
+
+__all__ = ["Database", "open_db", "run"]
+
+
+def run(
+    config: RunConfig,
+    *,
+    db: str = DEFAULT_DB,
+    hooks: Hooks | None = None,
+    on_tick: Callable[[runner.Progress], None] | None = None,
+) -> runner.RunSummary:
+    """Runs the load described by config into db (a path or SQLAlchemy URL).
+
+    Returns the summary: counts, percentiles, run id and database. Safe to call from any
+    thread; signal handling (Ctrl-C) is only installed when called from the main thread.
+    """
+    engine = store.open_for_write(db)
+    try:
+        return runner.run(config, engine, hooks=hooks, on_tick=on_tick, db=db)
+    finally:
+        engine.dispose()
+
+
+class Database:
+    """A capture file opened read-only, with the queries of the CLI's reading commands."""
+
+    def __init__(self, db: str = DEFAULT_DB) -> None:
+        self.path = db
+        self._engine: Engine = store.open_readonly(db)
+
+    def close(self) -> None:
+        """Releases the file."""
+        self._engine.dispose()
+
+    def __enter__(self) -> Database:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def runs(self) -> list[dict[str, Any]]:
+        """Returns every run, oldest first."""
+        return query.run_rows(self._engine)
+
+    def failures(self, run: str | int | None = None, **filters: Any) -> list[dict[str, Any]]:
+        """Returns failures, newest first, filtered like `capture failures`.
+
+        Filters (all optional, as strings like the CLI's): status='5xx', error='reset',
+        url='*/api/*', method, since='30s', until, slower_than='500ms',
+        body_contains, header='Name: value', socket, session, limit=50, offset, oldest.
+        """
+        q = FailureQuery.build(**filters)
+        return query.failure_rows(self._engine, q, None if run is None else str(run))
+
+    def exchange(self, request_id: int) -> dict[str, Any]:
+        """Returns one exchange in full, with its neighbours on the same connection."""
+        return query.exchange(self._engine, request_id)
+
+    def summary(self, run: str | int | None = None) -> dict[str, Any]:
+        """Returns the data of `capture summary` for a run (default: the latest)."""
+        return run_report(self._engine, None if run is None else str(run))
+
+    def sockets(self, run: str | int | None = None) -> list[dict[str, Any]]:
+        """Returns each client socket of a run with its requests and failures."""
+        return query.socket_rows(self._engine, None if run is None else str(run))[1]
+
+
+def open_db(db: str = DEFAULT_DB) -> Database:
+    """Opens a capture file read-only for querying."""
+    return Database(db)

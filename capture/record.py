@@ -1,0 +1,106 @@
+"""The record of one request, as workers hand it to the writer."""
+
+from __future__ import annotations
+
+import traceback
+
+__all__ = ["ERROR_MESSAGE_CHARS", "FailureDetail", "Record", "mark_hook_error"]
+
+ERROR_MESSAGE_CHARS = 4000
+
+
+class FailureDetail:
+    """The full evidence of a failed exchange; only built when the exchange failed."""
+
+    __slots__ = (
+        "body",
+        "body_size",
+        "body_truncated",
+        "content_encoding",
+        "content_type",
+        "error_class",
+        "error_message",
+        "http_version",
+        "reason",
+        "request_body",
+        "request_headers",
+        "response_headers",
+    )
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.http_version: str | None = None
+        self.request_headers: list[tuple[str, str]] = []
+        self.request_body: bytes | None = None
+        self.response_headers: list[tuple[str, str]] | None = None
+        self.body: bytes | None = None
+        self.body_size: int | None = None
+        self.body_truncated = False
+        self.content_type: str | None = None
+        self.content_encoding: str | None = None
+        self.error_class: str | None = None
+        self.error_message: str | None = None
+
+
+class Record:
+    """The light row every request gets, plus a FailureDetail when it failed."""
+
+    __slots__ = (
+        "bytes_in",
+        "connect_s",
+        "connection_no",
+        "connection_request_no",
+        "correlation_id",
+        "detail",
+        "error_kind",
+        "failed",
+        "lag_s",
+        "latency_s",
+        "local_addr",
+        "method",
+        "remote_addr",
+        "seq",
+        "session",
+        "start_s",
+        "status",
+        "target",
+        "ttfb_s",
+        "url",
+        "wait_s",
+        "worker",
+    )
+
+    def __init__(self, seq: int, worker: int, session: int, target: int) -> None:
+        self.seq = seq
+        self.worker = worker
+        self.session = session
+        self.target = target
+        self.start_s = 0.0  # actual start, seconds since the run's start
+        self.lag_s: float | None = None  # actual start minus intended start (with --qps)
+        self.wait_s = 0.0  # time spent waiting for a free session
+        self.connect_s: float | None = None  # set when this request opened a connection
+        self.ttfb_s: float | None = None
+        self.latency_s = 0.0
+        self.status: int | None = None
+        self.error_kind: str | None = None
+        self.failed = False
+        self.bytes_in = 0
+        self.local_addr: str | None = None
+        self.remote_addr: str | None = None
+        self.connection_no: int | None = None
+        self.connection_request_no: int | None = None
+        self.correlation_id: str | None = None
+        self.detail: FailureDetail | None = None
+        self.method: str | None = None  # set when a build_request hook changed the target
+        self.url: str | None = None
+
+
+def mark_hook_error(rec: Record, exc: BaseException, hook: str) -> None:
+    """Turns rec into a failure of kind hook_error carrying the hook's traceback."""
+    rec.failed = True
+    rec.error_kind = "hook_error"
+    if rec.detail is None:
+        rec.detail = FailureDetail()
+    trace = "".join(traceback.format_exception(exc))
+    rec.detail.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}"
+    rec.detail.error_message = f"hook {hook} raised:\n{trace}"[-ERROR_MESSAGE_CHARS:]
