@@ -61,8 +61,9 @@ def last_hop(exc: Exception, kept: list[bytes], cap: int) -> requests.Response |
     return response
 
 
-def is_encoded(response: requests.Response) -> bool:
-    encoding = response.headers.get("Content-Encoding") or ""
+def is_encoded(headers: Any) -> bool:
+    """Tells whether response headers announce a Content-Encoding other than identity."""
+    encoding = headers.get("Content-Encoding") or ""
     return encoding.strip().lower() not in ("", "identity")
 
 

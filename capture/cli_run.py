@@ -185,7 +185,7 @@ def run(
     )
     loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:
-        summary = api.run(config, db=db, hooks=loaded, on_tick=display.tick)
+        summary = api.run(config, db=db, hooks=loaded, on_tick=display.on_tick)
     if json_summary:
         print(summary_json(summary, db=db))
     elif not quiet:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
@@ -41,6 +42,11 @@ class Display:
     ) -> None:
         if self._live is not None:
             self._live.__exit__(t, e, tb)
+
+    @property
+    def on_tick(self) -> Callable[[Progress], None] | None:
+        """Returns the runner's callback, or None when nothing is shown (no snapshots)."""
+        return None if self._quiet else self.tick
 
     def tick(self, p: Progress) -> None:
         """Updates the display with the runner's latest progress."""

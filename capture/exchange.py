@@ -12,7 +12,8 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.util import Timeout
+from urllib3.exceptions import ClosedPoolError, MaxRetryError
+from urllib3.util import Retry, Timeout
 
 from .body import (
     HTTP_VERSIONS,
@@ -40,6 +41,7 @@ class _Prepared:
     request: requests.PreparedRequest
     verify: bool | str
     proxies: dict[str, str]
+    path: str  # what the request line carries (path and query)
 
 
 def _no_stop(reason: str) -> None:
@@ -72,6 +74,8 @@ class Sender:
         # option needs the session's machinery; this skips per-call settings merges.
         self._fast = not (config.follow_redirects or config.keep_cookies)
         self._keep_cookies = config.keep_cookies
+        # requests' own default: one attempt on the wire, connect errors not retried.
+        self._retries = Retry(0, read=False)
         # A urllib3 Timeout, not a tuple: its total= bounds connect plus headers too.
         self._timeout: Any = Timeout(
             connect=config.timeout_s, read=config.timeout_s, total=config.max_time_s
@@ -88,6 +92,33 @@ class Sender:
         self._build = hooks.build_request if hooks is not None else None
         session = pool.sessions[0]
         self._targets = tuple(self._prepare(session, t) for t in config.targets)
+        # Each session's urllib3 pool per target, found once: the adapter would look it
+        # up (and build a requests.Response and a cookie jar) on every call.
+        self._pools: tuple[dict[int, Any], ...] = tuple({} for _ in pool.sessions)
+        self._live: list[Any] = [None] * len(pool.sessions)  # each session's pool in use
+
+    def _pool_for(self, rec: Record, target: _Prepared, fresh: bool = False) -> Any:
+        """Returns the session's connection pool for rec's target (cached).
+
+        A session keeps one connection: moving to another host's pool closes the pool
+        it used before. (urllib3 2 no longer closes pools it evicts, so without this a
+        session alternating between hosts would hold a socket to each.)
+        """
+        pools = self._pools[rec.session]
+        found: Any = pools.get(rec.target)
+        if found is None or found.pool is None or fresh:  # .pool is None once closed
+            adapter: Any = self._pool.sessions[rec.session].get_adapter(target.request.url or "")
+            found = adapter.get_connection_with_tls_context(
+                target.request, target.verify, proxies=target.proxies
+            )
+            adapter.cert_verify(found, target.request.url, target.verify, None)
+            pools[rec.target] = found
+        live = self._live[rec.session]
+        if live is not found:
+            if live is not None:
+                live.close()
+            self._live[rec.session] = found
+        return found
 
     @staticmethod
     def _prepare(session: requests.Session, target: Target | requests.Request) -> _Prepared:
@@ -102,7 +133,10 @@ class Sender:
         settings = session.merge_environment_settings(prepared.url, {}, False, None, None)
         verify = settings["verify"]
         return _Prepared(
-            prepared, True if verify is None else verify, dict(settings["proxies"] or {})
+            prepared,
+            True if verify is None else verify,
+            dict(settings["proxies"] or {}),
+            prepared.path_url,
         )
 
     def context(self, rec: Record) -> Context:
@@ -168,15 +202,17 @@ class Sender:
         connections_before = slot.connection_no
         requests_before = slot.conn_requests
         prepared = target.request
+        headers: Any = prepared.headers
         if self._keep_cookies:
             prepared = session.prepare_request(_unprepare(target.request))
+            headers = prepared.headers
         if self._id_header is not None:
-            if prepared is target.request:
-                prepared = prepared.copy()
             rec.correlation_id = f"{self._run_id}-{rec.seq}"
-            prepared.headers[self._id_header] = rec.correlation_id
+            headers = headers.copy()
+            headers[self._id_header] = rec.correlation_id
 
-        response: requests.Response | None = None
+        raw: Any = None  # the urllib3 response: status, headers and the body stream
+        response: requests.Response | None = None  # only on the session path
         kept: list[bytes] = []
         phase = Phase.SEND
         error: BaseException | None = None
@@ -184,51 +220,41 @@ class Sender:
         start = perf_counter()
         rec.start_s = start - self._run_start
         try:
-            if self._fast:
-                adapter = session.get_adapter(prepared.url or "")
-                assert isinstance(adapter, HTTPAdapter)
-                response = adapter.send(
-                    prepared,
-                    stream=True,
-                    timeout=self._timeout,
-                    verify=target.verify,
-                    proxies=target.proxies,
-                )
+            if self._fast and not target.proxies:
+                raw = self._urlopen(rec, target, headers)
             else:
-                response = session.send(
-                    prepared,
-                    stream=True,
-                    timeout=self._timeout,
-                    allow_redirects=self._follow,
-                    verify=target.verify,
-                    proxies=target.proxies,
-                )
+                if headers is not prepared.headers:
+                    prepared = prepared.copy()
+                    prepared.headers = headers
+                response = self._session_send(session, prepared, target)
+                raw = response.raw
             rec.ttfb_s = perf_counter() - start
-            rec.status = response.status_code
+            rec.status = raw.status
             if rec.status < 200:
                 # http.client returns an unsolicited 1xx (e.g. 103) as the final response
                 # and leaves the real one on the socket (python/cpython#42550). Close the
                 # connection now: reading the empty 1xx body would release it to the pool,
                 # and the next request would read this request's response as its own.
-                response.raw.close()
+                raw.close()
             else:
                 phase = Phase.BODY
                 limit = None if self._max_time_s is None else start + self._max_time_s
-                rec.bytes_in = read_body(response.raw, kept, self._max_body, limit)
+                rec.bytes_in = read_body(raw, kept, self._max_body, limit)
             clean = True
         except Exception as exc:
             error = exc
-            if response is None:
+            if raw is None:
                 # TooManyRedirects carries the last hop, already read by requests.
                 response = last_hop(exc, kept, self._max_body)
+                raw = None if response is None else response.raw
                 rec.status = None if response is None else response.status_code
         end = perf_counter()
         rec.latency_s = end - start
-        if response is not None and not clean:
-            rec.bytes_in = response.raw.tell()
-            response.raw.close()  # the connection is in an unknown state: never reuse it
-        if response is not None:
-            response.raw.release_conn()
+        if raw is not None:
+            if not clean:
+                rec.bytes_in = raw.tell()
+                raw.close()  # the connection is in an unknown state: never reuse it
+            raw.release_conn()
 
         if slot.connection_no != connections_before:
             rec.connect_s = slot.connect_s
@@ -243,17 +269,65 @@ class Sender:
         redirected = error is not None and slot.conn_requests > (
             requests_before if slot.connection_no == connections_before else 0
         )
-        self._judge(rec, response, error, phase, kept, prepared, redirected)
+        self._judge(rec, raw, response, error, phase, kept, prepared, headers, redirected)
         return rec
+
+    def _urlopen(self, rec: Record, target: _Prepared, headers: Any) -> Any:
+        """Sends on the session's own urllib3 pool: the lean path, one wire attempt."""
+        request = target.request
+        for fresh in (False, True):
+            pool = self._pool_for(rec, target, fresh)
+            try:
+                return pool.urlopen(
+                    request.method,
+                    target.path,
+                    body=request.body,
+                    headers=headers,
+                    redirect=False,
+                    assert_same_host=False,
+                    preload_content=False,
+                    decode_content=False,
+                    retries=self._retries,
+                    timeout=self._timeout,
+                )
+            except ClosedPoolError:
+                if fresh:  # closed before anything was sent: look the pool up again
+                    raise
+        raise AssertionError("unreachable")
+
+    def _session_send(
+        self, session: requests.Session, prepared: requests.PreparedRequest, target: _Prepared
+    ) -> requests.Response:
+        """Sends through requests' machinery: proxies, redirects, cookies."""
+        if self._fast:
+            adapter = session.get_adapter(prepared.url or "")
+            assert isinstance(adapter, HTTPAdapter)
+            return adapter.send(
+                prepared,
+                stream=True,
+                timeout=self._timeout,
+                verify=target.verify,
+                proxies=target.proxies,
+            )
+        return session.send(
+            prepared,
+            stream=True,
+            timeout=self._timeout,
+            allow_redirects=self._follow,
+            verify=target.verify,
+            proxies=target.proxies,
+        )
 
     def _judge(
         self,
         rec: Record,
+        raw: Any,
         response: requests.Response | None,
         error: BaseException | None,
         phase: Phase,
         kept: list[bytes],
         prepared: requests.PreparedRequest,
+        headers: Any,
         redirected: bool,
     ) -> None:
         kind: str | None = None
@@ -274,15 +348,16 @@ class Sender:
         body = b"".join(kept) if kept else b""
         if (
             kind is None
-            and response is not None
             and body
-            and is_encoded(response)
-            and decode_fails(body, response.headers.get("Content-Encoding", ""))
+            and is_encoded(raw.headers)
+            and decode_fails(body, raw.headers.get("Content-Encoding", ""))
         ):
             kind = ErrorKind.DECODE
         failed = kind is not None or (status is not None and self._fail[status])
         hook_error: tuple[BaseException, str] | None = None
-        if self._inspect and response is not None and error is None and status is not None:
+        if self._inspect and raw is not None and error is None and status is not None:
+            if response is None:  # the lean path has none: build it for the hooks
+                response = self._response(prepared, headers, raw)
             kind, failed, hook_error = self._inspect_response(rec, response, body, kind, failed)
         if not failed and self._slow_s is not None and rec.latency_s > self._slow_s:
             kind = ErrorKind.SLOW
@@ -290,7 +365,7 @@ class Sender:
         rec.error_kind = None if kind is None else str(kind)
         rec.failed = failed
         if failed:
-            rec.detail = self._detail(rec, response, error, body, kind, prepared)
+            rec.detail = self._detail(rec, raw, error, body, kind, prepared, headers)
         if hook_error is not None:
             mark_hook_error(rec, *hook_error)
 
@@ -304,7 +379,7 @@ class Sender:
     ) -> tuple[str | None, bool, tuple[BaseException, str] | None]:
         """Applies the built-in rules, then is_failure and on_response."""
         decoded = body
-        if body and is_encoded(response):
+        if body and is_encoded(response.headers):
             decoded = (
                 decode(body, response.headers.get("Content-Encoding", ""), self._max_body)[0]
                 or body
@@ -338,34 +413,45 @@ class Sender:
                 return kind, True, (exc, "on_response")
         return kind, failed, None
 
+    def _response(
+        self, prepared: requests.PreparedRequest, headers: Any, raw: Any
+    ) -> requests.Response:
+        """Wraps a urllib3 response in a requests.Response, as HTTPAdapter would."""
+        request = prepared.copy()
+        request.headers = headers
+        adapter = HTTPAdapter()
+        return adapter.build_response(request, raw)
+
     def _detail(
         self,
         rec: Record,
-        response: requests.Response | None,
+        raw: Any,
         error: BaseException | None,
         body: bytes,
         kind: str | None,
         prepared: requests.PreparedRequest,
+        headers: Any,
     ) -> FailureDetail:
         detail = FailureDetail()
-        detail.request_headers = list(prepared.headers.items())
+        detail.request_headers = list(headers.items())
         raw_body = prepared.body
         if isinstance(raw_body, str):
             raw_body = raw_body.encode()
         if isinstance(raw_body, bytes):
             detail.request_body = raw_body[: self._max_body]
+        if isinstance(error, MaxRetryError) and error.reason is not None:
+            error = error.reason  # "max retries exceeded" with no retries: show the cause
         if error is not None:
             cls = type(error)
             detail.error_class = f"{cls.__module__}.{cls.__qualname__}"
             detail.error_message = str(error)[:ERROR_MESSAGE_CHARS]
-        if response is None:
+        if raw is None:
             return detail
-        raw = response.raw
-        detail.reason = response.reason
+        detail.reason = raw.reason
         detail.http_version = HTTP_VERSIONS.get(raw.version, str(raw.version))
         detail.response_headers = header_pairs(raw)
-        detail.content_type = response.headers.get("Content-Type")
-        encoding = response.headers.get("Content-Encoding")
+        detail.content_type = raw.headers.get("Content-Type")
+        encoding = raw.headers.get("Content-Encoding")
         detail.content_encoding = encoding
         detail.body_size = rec.bytes_in
         stored = body

@@ -18,7 +18,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from . import __version__
+from . import __version__, headers
 from .redact import is_secret_header
 
 __all__ = ["SessionPool", "SlotState", "build_session", "current_slot"]
@@ -139,6 +139,7 @@ def build_session(
     *, trust_env: bool = False, insecure: bool = False, keep_cookies: bool = False
 ) -> requests.Session:
     """Returns a session built for load: one connection, no retries, no ambient settings."""
+    headers.install()  # the stdlib header parser, minus the email package for plain headers
     session = _Session()
     session.trust_env = trust_env  # no proxies or ~/.netrc from the environment by default
     session.verify = not insecure

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -54,35 +56,38 @@ class Stats:
         self.wait = _histogram()
         self.last_offset_s = 0.0
 
-    def add(
-        self,
-        *,
-        status: int | None,
-        error_kind: str | None,
-        failed: bool,
-        latency_s: float,
-        lag_s: float | None,
-        wait_s: float,
-        local_addr: str | None,
-        end_offset_s: float,
-    ) -> None:
-        """Counts one finished request."""
+    def add_many(self, records: Sequence[Any]) -> None:
+        """Counts finished records (capture.record.Record) under one lock acquisition."""
         with self._lock:
-            self.sent += 1
-            if failed:
-                self.failed += 1
-            if status is not None:
-                self.status_counts[status] += 1
-            if error_kind is not None:
-                self.error_counts[error_kind] += 1
-            if local_addr is not None:
-                self.sockets.add(local_addr)
-            self.latency.record_value(_us(latency_s))
-            self.wait.record_value(_us(wait_s))
-            if lag_s is not None:
-                self.lag.record_value(_us(lag_s))
-            if end_offset_s > self.last_offset_s:
-                self.last_offset_s = end_offset_s
+            status_counts, error_counts, sockets = (
+                self.status_counts,
+                self.error_counts,
+                self.sockets,
+            )
+            latency, lag, wait = (
+                self.latency.record_value,
+                self.lag.record_value,
+                self.wait.record_value,
+            )
+            last = self.last_offset_s
+            for rec in records:
+                if rec.failed:
+                    self.failed += 1
+                if rec.status is not None:
+                    status_counts[rec.status] += 1
+                if rec.error_kind is not None:
+                    error_counts[rec.error_kind] += 1
+                if rec.local_addr is not None:
+                    sockets.add(rec.local_addr)
+                latency(_us(rec.latency_s))
+                wait(_us(rec.wait_s))
+                if rec.lag_s is not None:
+                    lag(_us(rec.lag_s))
+                end = rec.start_s + rec.latency_s
+                if end > last:
+                    last = end
+            self.sent += len(records)
+            self.last_offset_s = last
 
     def snapshot(self) -> StatsSnapshot:
         """Returns a copy of the counters and percentiles."""

@@ -1,8 +1,11 @@
 """The one thread that owns the write connection: batches records into transactions.
 
-Workers only put Records on a bounded queue (backpressure instead of unbounded memory).
-A batch commits after BATCH_ROWS records or BATCH_INTERVAL_S, whichever comes first, so
-a crash loses at most the last interval. Shutdown is a sentinel, a flush and a join.
+Workers only append Records to a bounded queue (backpressure instead of unbounded
+memory). A batch commits after BATCH_ROWS records or BATCH_INTERVAL_S, whichever comes
+first, so a crash loses at most the last interval. Shutdown is a flag, a flush and a join.
+
+The queue is a deque the writer polls, not a queue.Queue: a Queue wakes the writer on
+every put, and that hand-off of the GIL per request cost more than the insert itself.
 
 Another process's write lock is waited out. A storage error (disk full) rolls the batch
 back whole; it is retried without bodies, then as requests rows alone, and whatever still
@@ -13,19 +16,19 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
 from .config import Target
 from .record import Record
 from .redact import Redactor
-from .schema import failures, requests
+from .schema import requests
 from .signature import signature
 from .stats import Stats
 from .store import now_iso
@@ -35,11 +38,50 @@ __all__ = ["Writer"]
 BATCH_ROWS = 500
 BATCH_INTERVAL_S = 0.2
 QUEUE_RECORDS = 10_000
-_STOP = object()
+_POLL_S = 0.005  # how long the writer sleeps when there is nothing to store
+_FULL_WAIT_S = 0.001  # how long a worker sleeps while the queue is full
 _MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
 _LOCKED = "the database stayed locked by another connection"
 
 log = logging.getLogger("capture")
+
+
+_REQUEST_COLUMNS = (
+    "run_id", "seq", "worker", "session", "method", "url", "started_at", "offset_ms",
+    "lag_ms", "wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "status", "error_kind",
+    "failed", "bytes_in", "local_addr", "remote_addr", "connection_no",
+    "connection_request_no", "correlation_id",
+)  # fmt: skip
+_FAILURE_COLUMNS = (
+    "run_id", "reason", "http_version", "request_headers", "request_body",
+    "response_headers", "body", "body_size", "body_truncated", "content_type",
+    "content_encoding", "error_class", "error_message", "body_signature",
+)  # fmt: skip
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+
+
+_REQUESTS_INSERT = _insert_sql("requests", ("id", *_REQUEST_COLUMNS))
+_FAILURES_INSERT = _insert_sql("failures", ("request_id", *_FAILURE_COLUMNS))
+
+
+class _Clock:
+    """Turns run offsets into ISO-8601 UTC text, formatting each second only once."""
+
+    def __init__(self, wall_start: float) -> None:
+        self._wall_start = wall_start
+        self._second = -1
+        self._prefix = ""
+
+    def iso(self, offset_s: float) -> str:
+        moment = self._wall_start + offset_s
+        second = int(moment)
+        if second != self._second:
+            self._second = second
+            self._prefix = now_iso(second)[:19]
+        return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}Z"
 
 
 def _ms(seconds: float | None) -> float | None:
@@ -62,11 +104,13 @@ class Writer:
     ) -> None:
         self._engine = engine
         self._run_id = run_id
-        self._wall_start = wall_start
+        self._clock = _Clock(wall_start)
         self._targets = targets
         self._redactor = redactor
         self._stats = stats
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=queue_records)
+        self._records: deque[Record] = deque()
+        self._limit = queue_records
+        self._stopping = threading.Event()
         self.stored_requests = 0
         self.stored_failures = 0
         # After a storage error (disk full, ...): failures stored without their bodies,
@@ -79,7 +123,6 @@ class Writer:
         self.error: str | None = None  # the first storage error
         self._warned_locked = False
         self.abandon = threading.Event()  # set by give_up(): stop retrying
-        self._stop_queued = False
         self._thread = threading.Thread(target=self._loop, name="capture-writer", daemon=True)
 
     def start(self) -> None:
@@ -87,19 +130,16 @@ class Writer:
         self._thread.start()
 
     def put(self, record: Record) -> None:
-        """Hands a finished record over; blocks while the queue is full."""
-        self.queue.put(record)
+        """Hands a finished record over; waits while the queue is full."""
+        records = self._records
+        while len(records) >= self._limit and self._thread.is_alive():
+            time.sleep(_FULL_WAIT_S)  # backpressure: the writer is behind
+        records.append(record)  # deque.append is atomic: no lock on the hot path
 
     def close(self, timeout: float) -> bool:
         """Flushes what is queued and stops. Returns False if the thread did not finish."""
-        deadline = time.monotonic() + timeout
-        if not self._stop_queued:
-            try:  # the queue can be full while another process holds the write lock
-                self.queue.put(_STOP, timeout=timeout)
-            except queue.Full:
-                return False
-            self._stop_queued = True
-        self._thread.join(max(0.0, deadline - time.monotonic()))
+        self._stopping.set()
+        self._thread.join(timeout)
         return not self._thread.is_alive()
 
     def give_up(self, timeout: float) -> bool:
@@ -111,42 +151,29 @@ class Writer:
         return self.close(timeout)
 
     def _loop(self) -> None:
+        records = self._records
+        take = records.popleft
         batch: list[Record] = []
         flush_at = 0.0
-        get = self.queue.get
         while True:
-            try:
-                item = get(timeout=max(0.0, flush_at - time.monotonic())) if batch else get()
-            except queue.Empty:
+            stopping = self._stopping.is_set()  # read first: then every record put
+            while records and len(batch) < BATCH_ROWS:  # before it is in `records`
+                if not batch:
+                    flush_at = time.monotonic() + BATCH_INTERVAL_S
+                batch.append(take())
+            if len(batch) >= BATCH_ROWS or (batch and (stopping or time.monotonic() >= flush_at)):
                 self._flush(batch)
                 batch = []
                 continue
-            if item is _STOP:
-                self._flush(batch)
+            if stopping and not records:
                 return
-            if not batch:
-                flush_at = time.monotonic() + BATCH_INTERVAL_S
-            batch.append(item)
-            self._count(item)
-            if len(batch) >= BATCH_ROWS:
-                self._flush(batch)
-                batch = []
-
-    def _count(self, rec: Record) -> None:
-        self._stats.add(
-            status=rec.status,
-            error_kind=rec.error_kind,
-            failed=rec.failed,
-            latency_s=rec.latency_s,
-            lag_s=rec.lag_s,
-            wait_s=rec.wait_s,
-            local_addr=rec.local_addr,
-            end_offset_s=rec.start_s + rec.latency_s,
-        )
+            if not records:
+                self._stopping.wait(_POLL_S)
 
     def _flush(self, batch: list[Record]) -> None:
         if not batch:
             return
+        self._stats.add_many(batch)
         try:
             self._store(batch)
         except Exception as exc:  # a bug here must not stop the thread: workers would block
@@ -185,7 +212,7 @@ class Writer:
 
     def _commit_retrying(
         self,
-        request_rows: list[dict[str, Any]],
+        request_rows: list[tuple[Any, ...]],
         failure_rows: list[tuple[int, dict[str, Any]]],
     ) -> str | None:
         """Commits one batch, waiting out another process's write lock. Returns the cause
@@ -219,48 +246,50 @@ class Writer:
 
     def _commit(
         self,
-        request_rows: list[dict[str, Any]],
+        request_rows: list[tuple[Any, ...]],
         failure_rows: list[tuple[int, dict[str, Any]]],
     ) -> None:
         with self._engine.begin() as conn:
             # Ids are given here, under the write lock, so failures can point at their
             # request row without a round trip per row, even with several writers.
             base = conn.execute(select(func.coalesce(func.max(requests.c.id), 0))).scalar_one()
-            ids = {}
-            for offset, row in enumerate(request_rows, 1):
-                row["id"] = ids[row["seq"]] = base + offset
-            for seq, row in failure_rows:
-                row["request_id"] = ids[seq]
-            conn.execute(insert(requests), request_rows)
+            ids = {row[1]: base + offset for offset, row in enumerate(request_rows, 1)}
+            # Plain executemany with tuples: SQLAlchemy's per-row parameter processing
+            # cost more than the insert itself (bench/RESULTS.md).
+            conn.exec_driver_sql(_REQUESTS_INSERT, [(ids[row[1]], *row) for row in request_rows])
             if failure_rows:
-                conn.execute(insert(failures), [row for _, row in failure_rows])
+                conn.exec_driver_sql(
+                    _FAILURES_INSERT,
+                    [(ids[seq], *(row[c] for c in _FAILURE_COLUMNS)) for seq, row in failure_rows],
+                )
 
-    def _request_row(self, rec: Record) -> dict[str, Any]:
+    def _request_row(self, rec: Record) -> tuple[Any, ...]:
+        """Returns the row in _REQUEST_COLUMNS order (seq second: _commit keys ids on it)."""
         target = self._targets[rec.target]
-        return {
-            "run_id": self._run_id,
-            "seq": rec.seq,
-            "worker": rec.worker,
-            "session": rec.session,
-            "method": rec.method or target.method,
-            "url": rec.url or target.url,
-            "started_at": now_iso(self._wall_start + rec.start_s),
-            "offset_ms": _ms(rec.start_s),
-            "lag_ms": _ms(rec.lag_s),
-            "wait_ms": _ms(rec.wait_s),
-            "connect_ms": _ms(rec.connect_s),
-            "ttfb_ms": _ms(rec.ttfb_s),
-            "latency_ms": _ms(rec.latency_s),
-            "status": rec.status,
-            "error_kind": rec.error_kind,
-            "failed": int(rec.failed),
-            "bytes_in": rec.bytes_in,
-            "local_addr": rec.local_addr,
-            "remote_addr": rec.remote_addr,
-            "connection_no": rec.connection_no,
-            "connection_request_no": rec.connection_request_no,
-            "correlation_id": rec.correlation_id,
-        }
+        return (
+            self._run_id,
+            rec.seq,
+            rec.worker,
+            rec.session,
+            rec.method or target.method,
+            rec.url or target.url,
+            self._clock.iso(rec.start_s),
+            _ms(rec.start_s),
+            _ms(rec.lag_s),
+            _ms(rec.wait_s),
+            _ms(rec.connect_s),
+            _ms(rec.ttfb_s),
+            _ms(rec.latency_s),
+            rec.status,
+            rec.error_kind,
+            int(rec.failed),
+            rec.bytes_in,
+            rec.local_addr,
+            rec.remote_addr,
+            rec.connection_no,
+            rec.connection_request_no,
+            rec.correlation_id,
+        )
 
     def _failure_row(self, rec: Record) -> dict[str, Any]:
         d = rec.detail

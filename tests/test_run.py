@@ -128,7 +128,7 @@ def test_transport_errors_are_failures(cli, db_path: Path) -> None:
     ) == [(None, "connect_refused", 1, None, 5)]
     rows = query(db_path, "select error_class, response_headers, body from failures")
     assert len(rows) == 5
-    assert all(r[0] == "requests.exceptions.ConnectionError" and r[1] is None for r in rows)
+    assert all(r[0] == "urllib3.exceptions.NewConnectionError" and r[1] is None for r in rows)
 
 
 def test_reset_and_body_faults_keep_status_and_kind(

@@ -1,0 +1,45 @@
+"""The fast header parser gives exactly what http.client's own parser gives."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from capture.headers import _stdlib_parse_headers, parse_headers
+
+BLOCKS = [
+    b"Content-Type: text/plain\r\nContent-Length: 5\r\n\r\n",
+    b"Set-Cookie: a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\r\nSet-Cookie: b=2\r\n\r\n",
+    b"X-Weird: caf\xc3\xa9 \xff\xfe\r\nX-Esc: \x1b[31mred\r\n\r\n",
+    b"Folded: a\r\n  b\r\nX: y\r\n\r\n",  # obsolete line folding: stdlib path
+    b"NoColonLine\r\nX: y\r\n\r\n",  # a defect: stdlib path
+    b"From someone\r\nX: y\r\n\r\n",  # an envelope line: stdlib path
+    b"X:   spaced   \r\nY:\r\nZ :bad\r\n\r\n",
+    b"X: y\nZ: w\n\n",
+    b"X: y\r\n",  # ends without a blank line
+    b"\r\n",
+]
+
+
+@pytest.mark.parametrize("block", BLOCKS)
+def test_same_message_as_the_stdlib(block: bytes) -> None:
+    fast = parse_headers(io.BytesIO(block + b"BODY"))
+    slow = _stdlib_parse_headers(io.BytesIO(block + b"BODY"))
+    assert fast.items() == slow.items()
+    assert [type(d) for d in fast.defects] == [type(d) for d in slow.defects]
+    assert (fast.get_payload() or "") == (slow.get_payload() or "")
+
+
+def test_same_limits_as_the_stdlib() -> None:
+    import http.client
+
+    too_many = b"".join(b"X-%d: v\r\n" % i for i in range(101)) + b"\r\n"
+    too_long = b"X: " + b"a" * 70_000 + b"\r\n\r\n"
+    for block, error in (
+        (too_many, http.client.HTTPException),
+        (too_long, http.client.LineTooLong),
+    ):
+        for parser in (parse_headers, _stdlib_parse_headers):
+            with pytest.raises(error):
+                parser(io.BytesIO(block))
