@@ -2,4 +2,5 @@
 
 from .cli import entry_point
 
-entry_point()
+if __name__ == "__main__":  # not when multiprocessing's spawn re-imports it (--procs)
+    entry_point()

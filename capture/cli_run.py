@@ -116,6 +116,10 @@ def run(
         str | None,
         typer.Option("--hooks", help="Hook functions: FILE.py, a module, or module:object."),
     ] = None,
+    procs: Annotated[
+        str,
+        typer.Option("--procs", help="Processes, each with its own pool: N, or 'auto' (cores)."),
+    ] = "1",
     fail_if_body: Annotated[
         list[str] | None, typer.Option("--fail-if-body", help="Failure when the body matches.")
     ] = None,
@@ -179,6 +183,8 @@ def run(
         expect_body=tuple(expect_body or ()),
         expect_header=tuple(expect_header or ()),
         fail_if_json=tuple(fail_if_json or ()),
+        procs=_procs(procs),
+        hooks_spec=hooks,
         name=name,
         command_line=_command_line(invoked_args(), header or [], db, redactor),
         redaction_key=redaction_key,
@@ -197,6 +203,19 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED)
     if fail_exit and summary.failed:
         raise typer.Exit(ExitCode.FAILURES)
+
+
+def _procs(text: str) -> int:
+    """Turns --procs N or 'auto' (one per core) into a count."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    try:
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"--procs {text!r}: expected a number or 'auto'") from None
+    if count < 1:
+        raise UsageError("--procs must be greater than zero")
+    return count
 
 
 def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor: Redactor) -> str:

@@ -336,6 +336,8 @@ class RunConfig:
     expect_body: tuple[str, ...] = ()
     expect_header: tuple[str, ...] = ()
     fail_if_json: tuple[str, ...] = ()
+    procs: int = 1  # processes, each with its own pool of `connections` and its workers
+    hooks_spec: str | None = None  # --hooks as given: each process of --procs loads it
     name: str | None = None
     command_line: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
@@ -358,6 +360,7 @@ class RunConfig:
             raise UsageError("--max-body must not be negative")
         if self.id_header is not None and not _TOKEN_RE.match(self.id_header):
             raise UsageError(f"--id-header {self.id_header!r} is not a valid header name")
+        _positive(self.procs, "--procs")
         self.rules()  # compiles every rule once, so a bad regex fails before anything runs
 
     def rules(self) -> Rules:

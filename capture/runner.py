@@ -22,6 +22,7 @@ from sqlalchemy import Engine
 
 from . import store
 from .config import RunConfig
+from .errors import UsageError
 from .exchange import Sender
 from .hooks import Hooks, Outcome
 from .pool import SessionPool
@@ -96,8 +97,11 @@ class RunSummary:
 class _Plan:
     """Hands out sequence numbers and intended send times until a stop condition holds."""
 
-    def __init__(self, config: RunConfig, start: float) -> None:
-        self._seq = itertools.count(1)  # next() on a count is atomic in CPython
+    def __init__(self, config: RunConfig, start: float, share: tuple[int, int] = (0, 1)) -> None:
+        # Process k of P sends seqs k+1, k+1+P, ...: together they send 1, 2, 3, ... with
+        # the same intended times as one process would. next() on a count is atomic.
+        index, count = share
+        self._seq = itertools.count(index + 1, count)
         self._limit = config.requests
         self._start = start
         self._end = None if config.duration_s is None else start + config.duration_s
@@ -150,6 +154,60 @@ class _Signals:
         self._plan.halt("interrupted")
 
 
+@dataclass(slots=True)
+class ShareResult:
+    """What one process's share of a run produced (the whole run with --procs 1)."""
+
+    stats: Stats
+    reason: str
+    aborted: int
+    wall_start: float = 0.0  # when sending started (after --procs children were ready)
+    wall_end: float = 0.0  # when the last request of the share finished
+    stored_requests: int = 0
+    stored_failures: int = 0
+    dropped_failures: int = 0
+    lost_requests: int = 0
+    lost_failures: int = 0
+    stripped_bodies: int = 0
+    error: str | None = None
+
+    def add(self, other: ShareResult) -> None:
+        """Adds another share's counts (its stats are merged by the caller)."""
+        self.aborted += other.aborted
+        for name in ("stored_requests", "stored_failures", "dropped_failures",
+                     "lost_requests", "lost_failures", "stripped_bodies"):  # fmt: skip
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.error = self.error or other.error
+        self.wall_end = max(self.wall_end, other.wall_end)
+        if self.reason in ("completed",) and other.reason != "completed":
+            self.reason = other.reason
+
+
+class Coordinator:
+    """How the processes of one run stop together; the default is a run of one process."""
+
+    def failure(self) -> int:
+        """Counts one failure across the run; returns the count so far."""
+        raise NotImplementedError
+
+    def halt(self, reason: str) -> None:
+        """Tells every process to stop."""
+
+    def watch(self, plan: _Plan) -> None:
+        """Starts relaying other processes' halts to plan."""
+
+    def report(self, stats: Stats, busy: int) -> None:
+        """Sends this process's progress to the parent (children only)."""
+
+
+class _Alone(Coordinator):
+    def __init__(self) -> None:
+        self._failures = itertools.count(1)
+
+    def failure(self) -> int:
+        return next(self._failures)
+
+
 def run(
     config: RunConfig,
     engine: Engine,
@@ -167,6 +225,81 @@ def run(
         config_json=config.to_json(redactor.value),
         qps=config.qps,
     )
+    wall_start = time.time()
+    if config.procs > 1:
+        from .procs import run_parallel
+
+        if db is None:
+            raise UsageError("--procs needs the database path or URL")
+        result = run_parallel(config, engine, db, run_id, wall_start, hooks=hooks, on_tick=on_tick)
+    else:
+        result = run_share(config, engine, run_id, wall_start, hooks=hooks, on_tick=on_tick)
+    # The run's duration is its sending time: not the spawning, flushing or checkpoint.
+    duration = (result.wall_end or time.time()) - (result.wall_start or wall_start)
+    if result.error:
+        status = RunStatus.FAILED
+    elif result.reason == "interrupted":
+        status = RunStatus.INTERRUPTED
+    else:
+        status = RunStatus.COMPLETED
+    totals = store.finish_run(
+        engine,
+        run_id,
+        status=status.value,
+        duration_s=duration,
+        dropped=result.dropped_failures,
+        aborted=result.aborted,
+    )
+    storage_error = None
+    if result.error:
+        storage_error = _storage_message(result, run_id)
+        log.error("capture: error: %s", storage_error)
+    wal_left = store.checkpoint(engine)
+    if wal_left:
+        log.warning(
+            "capture: note: %s; keep that file with the database: the next run or "
+            "`capture db upgrade` folds it back",
+            wal_left,
+        )
+    snapshot = result.stats.snapshot()
+    return RunSummary(
+        run_id=run_id,
+        name=config.name,
+        status=status,
+        stop_reason=result.reason,
+        duration_s=duration,
+        sent=snapshot.sent + result.aborted,
+        ok=snapshot.ok,
+        failed=snapshot.failed,
+        stored=totals["failures_stored"],
+        dropped=result.dropped_failures,
+        aborted=result.aborted,
+        sockets_used=totals["sockets_used"],
+        connections=config.connections * config.procs,
+        qps_asked=config.qps,
+        stats=snapshot,
+        db=db,
+        storage_error=storage_error,
+        requests_lost=result.lost_requests,
+        failures_lost=result.lost_failures,
+    )
+
+
+def run_share(
+    config: RunConfig,
+    engine: Engine,
+    run_id: int,
+    wall_start: float,
+    *,
+    hooks: Hooks | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
+    share: tuple[int, int] = (0, 1),
+    coordinator: Coordinator | None = None,
+    extra_stats: Callable[[], list[dict[str, Any]]] | None = None,
+) -> ShareResult:
+    """Runs this process's share of a run: its pool, workers and writer."""
+    coordinator = coordinator or _Alone()
+    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     pool = SessionPool(
         config.connections,
         trust_env=config.trust_env,
@@ -174,7 +307,7 @@ def run(
         keep_cookies=config.keep_cookies,
     )
     stats = Stats()
-    wall_start, start = time.time(), perf_counter()
+    start = perf_counter() - (time.time() - wall_start)  # the run's start on this clock
     writer = Writer(
         engine,
         run_id,
@@ -183,18 +316,22 @@ def run(
         redactor=redactor,
         stats=stats,
     )
-    plan = _Plan(config, start)
+    plan = _Plan(config, start, share)
     hooks = hooks if hooks is not None and hooks.any else None
-    sender = Sender(config, pool, run_id, start, hooks=hooks, stop=plan.halt)
+
+    def halt(reason: str) -> None:
+        plan.halt(reason)
+        coordinator.halt(reason)
+
+    sender = Sender(config, pool, run_id, start, hooks=hooks, stop=halt)
     busy = [False] * config.worker_count
-    failures = itertools.count(1)
     all_done = threading.Event()
     remaining = [config.worker_count]
     lock = threading.Lock()
 
     def worker(idx: int) -> None:
         try:
-            _work(idx, config, plan, pool, sender, writer, busy, failures, start, hooks)
+            _work(idx, config, plan, pool, sender, writer, busy, coordinator, halt, start, hooks)
         finally:
             with lock:
                 remaining[0] -= 1
@@ -206,75 +343,91 @@ def run(
         for i in range(config.worker_count)
     ]
     writer.start()
-    with _Signals(plan) as signals:
-        for t in threads:
-            t.start()
-        aborted = _wait(config, plan, signals, writer, all_done, busy, pool, stats, start, on_tick)
-    duration = perf_counter() - start
-    flushed = writer.close(_ABORT_FLUSH_S if aborted else _WRITER_FLUSH_S)
-    if not flushed and not writer.give_up(_GIVE_UP_S):
-        writer.error = writer.error or "the writer did not finish in time"
-    if writer.error:
-        status = RunStatus.FAILED
-    elif plan.reason == "interrupted":
-        status = RunStatus.INTERRUPTED
-    else:
-        status = RunStatus.COMPLETED
+    coordinator.watch(plan)
+    ticks = _Ticks(config, plan, pool, busy, stats, start, on_tick, coordinator, extra_stats)
     try:
-        totals = store.finish_run(
-            engine,
-            run_id,
-            status=status.value,
-            duration_s=duration,
-            dropped=writer.dropped_failures,
-            aborted=aborted,
-        )
+        with _Signals(plan) as signals:
+            for t in threads:
+                t.start()
+            aborted = _wait(config, plan, signals, writer, all_done, busy, ticks, halt)
+        wall_end = time.time()
     finally:
+        flushed = writer.close(_ABORT_FLUSH_S if plan.stop.is_set() else _WRITER_FLUSH_S)
+        if not flushed and not writer.give_up(_GIVE_UP_S):
+            writer.error = writer.error or "the writer did not finish in time"
         pool.close()
-    storage_error = None
-    if writer.error:
-        storage_error = _storage_message(writer, run_id)
-        log.error("capture: error: %s", storage_error)
-    wal_left = store.checkpoint(engine)
-    if wal_left:
-        log.warning(
-            "capture: note: %s; keep that file with the database: the next run or "
-            "`capture db upgrade` folds it back",
-            wal_left,
-        )
-    snapshot = stats.snapshot()
-    return RunSummary(
-        run_id=run_id,
-        name=config.name,
-        status=status,
-        stop_reason=plan.reason,
-        duration_s=duration,
-        sent=snapshot.sent + aborted,
-        ok=snapshot.ok,
-        failed=snapshot.failed,
-        stored=totals["failures_stored"],
-        dropped=writer.dropped_failures,
+    return ShareResult(
+        stats=stats,
+        reason=plan.reason,
         aborted=aborted,
-        sockets_used=totals["sockets_used"],
-        connections=config.connections,
-        qps_asked=config.qps,
-        stats=snapshot,
-        db=db,
-        storage_error=storage_error,
-        requests_lost=writer.lost_requests,
-        failures_lost=writer.lost_failures,
+        wall_start=wall_start,
+        wall_end=wall_end,
+        stored_requests=writer.stored_requests,
+        stored_failures=writer.stored_failures,
+        dropped_failures=writer.dropped_failures,
+        lost_requests=writer.lost_requests,
+        lost_failures=writer.lost_failures,
+        stripped_bodies=writer.stripped_bodies,
+        error=writer.error,
     )
 
 
-def _storage_message(writer: Writer, run_id: int) -> str:
+def _storage_message(result: ShareResult, run_id: int) -> str:
     """Says what a storage error cost, in one line (the disk-full rule in README.md)."""
-    not_stored = writer.dropped_failures + writer.lost_failures
+    not_stored = result.dropped_failures + result.lost_failures
     return (
-        f"run {run_id} failed: {writer.error}; sending stopped; "
-        f"{not_stored} failures not stored ({writer.dropped_failures} of them kept a "
-        f"requests row), {writer.lost_requests} requests got no row at all, "
-        f"{writer.stripped_bodies} failures stored without bodies"
+        f"run {run_id} failed: {result.error}; sending stopped; "
+        f"{not_stored} failures not stored ({result.dropped_failures} of them kept a "
+        f"requests row), {result.lost_requests} requests got no row at all, "
+        f"{result.stripped_bodies} failures stored without bodies"
     )
+
+
+class _Ticks:
+    """Feeds the live display, and (in a child process) the parent's progress."""
+
+    def __init__(
+        self,
+        config: RunConfig,
+        plan: _Plan,
+        pool: SessionPool,
+        busy: list[bool],
+        stats: Stats,
+        start: float,
+        on_tick: Callable[[Progress], None] | None,
+        coordinator: Coordinator,
+        extra_stats: Callable[[], list[dict[str, Any]]] | None,
+    ) -> None:
+        self._config, self._plan, self._pool, self._busy = config, plan, pool, busy
+        self._stats, self._start, self._on_tick = stats, start, on_tick
+        self._coordinator, self._extra = coordinator, extra_stats
+        self._next = 0.0
+
+    def __call__(self, now: float, *, last: bool = False) -> None:
+        if now < self._next and not last:
+            return
+        self._next = now + _TICK_S
+        self._coordinator.report(self._stats, sum(self._busy))
+        if self._on_tick is None:
+            return
+        stats = self._stats
+        if self._extra is not None:  # other processes' latest counts, merged into a copy
+            stats = Stats()
+            stats.merge(self._stats.export())
+            for payload in self._extra():
+                stats.merge(payload)
+        config = self._config
+        self._on_tick(
+            Progress(
+                elapsed_s=now - self._start,
+                planned_s=config.duration_s,
+                planned_requests=config.requests,
+                stats=stats.snapshot(),
+                busy_sessions=min(sum(self._busy), config.connections),
+                connections=config.connections,
+                stopping=self._plan.reason if self._plan.stop.is_set() else None,
+            )
+        )
 
 
 def _wait(
@@ -284,47 +437,22 @@ def _wait(
     writer: Writer,
     all_done: threading.Event,
     busy: list[bool],
-    pool: SessionPool,
-    stats: Stats,
-    start: float,
-    on_tick: Callable[[Progress], None] | None,
+    ticks: _Ticks,
+    halt: Callable[[str], None],
 ) -> int:
     """Waits for the workers; returns how many in-flight requests were abandoned."""
     grace_until: float | None = None
-    next_tick = 0.0
     while not all_done.wait(0.05):
         now = perf_counter()
         if writer.error:
-            plan.halt("storage error")
+            halt("storage error")
         if plan.stop.is_set() and grace_until is None:
             grace_until = now + config.grace_s
         if signals.abort.is_set() or (grace_until is not None and now > grace_until):
             return sum(busy)
-        if on_tick is not None and now >= next_tick:
-            next_tick = now + _TICK_S
-            on_tick(_progress(config, plan, pool, busy, stats, now - start))
-    if on_tick is not None:
-        on_tick(_progress(config, plan, pool, busy, stats, perf_counter() - start))
+        ticks(now)
+    ticks(perf_counter(), last=True)
     return 0
-
-
-def _progress(
-    config: RunConfig,
-    plan: _Plan,
-    pool: SessionPool,
-    busy: list[bool],
-    stats: Stats,
-    elapsed: float,
-) -> Progress:
-    return Progress(
-        elapsed_s=elapsed,
-        planned_s=config.duration_s,
-        planned_requests=config.requests,
-        stats=stats.snapshot(),
-        busy_sessions=min(sum(busy), config.connections),
-        connections=config.connections,
-        stopping=plan.reason if plan.stop.is_set() else None,
-    )
 
 
 def _work(
@@ -335,7 +463,8 @@ def _work(
     sender: Sender,
     writer: Writer,
     busy: list[bool],
-    failures: itertools.count[int],
+    coordinator: Coordinator,
+    halt: Callable[[str], None],
     start: float,
     hooks: Hooks | None,
 ) -> None:
@@ -371,19 +500,19 @@ def _work(
         if intended is not None:
             rec.lag_s = rec.start_s - (intended - start)  # includes waiting for a session
         if on_failure is not None and rec.failed:
-            _call_on_failure(on_failure, rec, sender, plan)
+            _call_on_failure(on_failure, rec, sender, halt)
         writer.put(rec)
         busy[idx] = False
-        if rec.failed and stop_after is not None and next(failures) >= stop_after:
-            plan.halt("failure limit")
+        if rec.failed and stop_after is not None and coordinator.failure() >= stop_after:
+            halt("failure limit")
 
 
 def _call_on_failure(
-    on_failure: Callable[[Outcome], None], rec: Record, sender: Sender, plan: _Plan
+    on_failure: Callable[[Outcome], None], rec: Record, sender: Sender, halt: Callable[[str], None]
 ) -> None:
     """Runs the on_failure hook; one that raises turns the record into a hook_error."""
     try:
-        on_failure(sender.outcome(rec, plan.halt))
+        on_failure(sender.outcome(rec, halt))
     except Exception as exc:
         mark_hook_error(rec, exc, "on_failure")
 

@@ -89,6 +89,33 @@ class Stats:
             self.sent += len(records)
             self.last_offset_s = last
 
+    def export(self) -> dict[str, Any]:
+        """Returns the counters and encoded histograms, to send to another process."""
+        with self._lock:
+            return {
+                "sent": self.sent,
+                "failed": self.failed,
+                "status_counts": dict(self.status_counts),
+                "error_counts": dict(self.error_counts),
+                "sockets": sorted(self.sockets),
+                "last_offset_s": self.last_offset_s,
+                "latency": self.latency.encode(),
+                "lag": self.lag.encode(),
+                "wait": self.wait.encode(),
+            }
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        """Adds another process's export() to these counters."""
+        with self._lock:
+            self.sent += payload["sent"]
+            self.failed += payload["failed"]
+            self.status_counts.update(payload["status_counts"])
+            self.error_counts.update(payload["error_counts"])
+            self.sockets.update(payload["sockets"])
+            self.last_offset_s = max(self.last_offset_s, payload["last_offset_s"])
+            for name in ("latency", "lag", "wait"):
+                getattr(self, name).add(HdrHistogram.decode(payload[name]))
+
     def snapshot(self) -> StatsSnapshot:
         """Returns a copy of the counters and percentiles."""
         with self._lock:
