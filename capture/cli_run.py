@@ -238,6 +238,9 @@ def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor
             if arg.endswith(raw):
                 arg = arg[: -len(raw)] + shown
                 break
+        else:
+            if arg.startswith(("http://", "https://")):
+                arg = redactor.url(arg)  # ?api_key=... in a target URL
         out.append(arg)
     return shlex.join(["capture", *out])
 

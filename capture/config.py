@@ -379,15 +379,16 @@ class RunConfig:
         """Returns the number of worker threads (defaults to one per connection)."""
         return self.workers if self.workers is not None else self.connections
 
-    def to_json(self, redact: Any) -> str:
-        """Returns the configuration as JSON, header values passed through redact(name, v)."""
+    def to_json(self, redact: Any, redact_url: Any = None) -> str:
+        """Returns the configuration as JSON, header values passed through redact(name, v)
+        and URLs through redact_url(url)."""
         data = asdict(self)
         del data["redaction_key"]
         data["fail_status"] = self.fail_status.text
         data["targets"] = [
             {
                 "method": t.method,
-                "url": t.url,
+                "url": t.url if redact_url is None else redact_url(t.url),
                 "headers": [[k, redact(k, v)] for k, v in t.headers],
                 "body_bytes": None if t.body is None else len(t.body),
             }

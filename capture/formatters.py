@@ -120,6 +120,9 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "sockets_used": s.sockets_used,
             "connections": s.connections,
             "storage_error": s.storage_error,
+            "requests_lost": s.requests_lost,
+            "failures_lost": s.failures_lost,
+            "procs": s.extra.get("procs", 1),
         },
         indent=2,
     )

@@ -6,12 +6,14 @@ import hashlib
 import hmac
 import os
 import re
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 __all__ = ["Redactor", "is_secret_header"]
 
 _SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _SECRET_PARTS = re.compile(r"token|api[-_]?key|secret|password|session-?id", re.IGNORECASE)
 REDACTED_PREFIX = "[redacted"
+REDACTED_QUERY_PREFIX = "REDACTED-"
 
 
 def is_secret_header(name: str) -> bool:
@@ -36,6 +38,26 @@ class Redactor:
             return value
         digest = hmac.new(self._key, value.encode("latin-1", "replace"), hashlib.sha256)
         return f"{REDACTED_PREFIX} len={len(value)} hmac={digest.hexdigest()[:12]}]"
+
+    def url(self, url: str) -> str:
+        """Returns url with the values of secret-named query parameters redacted
+        (?api_key=REDACTED-<hmac>), so a token in a URL is not stored either."""
+        if self.keep_secrets or "?" not in url:
+            return url
+        parts = urlsplit(url)
+        params = parse_qsl(parts.query, keep_blank_values=True)
+        if not any(is_secret_header(name) for name, _ in params):
+            return url
+        redacted = [
+            (name, f"{REDACTED_QUERY_PREFIX}{self._digest(value)}")
+            if is_secret_header(name)
+            else (name, value)
+            for name, value in params
+        ]
+        return urlunsplit(parts._replace(query=urlencode(redacted)))
+
+    def _digest(self, value: str) -> str:
+        return hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:12]
 
     def pairs(self, pairs: list[tuple[str, str]]) -> list[list[str]]:
         """Returns header pairs as [name, value] lists with secret values redacted."""

@@ -12,7 +12,7 @@ import requests
 
 from .errors import UsageError
 from .pool import build_session
-from .redact import REDACTED_PREFIX
+from .redact import REDACTED_PREFIX, REDACTED_QUERY_PREFIX
 
 __all__ = ["Replayed", "replay"]
 
@@ -42,6 +42,8 @@ def request_parts(
             f"header {missing[0]!r} was stored redacted: give its value with "
             f"--header '{missing[0]}: VALUE'"
         )
+    if REDACTED_QUERY_PREFIX in row["url"]:
+        raise UsageError("the URL was stored with redacted query values: replay cannot send it")
     skip = {"content-length", "host"}
     out = [(k, v) for k, v in kept if k.lower() not in skip] + overrides
     body = bytes(row["request_body"]) if row.get("request_body") is not None else None

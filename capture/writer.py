@@ -106,6 +106,7 @@ class Writer:
         self._run_id = run_id
         self._clock = _Clock(wall_start)
         self._targets = targets
+        self._urls = tuple(redactor.url(t.url) for t in targets)  # secret query values
         self._redactor = redactor
         self._stats = stats
         self._records: deque[Record] = deque()
@@ -272,7 +273,7 @@ class Writer:
             rec.worker,
             rec.session,
             rec.method or target.method,
-            rec.url or target.url,
+            self._urls[rec.target] if rec.url is None else self._redactor.url(rec.url),
             self._clock.iso(rec.start_s),
             _ms(rec.start_s),
             _ms(rec.lag_s),

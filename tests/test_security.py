@@ -399,3 +399,21 @@ def test_filters_reach_sql_only_as_bound_parameters(
             assert _ids(result) == set().union(*(kinds[k] for k in expected))
     assert _content(db_path) == before
     assert query(db_path, "select count(*) from failures") == [(4,)]
+
+
+def test_secret_query_parameters_are_redacted(cli, server: FaultServer, tmp_path: Path) -> None:
+    db = tmp_path / "q.db"
+    url = f"{server.url}/api?status=500&api_key=s3cr3tkey&page=2"
+    assert cli("run", url, "-n", "2", "--db", db, "--quiet").exit_code == 0
+    stored = {u for (u,) in query(db, "select url from requests")}
+    assert len(stored) == 1
+    (only,) = stored
+    assert "s3cr3tkey" not in only and "api_key=REDACTED-" in only and "page=2" in only
+    (config, command) = query(db, "select config_json, command_line from runs")[0]
+    assert "s3cr3tkey" not in config and "s3cr3tkey" not in command
+    assert b"s3cr3tkey" not in db.read_bytes()
+    refused = cli("replay", "1", "--db", db)
+    assert refused.exit_code == 2 and "redacted query values" in refused.stderr
+    kept = tmp_path / "k.db"
+    assert cli("run", url, "-n", "1", "--db", kept, "--quiet", "--keep-secrets").exit_code == 0
+    assert query(kept, "select url from requests") == [(url,)]
