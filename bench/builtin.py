@@ -29,6 +29,11 @@ class BuiltinTarget:
         self.port = 0
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        """Returns the server's process id (0 when not running)."""
+        return self._proc.pid if self._proc is not None else 0
+
     def url(self, path: str) -> str:
         """Receives a path with its query. Returns its URL on this target."""
         return f"http://127.0.0.1:{self.port}{path}"

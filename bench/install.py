@@ -73,7 +73,7 @@ def _apt_install(pkgs: list[str]) -> None:
 
 
 def ensure_locust(*, allow_install: bool) -> str:
-    """Install locust into this virtualenv when missing. Returns 'present', 'installed' or why not."""
+    """Install locust into this virtualenv if missing. Returns how it went."""
     if importlib.util.find_spec("locust") is not None:
         return "present"
     if not allow_install:

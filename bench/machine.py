@@ -6,7 +6,6 @@ import importlib.metadata
 import os
 import platform
 import subprocess
-import sys
 from pathlib import Path
 
 import nginx
@@ -42,10 +41,27 @@ def versions() -> dict[str, str]:
             found[dist] = importlib.metadata.version(dist)
         except importlib.metadata.PackageNotFoundError:
             found[dist] = "absent"
+    found["capture source"] = _git_state()
     found["nginx"] = nginx.version()
     for pkg in ("wrk", "hey"):
         found[pkg] = _deb_version(pkg) if which(pkg) else "absent"
     return found
+
+
+def _git_state() -> str:
+    # capture is installed editable: what ran is the work tree, committed or not.
+    root = Path(__file__).resolve().parent.parent
+    try:
+        out = subprocess.run(
+            ["git", "-C", str(root), "describe", "--always", "--dirty=+uncommitted changes"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except OSError:
+        return "unknown (no git)"
+    return f"git {out.stdout.strip()}" if out.returncode == 0 else "unknown (not a git tree)"
 
 
 def _deb_version(pkg: str) -> str:
@@ -61,8 +77,3 @@ def _deb_version(pkg: str) -> str:
     except OSError:
         return "unknown"
     return f"{out.stdout.strip()} (Debian package)" if out.returncode == 0 else "not from apt"
-
-
-def python_exe() -> str:
-    """Returns the interpreter running the bench."""
-    return sys.executable

@@ -34,6 +34,11 @@ class Nginx:
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self._proc: subprocess.Popen[bytes] | None = None
 
+    @property
+    def pid(self) -> int:
+        """Returns the server's process id (0 when not running)."""
+        return self._proc.pid if self._proc is not None else 0
+
     def url(self, path: str) -> str:
         """Receives a path. Returns its URL on this nginx."""
         return f"http://127.0.0.1:{self.port}{path}"

@@ -14,10 +14,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from install import which
+from report import PINNED
 
 BIN = Path(sys.executable).parent  # the virtualenv that runs the bench
 HERE = Path(__file__).parent
 CONNECTIONS = 16
+SEED, SEED_NO_ENV = "seed loop", "seed loop, trust_env off"
 
 
 class ParseError(ValueError):
@@ -54,13 +56,18 @@ class Client:
 
 
 def capture(*, qps: float | None = None, procs: int | None = None) -> Client:
-    """capture run, one process (or --procs N once it exists), optionally paced at qps."""
+    """capture run, one process (or --procs N), optionally paced at qps.
+
+    --procs gives each process its own pool of -c sessions, so -c is split between them
+    to keep 16 connections in all, like every other client here.
+    """
     name = "capture" if procs is None else f"capture --procs {procs}"
     if qps is not None:
         name += f" --qps {qps:g}"
+    connections = CONNECTIONS // (procs or 1)
 
     def argv(url: str, duration_s: int) -> list[str]:
-        cmd = [str(BIN / "capture"), "run", url, "-c", str(CONNECTIONS), "-d", f"{duration_s}s"]
+        cmd = [str(BIN / "capture"), "run", url, "-c", str(connections), "-d", f"{duration_s}s"]
         cmd += ["--db", "tmp.db", "--json", "--quiet"]
         if qps is not None:
             cmd += ["--qps", f"{qps:g}"]
@@ -111,18 +118,19 @@ def capture_has_procs() -> bool:
 # -- the seed's plain loop -----------------------------------------------------------------
 
 
-def seed_loop() -> Client:
+def seed_loop(*, trust_env: bool = True) -> Client:
     """bench/seed_loop.py: 16 threads over a queue of 16 one-connection sessions."""
 
     def argv(url: str, duration_s: int) -> list[str]:
         script = str(HERE / "seed_loop.py")
-        return [sys.executable, script, url, "-c", str(CONNECTIONS), "-d", str(duration_s)]
+        cmd = [sys.executable, script, url, "-c", str(CONNECTIONS), "-d", str(duration_s)]
+        return cmd if trust_env else [*cmd, "--no-trust-env"]
 
     def parse(stdout: str) -> Parsed:
         out = _json(stdout)
         return Parsed(float(out["rate"]), int(out["sent"]), {"errors": out["errors"]})
 
-    return Client("seed loop", argv, parse)
+    return Client(SEED if trust_env else SEED_NO_ENV, argv, parse)
 
 
 # -- locust --------------------------------------------------------------------------------
@@ -197,6 +205,23 @@ def wrk() -> Client:
         return Parsed(rps, requests)
 
     return Client("wrk", argv, parse)
+
+
+# -- pinned to one CPU ----------------------------------------------------------------------
+
+
+def pinned(client: Client, cpu: int = 0) -> Client:
+    """The same client under `taskset -c CPU`: all its threads on one core."""
+
+    def argv(url: str, duration_s: int) -> list[str]:
+        return ["taskset", "-c", str(cpu), *client.argv(url, duration_s)]
+
+    return Client(f"{client.name}{PINNED}", argv, client.parse, client.env)
+
+
+def can_pin() -> bool:
+    """Returns True when taskset is there and this machine has a second core for the server."""
+    return which("taskset") is not None and (os.cpu_count() or 1) >= 2
 
 
 # -- helpers -------------------------------------------------------------------------------

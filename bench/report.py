@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 OK, FAIL = "ok", "fail"
+OTHER_LOAD_NOTE_CORES = 0.1
+PINNED = ", 1 CPU"  # suffix of a client run under taskset on one core
 NGINX, PROCS, BUILTIN, PACER, STARTUP = "nginx", "procs", "builtin", "pacer", "startup"
 
 
@@ -20,6 +22,7 @@ class Sample:
     requests: int
     cpu_s: float
     maxrss_mib: float
+    other_cores: float = 0.0  # CPU other processes used during the run, in cores
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -87,6 +90,9 @@ class Results:
     cases: list[Case]
     started: str
     elapsed_s: float = 0.0
+    busy_starts: int = 0  # runs started although the machine had not calmed down
+    quiet_wait_s: float = 0.0  # time spent waiting for a quiet machine before runs
+    retries: int = 0  # runs done again because other load disturbed them
     notes: list[str] = field(default_factory=list)
 
     def find(self, section: str, client: str, kind: str = OK) -> Case | None:
@@ -105,7 +111,7 @@ class Results:
 
 def _num(value: float | None, digits: int = 0) -> str:
     if value is None:
-        return "–"
+        return "-"
     return f"{value:,.{digits}f}"
 
 
@@ -122,13 +128,16 @@ def _note(case: Case) -> str:
             notes.append(f"{stored:,} of {failed:,} failures stored")
         if dropped:
             notes.append(f"{dropped:,} dropped")
-        sockets = {e.get("sockets_used") for e in extras} - {None}
-        if sockets and sockets != {16}:
+        sockets = {int(e["sockets_used"]) for e in extras if e.get("sockets_used") is not None}
+        if sockets and sockets != {16}:  # 16 connections should mean 16 sockets
             notes.append(f"sockets used {sorted(sockets)}")
     for key in ("errors", "failures"):
         total = sum(e.get(key, 0) for e in extras)
         if total:
             notes.append(f"{total:,} {key}")
+    other = _median(s.other_cores for s in case.samples)
+    if other is not None and other >= OTHER_LOAD_NOTE_CORES:
+        notes.append(f"other load {other:.2f} cores")
     if case.errors:
         notes.append(f"{len(case.errors)} run(s) failed: {case.errors[0][:120]}")
     return "; ".join(notes)
@@ -143,7 +152,9 @@ def runs_table(cases: Iterable[Case]) -> list[str]:
     for case in cases:
         st = Stats.of(case.samples)
         if st is None:
-            lines.append(f"| {case.client} | {case.target} | 0 | – | – | – | – | – | {_note(case)} |")
+            lines.append(
+                f"| {case.client} | {case.target} | 0 | - | - | - | - | - | {_note(case)} |"
+            )
             continue
         lines.append(
             f"| {case.client} | {case.target} | {st.runs} | {_num(st.rps)} | {_num(st.rps_min)} "
@@ -156,24 +167,36 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return a / b if a is not None and b else None
 
 
-def ratio_rows(res: Results, section: str, capture: str) -> Iterator[tuple[str, str, Stats, Stats]]:
-    """Yields (peer, kind, capture stats, peer stats) for each peer case in a section."""
+def ratio_rows(
+    res: Results, section: str, capture: str, capture_section: str | None = None
+) -> Iterator[tuple[str, str, Stats, Stats]]:
+    """Yields (peer, kind, capture stats, peer stats) for each peer case in a section.
+
+    capture's own case may sit in another section (PROCS). A peer pinned to one CPU is
+    set against capture pinned the same way.
+    """
     for case in res.cases:
         if case.section != section or case.client.startswith("capture"):
             continue
-        mine, theirs = res.stats(section, capture, case.kind), Stats.of(case.samples)
+        mine_name = f"{capture}{PINNED}" if case.client.endswith(PINNED) else capture
+        mine = res.stats(capture_section or section, mine_name, case.kind)
+        theirs = Stats.of(case.samples)
         if mine and theirs:
             yield case.client, case.kind, mine, theirs
 
 
-def ratios_table(res: Results, section: str, capture: str = "capture") -> list[str]:
+def ratios_table(
+    res: Results, section: str, capture: str = "capture", capture_section: str | None = None
+) -> list[str]:
     """Returns a Markdown table of capture's req/s and CPU/req over each peer's."""
     lines = [
         f"| {capture} vs | target | req/s ratio | CPU/req ratio |",
         "|---|---|--:|--:|",
     ]
-    for peer, kind, mine, theirs in ratio_rows(res, section, capture):
+    for peer, kind, mine, theirs in ratio_rows(res, section, capture, capture_section):
         label = "100 % fail" if kind == FAIL else "0 % fail"
+        if peer.endswith(PINNED):
+            peer += f" (vs {capture}{PINNED})"
         rps = _ratio(mine.rps, theirs.rps)
         cpu = _ratio(mine.cpu_us, theirs.cpu_us)
         lines.append(f"| {peer} | {label} | {_num(rps, 2)} | {_num(cpu, 2)} |")
@@ -220,9 +243,9 @@ def pacer_table(res: Results) -> list[str]:
     for case in (c for c in res.cases if c.section == PACER):
         st = Stats.of(case.samples)
         asked = case.asked_qps or 0.0
-        share = f"{asked / top.rps * 100:.0f} %" if top else "–"
+        share = f"{asked / top.rps * 100:.0f} %" if top else "-"
         if st is None:
-            lines.append(f"| {_num(asked)} | {share} | – | – | – | – | – | – | – |")
+            lines.append(f"| {_num(asked)} | {share} | - | - | - | - | - | - | - |")
             continue
         p50 = _median(s.extra.get("lag_p50_ms") for s in case.samples)
         p99 = _median(s.extra.get("lag_p99_ms") for s in case.samples)

@@ -4,9 +4,12 @@ Starts a real nginx (worker_processes 1) and the built-in target (`capture targe
 own process), then runs every client for a fixed time, once per round, so drift hits all
 of them: capture against /ok (0 % failures) and /fail (100 % failures, every body
 stored), the seed's plain loop, locust (HttpUser, FastHttpUser; 1 and 2 processes), hey
-and wrk. Then capture's pacer at 10, 50 and 80 % of its measured maximum. Writes
-bench/RESULTS.md and prints the tables. Every run is bounded in time; all traffic goes to
-127.0.0.1.
+and wrk, and capture and the seed loop pinned to one CPU. Then capture's pacer at 10, 50
+and 80 % of its measured maximum. Writes bench/RESULTS.md and prints the tables.
+
+Other work may share the machine: before each run the bench waits (within a budget) for
+it to be quiet, measures the CPU other processes use during the run, and runs a disturbed
+run again (within a budget). Every run is bounded in time; all traffic goes to 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import shlex
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -28,7 +31,7 @@ import machine
 import peers
 import writeup
 from builtin import FAIL_PATH, OK_PATH, BuiltinTarget, BuiltinTargetError
-from measure import run_measured
+from measure import QUIET_CORES, QUIET_WAIT_S, run_measured, wait_quiet
 from nginx import Nginx, NginxError
 from report import BUILTIN, FAIL, NGINX, OK, PACER, PROCS, STARTUP, Case, Results, Sample
 
@@ -36,6 +39,21 @@ HERE = Path(__file__).parent
 RESULTS_MD = HERE / "RESULTS.md"
 PACER_SHARES = (0.10, 0.50, 0.80)
 SLACK_S = 40  # start-up and shutdown allowance on top of the run's duration
+RETRY_OTHER_CORES = 0.3  # a run during which other processes used more is run again
+MAX_RETRIES_PER_RUN = 2
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """How long each run lasts, and how much a busy machine may stretch the bench."""
+
+    duration_s: int
+    max_retries: int  # runs done again because other load disturbed them, in all
+    quiet_budget_s: float  # time spent waiting for a quiet machine before runs, in all
+
+
+FULL = Limits(duration_s=5, max_retries=10, quiet_budget_s=60.0)  # ~8 min, ~10 at worst
+QUICK = Limits(duration_s=2, max_retries=2, quiet_budget_s=15.0)
 PROCS_MISSING = "`capture run --procs` does not exist yet (not in `capture run --help`)"
 
 
@@ -48,8 +66,10 @@ class Job:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Runs the bench. Returns the exit code."""
     args = _parse_args(argv)
-    rounds, duration_s = (1, 2) if args.quick else (args.rounds, args.duration)
+    rounds = 1 if args.quick else args.rounds
+    limits = QUICK if args.quick else replace(FULL, duration_s=args.duration)
     out = args.out or (None if args.quick else RESULTS_MD)
     started = time.monotonic()
     installs = install.ensure_apt_tools(allow_install=not args.no_install)
@@ -59,25 +79,31 @@ def main(argv: list[str] | None = None) -> int:
         versions=machine.versions(),
         installs=installs,
         rounds=rounds,
-        duration_s=duration_s,
+        duration_s=limits.duration_s,
         cases=[],
         started=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
     with contextlib.ExitStack() as stack:
         ngx = _start(stack, Nginx(), res, "nginx")
         target = _start(stack, BuiltinTarget(), res, "built-in target")
+        if ngx is not None and not _capture_works(ngx):
+            return 1
         jobs = _jobs(res, ngx, target)
         res.cases = [job.case for job in jobs]
+        servers = tuple(s.pid for s in (ngx, target) if s is not None)
         for round_no in range(rounds):
             for job in _round_order(jobs, round_no):
-                _run(job, duration_s, f"{round_no + 1}/{rounds}")
+                _run(job, limits, f"{round_no + 1}/{rounds}", servers, res)
         pacer = _pacer_jobs(res, ngx)
         res.cases += [job.case for job in pacer]
         for round_no in range(rounds):
             for job in pacer:
-                _run(job, duration_s, f"{round_no + 1}/{rounds}")
+                _run(job, limits, f"{round_no + 1}/{rounds}", servers, res)
     res.elapsed_s = time.monotonic() - started
     print(writeup.tables(res))
+    if res.stats(NGINX, "capture") is None:
+        print("bench: capture completed no run against nginx; results not written", file=sys.stderr)
+        return 1
     if out is not None:
         out.write_text(writeup.document(res))
         print(f"bench: wrote {out}", file=sys.stderr)
@@ -113,10 +139,24 @@ def _start(stack: contextlib.ExitStack, server: T, res: Results, name: str) -> T
         return None
 
 
+def _capture_works(ngx: Nginx) -> bool:
+    """Returns True when one request with capture works; says why on stderr when not."""
+    # The work tree may be mid-edit: fail in seconds rather than after a run of nothing.
+    argv = peers.capture_startup().argv(ngx.url("/ok"), 0)
+    with tempfile.TemporaryDirectory(prefix="capture-bench-") as tmp:
+        done = run_measured(argv, limit_s=SLACK_S, cwd=Path(tmp))
+    if done.returncode == 0 and not done.timed_out:
+        return True
+    print(f"bench: capture does not run here: {done.stderr.strip()[-500:]}", file=sys.stderr)
+    return False
+
+
 def _jobs(res: Results, ngx: Nginx | None, target: BuiltinTarget | None) -> list[Job]:
     jobs: list[Job] = []
 
-    def add(section: str, client: peers.Client, kind: str, url: str, skip: str | None = None) -> None:
+    def add(
+        section: str, client: peers.Client, kind: str, url: str, skip: str | None = None
+    ) -> None:
         jobs.append(Job(Case(section, client.name, kind, url, skipped=skip), client))
 
     if ngx is not None:
@@ -125,13 +165,20 @@ def _jobs(res: Results, ngx: Nginx | None, target: BuiltinTarget | None) -> list
         add(NGINX, peers.capture(), FAIL, fail)
         add(NGINX, peers.seed_loop(), OK, ok)
         add(NGINX, peers.seed_loop(), FAIL, fail)
+        add(NGINX, peers.seed_loop(trust_env=False), OK, ok)
+        add(NGINX, peers.seed_loop(trust_env=False), FAIL, fail)
         locust_skip = _absent(res, "locust")
         for user in peers.LOCUST_USERS:
             for processes in (1, 2):
                 add(NGINX, peers.locust(user, processes), OK, ok, locust_skip)
+        # 16 Python threads on 2 cores hand the GIL across cores; on one core they do not.
+        pin_skip = None if peers.can_pin() else "needs taskset and 2 cores"
+        add(NGINX, peers.pinned(peers.capture()), OK, ok, pin_skip)
+        add(NGINX, peers.pinned(peers.capture()), FAIL, fail, pin_skip)
+        add(NGINX, peers.pinned(peers.seed_loop(trust_env=False)), OK, ok, pin_skip)
         add(NGINX, peers.hey(), OK, ok, _absent(res, "hey"))
         add(NGINX, peers.wrk(), OK, ok, _absent(res, "wrk"))
-        # The slot for `capture run --procs 2`: it runs once capture has the option.
+        # The slot for `capture run --procs 2`: it runs when capture has the option.
         procs_skip = None if peers.capture_has_procs() else PROCS_MISSING
         add(PROCS, peers.capture(procs=2), OK, ok, procs_skip)
         add(PROCS, peers.capture(procs=2), FAIL, fail, procs_skip)
@@ -176,42 +223,79 @@ def _pacer_jobs(res: Results, ngx: Nginx | None) -> list[Job]:
     return jobs
 
 
-def _run(job: Job, duration_s: int, tag: str) -> None:
-    """Runs a job once in its own temporary directory and adds its sample to the case."""
-    case, client = job.case, job.client
+def _run(job: Job, limits: Limits, tag: str, servers: tuple[int, ...], res: Results) -> None:
+    """Runs a job, again if other load disturbed it (within limits); keeps the sample."""
+    case = job.case
     if case.skipped:
         return
-    if case.section == STARTUP:
-        duration_s = 0
+    duration_s = 0 if case.section == STARTUP else limits.duration_s
     tag = f"[{tag}] {case.client} {case.target}"
+    # Keep the least disturbed of up to 1 + MAX_TRIES_PER_RUN attempts, within the budget.
+    best = _run_once(job, duration_s, tag, servers, res, limits)
+    tries = 0
+    while (
+        best is not None
+        and best.other_cores >= RETRY_OTHER_CORES
+        and case.section != STARTUP
+        and tries < MAX_RETRIES_PER_RUN
+        and res.retries < limits.max_retries
+    ):
+        tries += 1
+        res.retries += 1
+        print(f"bench: {tag}: disturbed by other load, running it again", file=sys.stderr)
+        again = _run_once(job, duration_s, tag, servers, res, limits)
+        if again is not None and again.other_cores < best.other_cores:
+            best = again
+    if best is not None:
+        case.samples.append(best)
+
+
+def _run_once(
+    job: Job, duration_s: int, tag: str, servers: tuple[int, ...], res: Results, limits: Limits
+) -> Sample | None:
+    """Runs a job once in its own temporary directory. Returns its sample, None on failure."""
+    case, client = job.case, job.client
+    # Other engineers' tests may share this machine: wait (bounded) for it to calm down.
+    budget_s = max(0.0, limits.quiet_budget_s - res.quiet_wait_s)
+    waited_s, busy = wait_quiet(limit_s=min(QUIET_WAIT_S, budget_s))
+    res.quiet_wait_s += waited_s
+    if busy >= QUIET_CORES:
+        res.busy_starts += 1
+        print(f"bench: {tag}: still {busy:.2f} cores busy, running anyway", file=sys.stderr)
     with tempfile.TemporaryDirectory(prefix="capture-bench-") as tmp:
         argv = client.argv(case.url, duration_s)
-        case.command = case.command or _display(argv)
-        env = os.environ | client.env(case.url)
-        done = run_measured(argv, limit_s=duration_s + SLACK_S, env=env, cwd=Path(tmp))
+        extra_env = client.env(case.url)
+        case.command = case.command or _display(argv, extra_env)
+        env = os.environ | extra_env
+        done = run_measured(
+            argv, limit_s=duration_s + SLACK_S, env=env, cwd=Path(tmp), server_pids=servers
+        )
     if done.timed_out or done.returncode != 0:
         why = "timed out" if done.timed_out else f"exit {done.returncode}"
         case.errors.append(f"{why}: {done.stderr.strip()[-300:]}")
         print(f"bench: {tag}: {why}", file=sys.stderr)
-        return
+        return None
     try:
         parsed = client.parse(done.stdout)
     except (peers.ParseError, KeyError, TypeError, ValueError) as exc:
         case.errors.append(f"unreadable output: {exc}")
         print(f"bench: {tag}: unreadable output: {exc}", file=sys.stderr)
-        return
-    sample = Sample(parsed.rps, parsed.requests, done.cpu_s, done.maxrss_mib, parsed.extra)
-    case.samples.append(sample)
+        return None
+    sample = Sample(
+        parsed.rps, parsed.requests, done.cpu_s, done.maxrss_mib, done.other_cores, parsed.extra
+    )
     cpu = sample.cpu_us_per_req
     cost = f"{cpu:,.0f} µs CPU/req" if cpu is not None else f"{done.cpu_s:.2f} s CPU"
-    print(f"bench: {tag}: {parsed.rps:,.0f} req/s, {cost}", file=sys.stderr)
+    other = f", other load {done.other_cores:.2f} cores" if done.other_cores >= 0.1 else ""
+    print(f"bench: {tag}: {parsed.rps:,.0f} req/s, {cost}{other}", file=sys.stderr)
+    return sample
 
 
-def _display(argv: list[str]) -> str:
+def _display(argv: list[str], env: dict[str, str]) -> str:
     """Returns argv as a shell line, with the virtualenv and bench paths shortened."""
     venv_bin = str(Path(sys.executable).parent) + "/"
     words = [w.replace(venv_bin, ".venv/bin/").replace(f"{HERE}/", "bench/") for w in argv]
-    return shlex.join(words)
+    return " ".join([*(f"{k}={shlex.quote(v)}" for k, v in env.items()), shlex.join(words)])
 
 
 if __name__ == "__main__":

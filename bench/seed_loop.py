@@ -3,6 +3,7 @@
 16 threads share a queue of 16 requests.Session objects, each with a one-connection
 HTTPAdapter. Each loop: take a session id, GET the URL, read the body, put the id back.
 Nothing is classified or stored. Prints one JSON line: sent, errors, duration_s, rate.
+--no-trust-env turns off requests' environment lookups, which capture also leaves off.
 
 Example: python bench/seed_loop.py http://127.0.0.1:8080/ok -c 16 -d 5
 """
@@ -21,17 +22,21 @@ from requests.adapters import HTTPAdapter
 TIMEOUT_S = 10.0
 
 
-def _session() -> requests.Session:
+def _session(trust_env: bool) -> requests.Session:
     session = requests.Session()
+    # trust_env (requests' default) looks up proxy variables and ~/.netrc on every request.
+    session.trust_env = trust_env
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=1)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
 
 
-def run(url: str, connections: int, duration_s: float) -> dict[str, float]:
+def run(
+    url: str, connections: int, duration_s: float, *, trust_env: bool = True
+) -> dict[str, float]:
     """Receives a URL, a pool size and a duration. Returns sent, errors, duration_s, rate."""
-    sessions = [_session() for _ in range(connections)]
+    sessions = [_session(trust_env) for _ in range(connections)]
     free: queue.Queue[int] = queue.Queue()
     for sid in range(connections):
         free.put(sid)
@@ -75,8 +80,12 @@ def main() -> None:
     parser.add_argument("url")
     parser.add_argument("-c", "--connections", type=int, default=16)
     parser.add_argument("-d", "--duration", type=float, default=5.0, help="seconds")
+    parser.add_argument(
+        "--no-trust-env", action="store_true", help="session.trust_env = False, as capture does"
+    )
     args = parser.parse_args()
-    print(json.dumps(run(args.url, args.connections, args.duration)))
+    result = run(args.url, args.connections, args.duration, trust_env=not args.no_trust_env)
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

@@ -120,6 +120,10 @@ def run(
         str,
         typer.Option("--procs", help="Processes, each with its own pool: N, or 'auto' (cores)."),
     ] = "1",
+    no_pin: Annotated[
+        bool,
+        typer.Option("--no-pin", help="Let the OS move each process between cores."),
+    ] = False,
     fail_if_body: Annotated[
         list[str] | None, typer.Option("--fail-if-body", help="Failure when the body matches.")
     ] = None,
@@ -184,6 +188,7 @@ def run(
         expect_header=tuple(expect_header or ()),
         fail_if_json=tuple(fail_if_json or ()),
         procs=_procs(procs),
+        pin_cpu=not no_pin,
         hooks_spec=hooks,
         name=name,
         command_line=_command_line(invoked_args(), header or [], db, redactor),

@@ -337,6 +337,7 @@ class RunConfig:
     expect_header: tuple[str, ...] = ()
     fail_if_json: tuple[str, ...] = ()
     procs: int = 1  # processes, each with its own pool of `connections` and its workers
+    pin_cpu: bool = True  # each process on one core: threads of one GIL gain nothing from two
     hooks_spec: str | None = None  # --hooks as given: each process of --procs loads it
     name: str | None = None
     command_line: str = ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import gc
 import itertools
 import logging
+import os
 import signal
 import threading
 import time
@@ -348,6 +349,7 @@ def run_share(
         threading.Thread(target=worker, args=(i,), name=f"capture-worker-{i}", daemon=True)
         for i in range(config.worker_count)
     ]
+    affinity = _pin(share[0]) if config.pin_cpu else None
     writer.start()
     coordinator.watch(plan)
     ticks = _Ticks(config, plan, pool, busy, stats, start, on_tick, coordinator, extra_stats)
@@ -362,6 +364,8 @@ def run_share(
         if not flushed and not writer.give_up(_GIVE_UP_S):
             writer.error = writer.error or "the writer did not finish in time"
         pool.close()
+        if affinity is not None:
+            os.sched_setaffinity(0, affinity)
     return ShareResult(
         stats=stats,
         reason=plan.reason,
@@ -387,6 +391,23 @@ def _storage_message(result: ShareResult, run_id: int) -> str:
         f"requests row), {result.lost_requests} requests got no row at all, "
         f"{result.stripped_bodies} failures stored without bodies"
     )
+
+
+def _pin(index: int) -> set[int] | None:
+    """Pins this process to one of its CPUs (the index-th); returns the previous set.
+
+    All of a process's threads share one GIL. Left free, the scheduler spreads them over
+    cores and every hand-off of the GIL crosses cores: on the 2-core bench machine one
+    process made ~2,450 req/s unpinned and ~4,300 pinned (bench/RESULTS.md). A second
+    core serves better as a second process (--procs).
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    if len(allowed) < 2:
+        return None
+    os.sched_setaffinity(0, {allowed[index % len(allowed)]})
+    return set(allowed)
 
 
 class _Ticks:

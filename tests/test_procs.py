@@ -131,3 +131,14 @@ def test_sigint_reaches_every_process(server: FaultServer, db_path: Path) -> Non
     assert query(db_path, "select status, requests_total, aborted_total from runs") == [
         ("interrupted", len(ledger), 0)
     ]
+
+
+def test_pinning_is_restored_after_an_api_run(server: FaultServer, db_path: Path) -> None:
+    import capture
+
+    before = os.sched_getaffinity(0)
+    config = capture.RunConfig(
+        targets=(capture.Target.build("GET", f"{server.url}/"),), requests=20, connections=2
+    )
+    summary = capture.run(config, db=str(db_path))
+    assert summary.sent == 20 and os.sched_getaffinity(0) == before

@@ -1,0 +1,180 @@
+"""Issue 3's query benchmark: a capture file with 1,000,000 requests and 200,000
+failures, and the time `capture failures --status 5xx` and `capture summary` take on it,
+process start included (median of several runs).
+
+    .venv/bin/python bench/bigdb.py [--rows 1000000] [--repeat 5] [--keep FILE]
+
+The file is built through capture's own migrations and filled with synthetic rows
+shaped like a real run (a mix of statuses and transport errors over 16 sockets, bodies
+of a few hundred bytes), because sending a million real requests would measure the
+target, not the queries.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from capture import store
+from capture.signature import signature
+
+FAIL_EVERY = 5  # one failure in five: 200,000 of 1,000,000
+STATUSES = [500, 502, 503, 504, 429, 404]
+KINDS = ["reset", "remote_closed", "read_timeout", "body_reset"]
+
+
+def build(path: Path, rows: int, seed: int = 7) -> None:
+    """Creates a capture file with rows requests, one in FAIL_EVERY failed."""
+    store.open_for_write(str(path)).dispose()  # schema through the real migrations
+    rnd = random.Random(seed)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA synchronous = OFF")
+    conn.execute(
+        "INSERT INTO runs (id, name, started_at, finished_at, status, capture_version,"
+        " duration_s, requests_total) VALUES (1, 'big', '2026-11-25T00:00:00.000000Z',"
+        " '2026-11-25T00:16:40.000000Z', 'completed', 'bench', 1000.0, ?)",
+        (rows,),
+    )
+    batch_requests, batch_failures = [], []
+    for i in range(1, rows + 1):
+        failed = i % FAIL_EVERY == 0
+        status: int | None = 200
+        kind = None
+        if failed:
+            if rnd.random() < 0.1:
+                status, kind = None, rnd.choice(KINDS)
+            else:
+                status = rnd.choice(STATUSES)
+        offset = i * 1.0  # 1000 requests per second over 1000 s
+        session = i % 16
+        local = f"127.0.0.1:{40000 + session}"
+        batch_requests.append(
+            (
+                i,
+                1,
+                i,
+                session,
+                session,
+                "GET",
+                f"http://127.0.0.1:8080/api/items/{i % 500}",
+                f"2026-11-25T00:{int(offset // 60000) % 60:02d}:00.000000Z",
+                offset,
+                0.0,
+                rnd.uniform(0.5, 20.0),
+                status,
+                kind,
+                int(failed),
+                240,
+                local,
+                "127.0.0.1:8080",
+                1,
+                i // 16,
+                f"1-{i}",
+            )
+        )
+        if failed:
+            body = json.dumps({"error": f"upstream {status} for item {i % 500}", "id": i}).encode()
+            batch_failures.append(
+                (
+                    i,
+                    1,
+                    "Error",
+                    "HTTP/1.1",
+                    "[]",
+                    "[]",
+                    body,
+                    len(body),
+                    0,
+                    "application/json",
+                    signature(body),
+                )
+            )
+        if len(batch_requests) >= 50_000:
+            _flush(conn, batch_requests, batch_failures)
+    _flush(conn, batch_requests, batch_failures)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+def _flush(conn: sqlite3.Connection, reqs: list[tuple], fails: list[tuple]) -> None:  # type: ignore[type-arg]
+    conn.executemany(
+        "INSERT INTO requests (id, run_id, seq, worker, session, method, url, started_at,"
+        " offset_ms, wait_ms, latency_ms, status, error_kind, failed, bytes_in, local_addr,"
+        " remote_addr, connection_no, connection_request_no, correlation_id)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        reqs,
+    )
+    conn.executemany(
+        "INSERT INTO failures (request_id, run_id, reason, http_version, request_headers,"
+        " response_headers, body, body_size, body_truncated, content_type, body_signature)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+        fails,
+    )
+    conn.commit()
+    reqs.clear()
+    fails.clear()
+
+
+def timed(args: list[str], repeat: int) -> list[float]:
+    """Runs `capture ARGS` repeat times in fresh processes; returns wall seconds each."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        subprocess.run(
+            [sys.executable, "-m", "capture", *args], check=True, stdout=subprocess.DEVNULL
+        )
+        times.append(time.perf_counter() - start)
+    return times
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--keep", type=Path, help="build (or reuse) this file instead of a temp one"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
+    opts = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = opts.keep or Path(tmp) / "big.db"
+        if not path.exists():
+            start = time.perf_counter()
+            build(path, opts.rows)
+            print(
+                f"built {path} ({path.stat().st_size / 2**20:.0f} MiB) in "
+                f"{time.perf_counter() - start:.1f} s",
+                file=sys.stderr,
+            )
+        cases = {
+            "capture --help": ["--help"],
+            "capture failures --status 5xx": ["failures", "--status", "5xx", "--db", str(path)],
+            "capture summary": ["summary", "--db", str(path)],
+        }
+        results = {}
+        for name, args in cases.items():
+            times = timed(args, opts.repeat)
+            results[name] = {
+                "median_s": statistics.median(times),
+                "min_s": min(times),
+                "max_s": max(times),
+            }
+            print(
+                f"{name:<32} median {results[name]['median_s']:.3f} s  "
+                f"min {min(times):.3f}  max {max(times):.3f}  (n={opts.repeat})"
+            )
+        if opts.json:
+            opts.json.write_text(json.dumps({"rows": opts.rows, "results": results}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
