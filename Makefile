@@ -25,6 +25,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/bigdb.py --section bench/RESULTS.md
+	$(BIN)/python bench/soak.py --duration 600 --section bench/RESULTS.md
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -105,7 +105,16 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: capture completed no run against nginx; results not written", file=sys.stderr)
         return 1
     if out is not None:
-        out.write_text(writeup.document(res))
+        # Keep the sections bigdb.py and soak.py write between their markers.
+        old = out.read_text() if out.exists() else ""
+        kept = "".join(
+            "\n"
+            + old[old.index(f"<!-- {n}:start -->") : old.index(f"<!-- {n}:end -->")]
+            + f"<!-- {n}:end -->\n"
+            for n in ("bigdb", "soak")
+            if f"<!-- {n}:start -->" in old and f"<!-- {n}:end -->" in old
+        )
+        out.write_text(writeup.document(res) + kept)
         print(f"bench: wrote {out}", file=sys.stderr)
     return 0
 

@@ -21,6 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from nginx import Nginx
+from section import write_section
 
 VENV_CAPTURE = Path(__file__).resolve().parent.parent / ".venv" / "bin" / "capture"
 
@@ -81,12 +82,35 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=600, help="seconds (default 600)")
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--section", type=Path, help="write the figures into this RESULTS.md")
     opts = parser.parse_args()
     result = soak(opts.duration)
     print(json.dumps(result, indent=2))
     if opts.json:
         opts.json.write_text(json.dumps(result, indent=2))
+    if opts.section:
+        write_section(opts.section, "soak", _markdown(result))
     return 0
+
+
+def _markdown(r: dict[str, object]) -> str:
+    return "\n".join(
+        [
+            "## Memory over a long run (issue 5)",
+            "",
+            f"`.venv/bin/python bench/soak.py --duration {r['duration_s']} --section "
+            "bench/RESULTS.md`: capture at full rate against nginx `/fail` (every response a",
+            "500 with a 1 KiB body, every failure stored), resident set sampled each second.",
+            "Target: the peak of the last minute within +-10 % of the peak of the first.",
+            "",
+            "| duration s | sent | stored | req/s | first-minute peak MiB |"
+            " last-minute peak MiB | change |",
+            "|--:|--:|--:|--:|--:|--:|--:|",
+            f"| {r['duration_s']} | {r['sent']:,} | {r['stored']:,} | {r['rate']:,.0f} |"
+            f" {r['rss_first_minute_peak_mib']:.1f} | {r['rss_last_minute_peak_mib']:.1f} |"
+            f" {r['change_pct']:+.1f} % |",
+        ]
+    )
 
 
 if __name__ == "__main__":

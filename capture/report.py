@@ -79,8 +79,8 @@ def _percentiles(conn: Connection, run_id: int, failed: int, count: int) -> dict
 
 
 _FAILURE_PASS_SQL = """
-SELECT r.id, r.url, r.remote_addr, r.local_addr, r.offset_ms, r.status, r.error_kind,
-       f.body_signature
+SELECT r.id, r.url, r.remote_addr, r.local_addr, r.offset_ms,
+       CAST(r.offset_ms / 1000 AS INTEGER), r.status, r.error_kind, f.body_signature
 FROM failures AS f INDEXED BY ix_failures_run_id JOIN requests AS r ON r.id = f.request_id
 WHERE f.run_id = ?
 """
@@ -89,39 +89,44 @@ WHERE f.run_id = ?
 def _failure_pass(conn: Connection, run_id: int) -> dict[str, Any]:
     """One pass over the run's failures for the timeline, the top lists and the groups.
 
-    Counting in Python over one indexed scan beats five GROUP BYs that each read every
-    failed row again: on 200,000 failures this is the difference between ~1 s and ~6 s.
+    One indexed scan, counted with C-level Counter/zip/dict over columns, beats five
+    GROUP BYs that each read every failed row again (~1 s against ~6 s on 200,000
+    failures). First and last are by request id, which follows time to within a batch.
     """
     # The raw driver cursor: SQLAlchemy's per-row processing would double the time here.
     cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,))
-    per_second: Counter[int] = Counter()
-    urls: Counter[str] = Counter()
-    remotes: Counter[str | None] = Counter()
-    sockets: Counter[str | None] = Counter()
-    groups: dict[tuple[str, str, str | None], list[Any]] = {}
-    for rid, url, remote, local, offset, status, kind, sig in rows:
-        per_second[int(offset // 1000)] += 1
-        urls[url] += 1
-        remotes[remote] += 1
-        sockets[local] += 1
+    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
+    if not rows:
+        return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
+                "groups": []}  # fmt: skip
+    rids, urls, remotes, locals_, offsets, seconds, statuses, kinds, sigs = zip(*rows, strict=True)
+    keys = list(zip(statuses, kinds, urls, sigs, strict=True))
+    counts = Counter(keys)
+    first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
+                     strict=True))  # fmt: skip
+    last = dict(zip(keys, offsets, strict=True))
+    by_url: Counter[str] = Counter()
+    merged: dict[tuple[str, str, str | None], list[Any]] = {}
+    for (status, kind, url, sig), n in counts.items():
+        by_url[url] += n
         outcome = " ".join(str(x) for x in (status, kind) if x is not None)
-        cut = url.find("?")
-        key = (outcome, url if cut < 0 else url[:cut], sig)
-        group = groups.get(key)
+        key = (outcome, url.split("?", 1)[0], sig)
+        rid, first_ms = first[(status, kind, url, sig)]
+        last_ms = last[(status, kind, url, sig)]
+        group = merged.get(key)
         if group is None:  # [count, first_ms, last_ms, example_id]
-            groups[key] = [1, offset, offset, rid]
+            merged[key] = [n, first_ms, last_ms, rid]
         else:
-            group[0] += 1
-            group[1] = min(group[1], offset)
-            group[2] = max(group[2], offset)
-            group[3] = min(group[3], rid)
-    ranked = sorted(groups.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
+            group[0] += n
+            if rid < group[3]:
+                group[1], group[3] = first_ms, rid
+            group[2] = max(group[2], last_ms)
+    ranked = sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
     return {
-        "failures_per_second": sorted(per_second.items()),
-        "top_urls": _most(urls),
-        "by_remote": _most(remotes),
-        "by_socket": _most(sockets),
+        "failures_per_second": sorted(Counter(seconds).items()),
+        "top_urls": _most(by_url),
+        "by_remote": _most(Counter(remotes)),
+        "by_socket": _most(Counter(locals_)),
         "groups": [
             {
                 "outcome": o,
