@@ -80,6 +80,9 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
         yield f"  latency   {_percentile_text(snap.latency_ms)}"
     if s.qps_asked and snap.lag_ms:
         yield f"  send lag  {_percentile_text(snap.lag_ms)}"
+        behind = keep_up_warning(s)
+        if behind:
+            yield f"  WARNING   {behind}"
     if snap.wait_ms and snap.wait_ms.get("p99", 0.0) >= 1.0:
         yield f"  pool wait {_percentile_text(snap.wait_ms)}"
     if snap.status_counts:
@@ -91,6 +94,24 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
         yield f"  storage   {s.storage_error}"
     if s.failed:
         yield f"  failures  capture failures --db {db} --run {s.run_id}"
+
+
+LAG_WARN_MS = 50.0  # a send this late is no longer the rate the user asked for
+
+
+def keep_up_warning(s: RunSummary) -> str | None:
+    """Says plainly when the pool could not keep up with --qps, else None."""
+    if not s.qps_asked or s.aborted or s.stop_reason != "completed":
+        return None
+    p99 = s.stats.lag_ms.get("p99", 0.0)
+    achieved = 100.0 * s.rate / s.qps_asked
+    if achieved >= 99.0 and p99 <= LAG_WARN_MS:
+        return None
+    return (
+        f"the pool did not keep up: asked {s.qps_asked:g}/s, achieved {s.rate:.1f}/s "
+        f"({achieved:.1f}%), send lag p99 {p99:.1f} ms; add connections (-c), "
+        f"workers (-w) or processes (--procs)"
+    )
 
 
 def summary_json(s: RunSummary, *, db: str) -> str:
@@ -120,6 +141,7 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "sockets_used": s.sockets_used,
             "connections": s.connections,
             "storage_error": s.storage_error,
+            "keep_up_warning": keep_up_warning(s),
             "requests_lost": s.requests_lost,
             "failures_lost": s.failures_lost,
             "procs": s.extra.get("procs", 1),

@@ -282,3 +282,15 @@ def test_db_in_missing_directory_and_non_sqlite(cli, tmp_path: Path) -> None:
     r = cli("run", "http://127.0.0.1:1/", "-n", "1", "--db", junk)
     assert r.exit_code == 3 and "not a SQLite database" in r.stderr
     assert junk.read_bytes() == b"not a database at all"
+
+
+def test_summary_says_when_the_pool_cannot_keep_up(cli, server: FaultServer, db_path: Path) -> None:
+    # one connection, 20 ms per response: at most ~50/s, asked for 200/s
+    result = cli(
+        "run", f"{server.url}/?delay=0.02", "-c", "1", "--qps", "200", "-d", "0.5s", "--db", db_path
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "WARNING   the pool did not keep up: asked 200/s" in result.stdout
+    assert query(db_path, "select count(*) from requests") == [(100,)]  # none skipped
+    calm = cli("run", f"{server.url}/", "-c", "2", "--qps", "50", "-d", "0.5s", "--db", db_path)
+    assert calm.exit_code == 0 and "did not keep up" not in calm.stdout
