@@ -24,7 +24,8 @@ from . import store
 from .config import RunConfig
 from .errors import UsageError
 from .hooks import Hooks, load_hooks
-from .runner import Coordinator, Progress, ShareResult, _Plan, run_share
+from .progress import Progress
+from .share import Coordinator, ShareResult, _Plan, run_share
 from .stats import Stats
 
 __all__ = ["run_parallel"]

@@ -1,23 +1,15 @@
-"""Drive a run: workers, pacing, stop conditions, signals, and the final accounting.
+"""Drive a run: create its row, run its share(s), finish it, and sum it up.
 
 sent = ok + failed (+ aborted, only after a second interrupt or an expired grace period).
 """
 
 from __future__ import annotations
 
-import gc
-import itertools
 import logging
-import os
-import signal
-import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from time import perf_counter
-from types import FrameType
 from typing import Any
 
 from sqlalchemy import Engine
@@ -25,20 +17,13 @@ from sqlalchemy import Engine
 from . import store
 from .config import RunConfig
 from .errors import UsageError
-from .exchange import Sender
-from .hooks import Hooks, Outcome
-from .pool import SessionPool
-from .record import FailureDetail, Record, mark_hook_error
+from .hooks import Hooks
+from .progress import Progress
 from .redact import Redactor
-from .stats import Stats, StatsSnapshot
-from .writer import Writer
+from .share import ShareResult, run_share
+from .stats import StatsSnapshot
 
 __all__ = ["Progress", "RunStatus", "RunSummary", "run"]
-
-_TICK_S = 0.25
-_WRITER_FLUSH_S = 30.0  # how long a clean stop waits for the writer to drain
-_ABORT_FLUSH_S = 3.0  # how long a second interrupt waits
-_GIVE_UP_S = store.BUSY_TIMEOUT_MS / 1000 + 5.0  # then: a commit waiting on a lock ends
 
 log = logging.getLogger("capture")
 
@@ -50,19 +35,6 @@ class RunStatus(StrEnum):
     COMPLETED = "completed"
     INTERRUPTED = "interrupted"
     FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class Progress:
-    """What the live display is given on every tick."""
-
-    elapsed_s: float
-    planned_s: float | None
-    planned_requests: int | None
-    stats: StatsSnapshot
-    busy_sessions: int
-    connections: int
-    stopping: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,120 +66,6 @@ class RunSummary:
     def rate(self) -> float:
         """Returns requests per second over the run's duration."""
         return self.sent / self.duration_s if self.duration_s > 0 else 0.0
-
-
-class _Plan:
-    """Hands out sequence numbers and intended send times until a stop condition holds."""
-
-    def __init__(self, config: RunConfig, start: float, share: tuple[int, int] = (0, 1)) -> None:
-        # Process k of P sends seqs k+1, k+1+P, ...: together they send 1, 2, 3, ... with
-        # the same intended times as one process would. next() on a count is atomic.
-        index, count = share
-        self._seq = itertools.count(index + 1, count)
-        self._limit = config.requests
-        self._start = start
-        self._end = None if config.duration_s is None else start + config.duration_s
-        self._interval = None if config.qps is None else 1.0 / config.qps
-        self.stop = threading.Event()
-        self.reason = "completed"
-
-    def next(self) -> tuple[int, float | None] | None:
-        """Returns (seq, intended start or None), or None when the run must end."""
-        seq = next(self._seq)
-        if self.stop.is_set() or (self._limit is not None and seq > self._limit):
-            return None
-        if self._interval is not None:
-            intended = self._start + (seq - 1) * self._interval
-            if self._end is not None and intended >= self._end:
-                return None
-            return seq, intended
-        if self._end is not None and perf_counter() >= self._end:
-            return None
-        return seq, None
-
-    def halt(self, reason: str) -> None:
-        """Stops handing out work; the first reason given wins."""
-        if not self.stop.is_set():
-            self.reason = reason
-            self.stop.set()
-
-
-class _Signals:
-    """First SIGINT/SIGTERM: stop gracefully. Second: abandon in-flight requests."""
-
-    def __init__(self, plan: _Plan) -> None:
-        self._plan = plan
-        self.abort = threading.Event()
-        self._previous: dict[int, Any] = {}
-
-    def __enter__(self) -> _Signals:
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._plan.stop.is_set() and self._plan.reason == "interrupted":
-            self.abort.set()
-        self._plan.halt("interrupted")
-
-
-@dataclass(slots=True)
-class ShareResult:
-    """What one process's share of a run produced (the whole run with --procs 1)."""
-
-    stats: Stats
-    reason: str
-    aborted: int
-    wall_start: float = 0.0  # when sending started (after --procs children were ready)
-    wall_end: float = 0.0  # when the last request of the share finished
-    stored_requests: int = 0
-    stored_failures: int = 0
-    dropped_failures: int = 0
-    lost_requests: int = 0
-    lost_failures: int = 0
-    stripped_bodies: int = 0
-    error: str | None = None
-
-    def add(self, other: ShareResult) -> None:
-        """Adds another share's counts (its stats are merged by the caller)."""
-        self.aborted += other.aborted
-        for name in ("stored_requests", "stored_failures", "dropped_failures",
-                     "lost_requests", "lost_failures", "stripped_bodies"):  # fmt: skip
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-        self.error = self.error or other.error
-        self.wall_end = max(self.wall_end, other.wall_end)
-        if self.reason in ("completed",) and other.reason != "completed":
-            self.reason = other.reason
-
-
-class Coordinator:
-    """How the processes of one run stop together; the default is a run of one process."""
-
-    def failure(self) -> int:
-        """Counts one failure across the run; returns the count so far."""
-        raise NotImplementedError
-
-    def halt(self, reason: str) -> None:
-        """Tells every process to stop."""
-
-    def watch(self, plan: _Plan) -> None:
-        """Starts relaying other processes' halts to plan."""
-
-    def report(self, stats: Stats, busy: int) -> None:
-        """Sends this process's progress to the parent (children only)."""
-
-
-class _Alone(Coordinator):
-    def __init__(self) -> None:
-        self._failures = itertools.count(1)
-
-    def failure(self) -> int:
-        return next(self._failures)
 
 
 def run(
@@ -288,100 +146,6 @@ def run(
     )
 
 
-def run_share(
-    config: RunConfig,
-    engine: Engine,
-    run_id: int,
-    wall_start: float,
-    *,
-    hooks: Hooks | None = None,
-    on_tick: Callable[[Progress], None] | None = None,
-    share: tuple[int, int] = (0, 1),
-    coordinator: Coordinator | None = None,
-    extra_stats: Callable[[], list[dict[str, Any]]] | None = None,
-) -> ShareResult:
-    """Runs this process's share of a run: its pool, workers and writer."""
-    coordinator = coordinator or _Alone()
-    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
-    pool = SessionPool(
-        config.connections,
-        trust_env=config.trust_env,
-        insecure=config.insecure,
-        keep_cookies=config.keep_cookies,
-    )
-    stats = Stats()
-    start = perf_counter() - (time.time() - wall_start)  # the run's start on this clock
-    writer = Writer(
-        engine,
-        run_id,
-        wall_start=wall_start,
-        targets=config.targets,
-        redactor=redactor,
-        stats=stats,
-    )
-    plan = _Plan(config, start, share)
-    hooks = hooks if hooks is not None and hooks.any else None
-    # Start-up left ~10^5 long-lived objects (SQLAlchemy, requests); a full collection
-    # walking them mid-run held the GIL for tens of ms and showed as send lag.
-    gc.collect()
-    gc.freeze()
-
-    def halt(reason: str) -> None:
-        plan.halt(reason)
-        coordinator.halt(reason)
-
-    sender = Sender(config, pool, run_id, start, hooks=hooks, stop=halt)
-    busy = [False] * config.worker_count
-    all_done = threading.Event()
-    remaining = [config.worker_count]
-    lock = threading.Lock()
-
-    def worker(idx: int) -> None:
-        try:
-            _work(idx, config, plan, pool, sender, writer, busy, coordinator, halt, start, hooks)
-        finally:
-            with lock:
-                remaining[0] -= 1
-                if remaining[0] == 0:
-                    all_done.set()
-
-    threads = [
-        threading.Thread(target=worker, args=(i,), name=f"capture-worker-{i}", daemon=True)
-        for i in range(config.worker_count)
-    ]
-    affinity = _pin(share[0]) if config.pin_cpu else None
-    writer.start()
-    coordinator.watch(plan)
-    ticks = _Ticks(config, plan, pool, busy, stats, start, on_tick, coordinator, extra_stats)
-    try:
-        with _Signals(plan) as signals:
-            for t in threads:
-                t.start()
-            aborted = _wait(config, plan, signals, writer, all_done, busy, ticks, halt)
-        wall_end = time.time()
-    finally:
-        flushed = writer.close(_ABORT_FLUSH_S if plan.stop.is_set() else _WRITER_FLUSH_S)
-        if not flushed and not writer.give_up(_GIVE_UP_S):
-            writer.error = writer.error or "the writer did not finish in time"
-        pool.close()
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
-    return ShareResult(
-        stats=stats,
-        reason=plan.reason,
-        aborted=aborted,
-        wall_start=wall_start,
-        wall_end=wall_end,
-        stored_requests=writer.stored_requests,
-        stored_failures=writer.stored_failures,
-        dropped_failures=writer.dropped_failures,
-        lost_requests=writer.lost_requests,
-        lost_failures=writer.lost_failures,
-        stripped_bodies=writer.stripped_bodies,
-        error=writer.error,
-    )
-
-
 def _storage_message(result: ShareResult, run_id: int) -> str:
     """Says what a storage error cost, in one line (the disk-full rule in README.md)."""
     not_stored = result.dropped_failures + result.lost_failures
@@ -391,163 +155,3 @@ def _storage_message(result: ShareResult, run_id: int) -> str:
         f"requests row), {result.lost_requests} requests got no row at all, "
         f"{result.stripped_bodies} failures stored without bodies"
     )
-
-
-def _pin(index: int) -> set[int] | None:
-    """Pins this process to one of its CPUs (the index-th); returns the previous set.
-
-    All of a process's threads share one GIL. Left free, the scheduler spreads them over
-    cores and every hand-off of the GIL crosses cores: on the 2-core bench machine one
-    process made ~2,450 req/s unpinned and ~4,300 pinned (bench/RESULTS.md). A second
-    core serves better as a second process (--procs).
-    """
-    if not hasattr(os, "sched_setaffinity"):
-        return None
-    allowed = sorted(os.sched_getaffinity(0))
-    if len(allowed) < 2:
-        return None
-    os.sched_setaffinity(0, {allowed[index % len(allowed)]})
-    return set(allowed)
-
-
-class _Ticks:
-    """Feeds the live display, and (in a child process) the parent's progress."""
-
-    def __init__(
-        self,
-        config: RunConfig,
-        plan: _Plan,
-        pool: SessionPool,
-        busy: list[bool],
-        stats: Stats,
-        start: float,
-        on_tick: Callable[[Progress], None] | None,
-        coordinator: Coordinator,
-        extra_stats: Callable[[], list[dict[str, Any]]] | None,
-    ) -> None:
-        self._config, self._plan, self._pool, self._busy = config, plan, pool, busy
-        self._stats, self._start, self._on_tick = stats, start, on_tick
-        self._coordinator, self._extra = coordinator, extra_stats
-        self._next = 0.0
-
-    def __call__(self, now: float, *, last: bool = False) -> None:
-        if now < self._next and not last:
-            return
-        self._next = now + _TICK_S
-        self._coordinator.report(self._stats, sum(self._busy))
-        if self._on_tick is None:
-            return
-        stats = self._stats
-        if self._extra is not None:  # other processes' latest counts, merged into a copy
-            stats = Stats()
-            stats.merge(self._stats.export())
-            for payload in self._extra():
-                stats.merge(payload)
-        config = self._config
-        self._on_tick(
-            Progress(
-                elapsed_s=now - self._start,
-                planned_s=config.duration_s,
-                planned_requests=config.requests,
-                stats=stats.snapshot(),
-                busy_sessions=min(sum(self._busy), config.connections),
-                connections=config.connections,
-                stopping=self._plan.reason if self._plan.stop.is_set() else None,
-            )
-        )
-
-
-def _wait(
-    config: RunConfig,
-    plan: _Plan,
-    signals: _Signals,
-    writer: Writer,
-    all_done: threading.Event,
-    busy: list[bool],
-    ticks: _Ticks,
-    halt: Callable[[str], None],
-) -> int:
-    """Waits for the workers; returns how many in-flight requests were abandoned."""
-    grace_until: float | None = None
-    while not all_done.wait(0.05):
-        now = perf_counter()
-        if writer.error:
-            halt("storage error")
-        if plan.stop.is_set() and grace_until is None:
-            grace_until = now + config.grace_s
-        if signals.abort.is_set() or (grace_until is not None and now > grace_until):
-            return sum(busy)
-        ticks(now)
-    ticks(perf_counter(), last=True)
-    return 0
-
-
-def _work(
-    idx: int,
-    config: RunConfig,
-    plan: _Plan,
-    pool: SessionPool,
-    sender: Sender,
-    writer: Writer,
-    busy: list[bool],
-    coordinator: Coordinator,
-    halt: Callable[[str], None],
-    start: float,
-    hooks: Hooks | None,
-) -> None:
-    """One worker: take a job, wait for its time, borrow a session, send, hand over."""
-    on_failure = hooks.on_failure if hooks is not None else None
-    n_targets = len(config.targets)
-    stop_after = config.stop_after_failures
-    stop = plan.stop
-    while True:
-        job = plan.next()
-        if job is None:
-            return
-        seq, intended = job
-        if intended is not None:
-            delay = intended - perf_counter()
-            if delay > 0 and stop.wait(delay):
-                return
-        waiting = perf_counter()
-        session_id = pool.take()
-        waited = perf_counter() - waiting
-        if stop.is_set():
-            pool.give(session_id)
-            return
-        rec = Record(seq, idx, session_id, (seq - 1) % n_targets)
-        rec.wait_s = waited
-        busy[idx] = True
-        try:
-            sender.send(rec)
-        except BaseException as exc:  # a bug must not kill the worker or lose the request
-            _internal_error(rec, exc)
-        finally:
-            pool.give(session_id)
-        if intended is not None:
-            rec.lag_s = rec.start_s - (intended - start)  # includes waiting for a session
-        if on_failure is not None and rec.failed:
-            _call_on_failure(on_failure, rec, sender, halt)
-        writer.put(rec)
-        busy[idx] = False
-        if rec.failed and stop_after is not None and coordinator.failure() >= stop_after:
-            halt("failure limit")
-
-
-def _call_on_failure(
-    on_failure: Callable[[Outcome], None], rec: Record, sender: Sender, halt: Callable[[str], None]
-) -> None:
-    """Runs the on_failure hook; one that raises turns the record into a hook_error."""
-    try:
-        on_failure(sender.outcome(rec, halt))
-    except Exception as exc:
-        mark_hook_error(rec, exc, "on_failure")
-
-
-def _internal_error(rec: Record, exc: BaseException) -> None:
-    rec.failed = True
-    rec.error_kind = "unknown"
-    detail = FailureDetail()
-    detail.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}"
-    detail.error_message = "".join(traceback.format_exception(exc))[-4000:]
-    rec.detail = detail
