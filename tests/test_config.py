@@ -73,7 +73,14 @@ def test_parse_header() -> None:
 
 
 @pytest.mark.parametrize(
-    "url", ["ftp://127.0.0.1/", "127.0.0.1:80", "http://", "http://127.0.0.1:0/", "http://127.0.0.1:99999/"]
+    "url",
+    [
+        "ftp://127.0.0.1/",
+        "127.0.0.1:80",
+        "http://",
+        "http://127.0.0.1:0/",
+        "http://127.0.0.1:99999/",
+    ],
 )
 def test_parse_url_rejects(url: str) -> None:
     with pytest.raises(UsageError):
