@@ -15,15 +15,17 @@ The CLI is built on these functions; see docs/api.md.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-
-from . import query, runner, store
+from . import query
 from .config import DEFAULT_DB, RunConfig
 from .filters import FailureQuery
 from .hooks import Hooks
+from .reader import ReadOnly, open_readonly
 from .report import run_report
+
+if TYPE_CHECKING:
+    from .runner import Progress, RunSummary
 
 __all__ = ["Database", "open_db", "run"]
 
@@ -33,13 +35,15 @@ def run(
     *,
     db: str = DEFAULT_DB,
     hooks: Hooks | None = None,
-    on_tick: Callable[[runner.Progress], None] | None = None,
-) -> runner.RunSummary:
-    """Runs the load described by config into db (a path or SQLAlchemy URL).
+    on_tick: Callable[[Progress], None] | None = None,
+) -> RunSummary:
+    """Runs the load described by config into db (a SQLite file path, or a sqlite:/// URL).
 
     Returns the summary: counts, percentiles, run id and database. Safe to call from any
     thread; signal handling (Ctrl-C) is only installed when called from the main thread.
     """
+    from . import runner, store  # SQLAlchemy and requests: only when running
+
     engine = store.open_for_write(db)
     try:
         return runner.run(config, engine, hooks=hooks, on_tick=on_tick, db=db)
@@ -52,11 +56,10 @@ class Database:
 
     def __init__(self, db: str = DEFAULT_DB) -> None:
         self.path = db
-        self._engine: Engine = store.open_readonly(db)
+        self._source: ReadOnly = open_readonly(db)
 
     def close(self) -> None:
-        """Releases the file."""
-        self._engine.dispose()
+        """Releases the file (each query opens and closes its own connection)."""
 
     def __enter__(self) -> Database:
         return self
@@ -66,7 +69,7 @@ class Database:
 
     def runs(self) -> list[dict[str, Any]]:
         """Returns every run, oldest first."""
-        return query.run_rows(self._engine)
+        return query.run_rows(self._source)
 
     def failures(self, run: str | int | None = None, **filters: Any) -> list[dict[str, Any]]:
         """Returns failures, newest first, filtered like `capture failures`.
@@ -76,19 +79,19 @@ class Database:
         body_contains, header='Name: value', socket, session, limit=50, offset, oldest.
         """
         q = FailureQuery.build(**filters)
-        return query.failure_rows(self._engine, q, None if run is None else str(run))
+        return query.failure_rows(self._source, q, None if run is None else str(run))
 
     def exchange(self, request_id: int) -> dict[str, Any]:
         """Returns one exchange in full, with its neighbours on the same connection."""
-        return query.exchange(self._engine, request_id)
+        return query.exchange(self._source, request_id)
 
     def summary(self, run: str | int | None = None) -> dict[str, Any]:
         """Returns the data of `capture summary` for a run (default: the latest)."""
-        return run_report(self._engine, None if run is None else str(run))
+        return run_report(self._source, None if run is None else str(run))
 
     def sockets(self, run: str | int | None = None) -> list[dict[str, Any]]:
         """Returns each client socket of a run with its requests and failures."""
-        return query.socket_rows(self._engine, None if run is None else str(run))[1]
+        return query.socket_rows(self._source, None if run is None else str(run))[1]
 
 
 def open_db(db: str = DEFAULT_DB) -> Database:

@@ -36,7 +36,7 @@ DbOpt = Annotated[
     typer.Option(
         "--db",
         envvar="CAPTURE_DB",
-        help="SQLite file (or SQLAlchemy URL) to write or read. Env: CAPTURE_DB.",
+        help="SQLite file to write or read (or a sqlite:/// URL). Env: CAPTURE_DB.",
     ),
 ]
 

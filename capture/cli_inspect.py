@@ -105,8 +105,9 @@ def failures(
 
     Example: capture failures --status 5xx --url '*/api/*' --since 30s --format jsonl | jq .
     """
-    from . import query, store
+    from . import query
     from .filters import FailureQuery
+    from .reader import open_readonly
     from .render import failures_table, machine_lines
 
     q = FailureQuery.build(
@@ -125,7 +126,7 @@ def failures(
         offset=offset,
         oldest=oldest,
     )
-    rows = query.failure_rows(store.open_readonly(db), q, run)
+    rows = query.failure_rows(open_readonly(db), q, run)
     if fmt is Format.table:
         if not rows:
             print("no failures match", file=sys.stderr)
@@ -152,11 +153,12 @@ def show(
 
     Example: capture show 1234            capture show 1234 --body > body.bin
     """
-    from . import query, store
+    from . import query
+    from .reader import open_readonly
     from .safe import visible_bytes
     from .show import curl_command, exchange_lines
 
-    row = query.exchange(store.open_readonly(db), request_id)
+    row = query.exchange(open_readonly(db), request_id)
     if body:
         data = bytes(row.get("body") or b"")
         if sys.stdout.isatty():
@@ -185,10 +187,11 @@ def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
 
     Example: capture runs --db capture.db
     """
-    from . import query, store
+    from . import query
+    from .reader import open_readonly
     from .render import machine_lines, runs_table
 
-    rows = query.run_rows(store.open_readonly(db))
+    rows = query.run_rows(open_readonly(db))
     if fmt is Format.table:
         _show(runs_table(rows))
     else:
@@ -205,11 +208,11 @@ def summary(
 
     Example: capture summary 3
     """
-    from . import store
+    from .reader import open_readonly
     from .report import run_report
     from .report_view import report_lines
 
-    _emit(report_lines(run_report(store.open_readonly(db), run)))
+    _emit(report_lines(run_report(open_readonly(db), run)))
 
 
 @app.command()
@@ -223,10 +226,11 @@ def sockets(
 
     Example: capture sockets --format csv > sockets.csv
     """
-    from . import query, store
+    from . import query
+    from .reader import open_readonly
     from .render import machine_lines, sockets_table
 
-    run_id, rows = query.socket_rows(store.open_readonly(db), run)
+    run_id, rows = query.socket_rows(open_readonly(db), run)
     if fmt is Format.table:
         _show(sockets_table(rows))
         used = sum(1 for r in rows if r["local_addr"])
@@ -245,9 +249,9 @@ def db_info(*, db: DbOpt = DEFAULT_DB) -> None:
 
     Example: capture db info --db capture.db
     """
-    from . import store
+    from .reader import describe
 
-    for key, value in store.describe(db).items():
+    for key, value in describe(db).items():
         print(f"{key:<16} {value}")
 
 
@@ -296,9 +300,10 @@ def export(
     """
     import json
 
-    from . import query, store
+    from . import query
     from .filters import FailureQuery
     from .har import har_document
+    from .reader import open_readonly
     from .render import machine_lines
 
     q = FailureQuery.build(
@@ -316,7 +321,7 @@ def export(
         limit=None,
         oldest=True,
     )
-    rows = query.failure_rows(store.open_readonly(db), q, run, full=True)
+    rows = query.failure_rows(open_readonly(db), q, run, full=True)
     if fmt is ExportFormat.har:
         lines: Iterable[str] = [json.dumps(har_document(rows), indent=2)]
     else:
@@ -350,14 +355,15 @@ def replay(
 
     Example: capture replay 1234 -H 'Authorization: Bearer NEW-TOKEN'
     """
-    from . import query, store
+    from . import query
     from .config import DEFAULT_MAX_BODY_BYTES, parse_duration, parse_header
+    from .reader import open_readonly
     from .render import outcome
     from .replay import replay as send_again
 
     overrides = [parse_header(h) for h in header or []]
     timeout_s = parse_duration(timeout, option="--timeout")
-    row = query.exchange(store.open_readonly(db), request_id)
+    row = query.exchange(open_readonly(db), request_id)
     new = send_again(
         row,
         overrides,

@@ -7,7 +7,6 @@ import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
-from urllib.parse import urlsplit
 
 import typer
 
@@ -25,6 +24,7 @@ from .config import (
     parse_size,
 )
 from .errors import ExitCode, UsageError
+from .reader import hide_password
 from .redact import Redactor
 
 __all__ = ["run", "target"]
@@ -235,7 +235,7 @@ def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor
         shown = redactor.value(name, value)
         if shown != value:
             hidden.append((raw, f"{name}: {shown}"))
-    if (masked := _hide_password(db)) != db:
+    if (masked := hide_password(db)) != db:
         hidden.append((db, masked))
     out = []
     for arg in argv:
@@ -248,15 +248,6 @@ def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor
                 arg = redactor.url(arg)  # ?api_key=... in a target URL
         out.append(arg)
     return shlex.join(["capture", *out])
-
-
-def _hide_password(url: str) -> str:
-    """Returns a database URL with its password shown as '***'."""
-    try:
-        password = urlsplit(url).password if "://" in url else None
-    except ValueError:
-        return url
-    return url if not password else url.replace(f":{password}@", ":***@", 1)
 
 
 def _targets(

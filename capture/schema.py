@@ -18,12 +18,10 @@ from sqlalchemy import (
     Text,
 )
 
+from .revisions import REVISIONS
+
 __all__ = ["REVISIONS", "failures", "metadata", "requests", "runs"]
 
-# Every schema revision shipped, oldest first; the last is the head. Read commands check
-# a file against this list without loading Alembic (a test keeps it equal to
-# migrations/versions).
-REVISIONS = ("0001", "0002")
 
 # Every constraint named, so batch migrations on SQLite can find them again.
 NAMING_CONVENTION = {

@@ -19,12 +19,13 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, inspect, select, text, update
-from sqlalchemy.engine import Connection, make_url
-from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError
+from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DatabaseError, OperationalError
 
 from . import __version__
 from .errors import DataError, StorageError, UsageError
+from .reader import check_revision, check_sqlite_file, open_readonly, sqlite_path
 from .schema import REVISIONS, failures, requests, runs
 
 if TYPE_CHECKING:
@@ -32,12 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "create_run",
-    "database_url",
-    "describe",
     "finish_run",
     "now_iso",
     "open_for_write",
-    "open_readonly",
     "run_totals",
     "upgrade_file",
 ]
@@ -46,33 +44,12 @@ BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_WAIT_MS = 500  # how long the end-of-run checkpoint waits for readers to finish
 _TEST_MAX_PAGES_ENV = "CAPTURE_TEST_MAX_PAGES"
 _TEST_BUSY_TIMEOUT_ENV = "CAPTURE_TEST_BUSY_TIMEOUT_MS"
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def now_iso(ts: float | None = None) -> str:
     """Returns a UTC timestamp as ISO-8601 text with microseconds and a Z."""
     moment = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def database_url(db: str) -> str:
-    """Turns a path or a SQLAlchemy URL into a SQLAlchemy URL."""
-    if "://" in db:
-        try:
-            make_url(db)
-        except ArgumentError:
-            raise UsageError(f"--db {db!r} is not a valid database URL") from None
-        return db
-    return f"sqlite:///{Path(db).expanduser().absolute()}"
-
-
-def _sqlite_path(url: str) -> Path | None:
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or not parsed.database:
-        return None
-    if parsed.database == ":memory:" or parsed.database.startswith("file:"):
-        return None
-    return Path(parsed.database)
 
 
 def _migrations_dir() -> str:
@@ -107,15 +84,11 @@ def _current_revision(conn: Connection) -> str | None:
 
 
 def _table_names(conn: Connection) -> set[str]:
-    if conn.dialect.name == "sqlite":
-        rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
-        return {str(name) for (name,) in rows}
-    return set(inspect(conn).get_table_names())
+    rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
+    return {str(name) for (name,) in rows}
 
 
 def _install_pragmas(engine: Engine, *, writer: bool) -> None:
-    if engine.dialect.name != "sqlite":
-        return
     busy_ms = BUSY_TIMEOUT_MS
     max_pages = None
     if writer:
@@ -158,53 +131,28 @@ def _precreate(path: Path) -> None:
     os.close(fd)
 
 
-def _check_sqlite_file(path: Path) -> None:
-    if path.is_dir():
-        raise UsageError(f"--db {str(path)!r} is a directory")
-    try:
-        with path.open("rb") as fh:
-            head = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise DataError(f"--db {str(path)!r}: cannot read ({exc.strerror})") from None
-    if head and head != _SQLITE_MAGIC:
-        raise DataError(f"--db {str(path)!r} is not a SQLite database")
-
-
 def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
     """Returns the file's schema revision; refuses files that are not capture's or too new."""
     with engine.connect() as conn:
         current = _current_revision(conn)
         tables = _table_names(conn)
-    if current is None:
-        if tables and not allow_empty:
-            raise DataError("the database is not a capture file (no schema revision)")
-        if tables - {"alembic_version"}:
-            raise DataError("the database is not a capture file: it has other tables")
-        return None
-    if current not in REVISIONS:
-        raise DataError(
-            f"the database has schema revision {current}, newer than this capture "
-            f"({__version__}) knows: upgrade capture"
-        ) from None
+    check_revision(current, tables, allow_empty=allow_empty)
     return current
 
 
 def open_for_write(db: str) -> Engine:
     """Opens (creating if needed) a database for a run and upgrades its schema to head."""
-    url = database_url(db)
-    # Built first: an unknown dialect or missing driver must fail before any file exists.
-    engine = _create_engine(url, pool_size=2, max_overflow=2)
-    path = _sqlite_path(url)
-    existing = path is not None and path.exists() and path.stat().st_size > 0
-    if path is not None:
-        if path.exists():
-            _check_sqlite_file(path)
-        else:
-            _precreate(path)
+    path = sqlite_path(db)
+    existing = path.exists() and path.stat().st_size > 0
+    if path.exists():
+        check_sqlite_file(path)
+    else:
+        _precreate(path)
+    engine = create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=2)
     try:
         if existing:
             # Look before touching: even switching on WAL would change a foreign file.
-            probe = _readonly_engine(url)
+            probe = _readonly_engine(path)
             try:
                 current = _check_revision(probe, allow_empty=True)
             finally:
@@ -232,79 +180,15 @@ def upgrade(engine: Engine) -> None:
         conn.commit()
 
 
-def _create_engine(url: str, **options: Any) -> Engine:
-    """create_engine, with an unusable URL (unknown dialect, missing driver) as UsageError."""
-    try:
-        return create_engine(url, **options)
-    except (ArgumentError, ImportError) as exc:
-        shown = make_url(url).render_as_string(hide_password=True)
-        raise UsageError(f"--db {shown!r}: cannot use this database URL ({exc})") from None
-
-
-def _readonly_engine(url: str) -> Engine:
-    path = _sqlite_path(url)
-    if path is not None:
-        url = f"sqlite:///file:{path.absolute()}?mode=ro&uri=true"
-    engine = _create_engine(url)
+def _readonly_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
     _install_pragmas(engine, writer=False)
     return engine
 
 
-def open_readonly(db: str, *, any_revision: bool = False) -> Engine:
-    """Opens an existing capture database read-only; never creates or changes a file.
-
-    Files from an older schema are refused (the queries need the current one) unless
-    any_revision: `capture db upgrade` brings them up to date.
-    """
-    url = database_url(db)
-    path = _sqlite_path(url)
-    if path is not None:
-        if not path.exists():
-            raise DataError(f"--db {str(path)!r} does not exist")
-        _check_sqlite_file(path)
-    engine = _readonly_engine(url)
-    try:
-        current = _check_revision(engine, allow_empty=False)
-    except DatabaseError as exc:
-        raise DataError(f"cannot read the database: {exc.orig}") from None
-    if current is None:
-        raise DataError("the database is empty: no capture run was stored in it")
-    if not any_revision and current != head_revision():
-        raise DataError(
-            f"the database has the older schema {current}: run `capture db upgrade --db {db}`"
-        )
-    return engine
-
-
-def describe(db: str) -> dict[str, object]:
-    """Returns facts about a capture file: path, sizes, schema revision, row counts."""
-    engine = open_readonly(db, any_revision=True)
-    url = database_url(db)
-    path = _sqlite_path(url)
-    with engine.connect() as conn:
-        current = _current_revision(conn)
-        counts = {
-            name: conn.execute(select(func.count()).select_from(table)).scalar_one()
-            for name, table in (("runs", runs), ("requests", requests), ("failures", failures))
-        }
-    info: dict[str, object] = {"path": str(path) if path else url}
-    if path is not None:
-        info["size_bytes"] = path.stat().st_size
-        wal = path.with_name(path.name + "-wal")
-        info["wal_bytes"] = wal.stat().st_size if wal.exists() else 0
-    info["schema"] = current
-    info["schema_latest"] = head_revision()
-    info.update(counts)
-    engine.dispose()
-    return info
-
-
 def upgrade_file(db: str) -> tuple[str | None, str]:
     """Upgrades a capture file to the latest schema. Returns (before, after) revisions."""
-    probe = open_readonly(db, any_revision=True)
-    with probe.connect() as conn:
-        before = _current_revision(conn)
-    probe.dispose()
+    before = open_readonly(db, any_revision=True).revision
     engine = open_for_write(db)
     checkpoint(engine)  # also folds back a WAL a run had to leave behind
     engine.dispose()
@@ -394,8 +278,6 @@ def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | No
     Waits at most wait_ms for readers to finish. Returns None when done, or says how
     much is left in the -wal file and why.
     """
-    if engine.dialect.name != "sqlite":
-        return None
     raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
     conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
     why = "another connection holds a read transaction"
@@ -412,9 +294,9 @@ def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | No
         blocked, why = 1, str(exc)
     finally:
         raw.close()
-    path = _sqlite_path(str(engine.url))
-    if not blocked or path is None:
+    if not blocked:
         return None
+    path = Path(str(engine.url.database))
     wal = path.with_name(path.name + "-wal")
     size = wal.stat().st_size if wal.exists() else 0
     return f"{size} bytes are still in {wal} ({why})"

@@ -19,8 +19,8 @@ from urllib.parse import quote
 import pytest
 
 from capture.cli import main
-from capture.cli_run import _hide_password
 from capture.errors import ExitCode
+from capture.reader import hide_password
 from capture.target import FaultServer
 from capture.target_faults import DUP_HEADERS, WEIRD_HEADERS, gzip_bomb, pattern_body
 
@@ -174,8 +174,8 @@ def test_command_line_hides_secrets_however_spelled(
         " '-kHX-Auth-Token: [redacted len=8 hmac=H]' '-HX-Api-Key: [redacted len=8 hmac=H]'"
         " --header 'X-Plain: shown'"
     )
-    assert _hide_password("postgresql://me:SEKRIT@127.0.0.1/x") == "postgresql://me:***@127.0.0.1/x"
-    assert _hide_password("sqlite:///capture.db") == "sqlite:///capture.db"
+    assert hide_password("postgresql://me:SEKRIT@127.0.0.1/x") == "postgresql://me:***@127.0.0.1/x"
+    assert hide_password("sqlite:///capture.db") == "sqlite:///capture.db"
 
 
 def test_keep_secrets_stores_them_as_sent(

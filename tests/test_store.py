@@ -11,7 +11,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from capture import store
+from capture import reader, store
 from capture.errors import DataError, UsageError
 
 from .conftest import query
@@ -32,7 +32,7 @@ def test_migrations_match_the_tables(db_path: Path) -> None:
 def test_readonly_never_creates(tmp_path: Path) -> None:
     missing = tmp_path / "missing.db"
     with pytest.raises(DataError, match="does not exist"):
-        store.open_readonly(str(missing))
+        reader.open_readonly(str(missing))
     assert not missing.exists()
 
 
@@ -43,7 +43,7 @@ def test_foreign_and_newer_files_are_refused(tmp_path: Path) -> None:
     conn.commit()
     conn.close()
     before = foreign.read_bytes()
-    for opener in (store.open_for_write, store.open_readonly):
+    for opener in (store.open_for_write, reader.open_readonly):
         with pytest.raises(DataError, match="not a capture file"):
             opener(str(foreign))
     assert foreign.read_bytes() == before
@@ -54,7 +54,7 @@ def test_foreign_and_newer_files_are_refused(tmp_path: Path) -> None:
     conn.execute("update alembic_version set version_num = 'ffff9999'")
     conn.commit()
     conn.close()
-    for opener in (store.open_for_write, store.open_readonly):
+    for opener in (store.open_for_write, reader.open_readonly):
         with pytest.raises(DataError, match="newer than this capture"):
             opener(str(newer))
 
@@ -106,10 +106,10 @@ def test_regular_install_finds_its_migrations(tmp_path: Path) -> None:
 
 
 def test_revision_list_matches_the_migrations() -> None:
-    """schema.REVISIONS (what read commands check, without Alembic) equals the scripts."""
+    """revisions.REVISIONS (what read commands check, without Alembic) equals the scripts."""
     from alembic.script import ScriptDirectory
 
-    from capture.schema import REVISIONS
+    from capture.revisions import REVISIONS
 
     cfg = Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
