@@ -87,15 +87,19 @@ def _child(
     try:
         engine = store.open_for_write(db)
         hooks = None if config.hooks_spec is None else load_hooks(config.hooks_spec)
-        events.put(("ready", index, None))
-        if not go.wait(_READY_TIMEOUT_S):
-            raise RuntimeError("the parent never gave the start")
+
+        def begin() -> float:  # set up: tell the parent, wait for the common start
+            events.put(("ready", index, None))
+            if not go.wait(_READY_TIMEOUT_S):
+                raise RuntimeError("the parent never gave the start")
+            return float(start_at.value)
+
         coordinator = _Shared(stop, failures, reason, events, index)
         result = run_share(
             config,
             engine,
             run_id,
-            start_at.value,
+            begin,
             hooks=hooks,
             share=share,
             coordinator=coordinator,
@@ -113,12 +117,15 @@ def _child(
     events.put(("done", index, payload))
 
 
+class _NotStarted(Exception):
+    """A child process failed before the common start."""
+
+
 def run_parallel(
     config: RunConfig,
     engine: Engine,
     db: str,
     run_id: int,
-    wall_start: float,
     *,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
@@ -130,7 +137,7 @@ def run_parallel(
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
     stop, failures, reason = ctx.Event(), ctx.Value("q", 0), ctx.Array("c", 100)
     events: Any = ctx.Queue()
-    go, start_at = ctx.Event(), ctx.Value("d", wall_start)
+    go, start_at = ctx.Event(), ctx.Value("d", 0.0)
     shared = (stop, failures, reason, events, go, start_at)
     children = [
         ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
@@ -140,30 +147,29 @@ def run_parallel(
         child.start()
     finished: dict[int, dict[str, Any]] = {}
     progress: dict[int, dict[str, Any]] = {}
-    ready = 0
-    deadline = time.monotonic() + _READY_TIMEOUT_S
-    while ready < len(children) and time.monotonic() < deadline:
-        try:
-            kind, index, payload = events.get(timeout=0.2)
-        except queue.Empty:
-            if any(c.exitcode is not None for c in children):
-                break  # one died before it could even report
-            continue
-        if kind == "ready":
-            ready += 1
-        elif kind == "done":
-            finished[index] = payload  # failed before it was ready
-            ready += 1
-    if ready < len(children) or any("fatal" in p for p in finished.values()):
-        stop.set()  # never start a run that is missing a share: nothing was sent yet
+
+    def begin() -> float:
+        """The parent is set up: wait until every child is, then start them all."""
+        ready = 0
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while ready < len(children) and time.monotonic() < deadline:
+            try:
+                kind, index, payload = events.get(timeout=0.2)
+            except queue.Empty:
+                if any(c.exitcode is not None for c in children):
+                    break  # one died before it could even report
+                continue
+            if kind == "ready":
+                ready += 1
+            elif kind == "done":
+                finished[index] = payload  # failed before it was ready
+                ready += 1
+        if ready < len(children) or any("fatal" in p for p in finished.values()):
+            causes = [p["fatal"] for p in finished.values() if "fatal" in p]
+            raise _NotStarted(causes[0] if causes else "a process did not start")
+        start_at.value = time.time()  # everyone starts now: spawning took a while
         go.set()
-        for child in children:
-            child.join(timeout=5.0)
-        causes = [p["fatal"] for p in finished.values() if "fatal" in p]
-        cause = causes[0] if causes else "a process did not start"
-        return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=cause)
-    start_at.value = time.time()  # everyone starts now: spawning took a while
-    go.set()
+        return float(start_at.value)
 
     def drain() -> list[dict[str, Any]]:
         while True:
@@ -176,17 +182,24 @@ def run_parallel(
             elif kind == "done":
                 finished[index] = payload
 
-    result = run_share(
-        config,
-        engine,
-        run_id,
-        start_at.value,
-        hooks=hooks,
-        on_tick=on_tick,
-        share=(0, count),
-        coordinator=_Shared(stop, failures, reason, events, 0),
-        extra_stats=drain,
-    )
+    try:
+        result = run_share(
+            config,
+            engine,
+            run_id,
+            begin,
+            hooks=hooks,
+            on_tick=on_tick,
+            share=(0, count),
+            coordinator=_Shared(stop, failures, reason, events, 0),
+            extra_stats=drain,
+        )
+    except _NotStarted as exc:
+        stop.set()  # never start a run that is missing a share: nothing was sent yet
+        go.set()
+        for child in children:
+            child.join(timeout=5.0)
+        return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=str(exc))
     wait_until = time.monotonic() + config.grace_s + 60.0
     while len(finished) < len(children) and time.monotonic() < wait_until:
         drain()

@@ -90,10 +90,10 @@ def run(
         from .procs import run_parallel
 
         if db is None:
-            raise UsageError("--procs needs the database path or URL")
-        result = run_parallel(config, engine, db, run_id, wall_start, hooks=hooks, on_tick=on_tick)
+            raise UsageError("--procs needs the database path")
+        result = run_parallel(config, engine, db, run_id, hooks=hooks, on_tick=on_tick)
     else:
-        result = run_share(config, engine, run_id, wall_start, hooks=hooks, on_tick=on_tick)
+        result = run_share(config, engine, run_id, hooks=hooks, on_tick=on_tick)
     # The run's duration is its sending time: not the spawning, flushing or checkpoint.
     duration = (result.wall_end or time.time()) - (result.wall_start or wall_start)
     if result.error:

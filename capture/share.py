@@ -10,6 +10,7 @@ import gc
 import itertools
 import os
 import signal
+import sys
 import threading
 import time
 import traceback
@@ -35,6 +36,7 @@ from .writer import Writer
 __all__ = ["Coordinator", "ShareResult", "run_share"]
 
 _TICK_S = 0.25
+_PACED_SWITCH_S = 0.001  # GIL switch interval with --qps; no cost measured (bench/RESULTS.md)
 _WRITER_FLUSH_S = 30.0  # how long a clean stop waits for the writer to drain
 _ABORT_FLUSH_S = 3.0  # how long a second interrupt waits
 _GIVE_UP_S = store.BUSY_TIMEOUT_MS / 1000 + 5.0  # then: a commit waiting on a lock ends
@@ -158,7 +160,7 @@ def run_share(
     config: RunConfig,
     engine: Engine,
     run_id: int,
-    wall_start: float,
+    begin: Callable[[], float] = time.time,
     *,
     hooks: Hooks | None = None,
     on_tick: Callable[[Progress], None] | None = None,
@@ -166,7 +168,12 @@ def run_share(
     coordinator: Coordinator | None = None,
     extra_stats: Callable[[], list[dict[str, Any]]] | None = None,
 ) -> ShareResult:
-    """Runs this process's share of a run: its pool, workers and writer."""
+    """Runs this process's share of a run: its pool, workers and writer.
+
+    begin() is called once everything slow is set up and returns the wall-clock time
+    the run starts (with --procs: the moment common to all processes). The schedule of
+    --qps counts from there, so set-up never shows as send lag on the first requests.
+    """
     coordinator = coordinator or _Alone()
     redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     pool = SessionPool(
@@ -176,6 +183,16 @@ def run_share(
         keep_cookies=config.keep_cookies,
     )
     stats = Stats()
+    hooks = hooks if hooks is not None and hooks.any else None
+    # Start-up left ~10^5 long-lived objects (SQLAlchemy, requests); a full collection
+    # walking them mid-run held the GIL for tens of ms and showed as send lag.
+    gc.collect()
+    gc.freeze()
+    try:
+        wall_start = begin()
+    except BaseException:
+        pool.close()
+        raise
     start = perf_counter() - (time.time() - wall_start)  # the run's start on this clock
     writer = Writer(
         engine,
@@ -186,11 +203,6 @@ def run_share(
         stats=stats,
     )
     plan = _Plan(config, start, share)
-    hooks = hooks if hooks is not None and hooks.any else None
-    # Start-up left ~10^5 long-lived objects (SQLAlchemy, requests); a full collection
-    # walking them mid-run held the GIL for tens of ms and showed as send lag.
-    gc.collect()
-    gc.freeze()
 
     def halt(reason: str) -> None:
         plan.halt(reason)
@@ -216,6 +228,11 @@ def run_share(
         for i in range(config.worker_count)
     ]
     affinity = _pin(share[0]) if config.pin_cpu else None
+    switch = sys.getswitchinterval()
+    if config.qps is not None:
+        # A worker whose send time has come waits for the GIL up to the switch interval
+        # (5 ms by default): at 80 % of the maximum rate that was the p99 send lag.
+        sys.setswitchinterval(_PACED_SWITCH_S)
     writer.start()
     coordinator.watch(plan)
     ticks = _Ticks(config, plan, pool, busy, stats, start, on_tick, coordinator, extra_stats)
@@ -230,6 +247,7 @@ def run_share(
         if not flushed and not writer.give_up(_GIVE_UP_S):
             writer.error = writer.error or "the writer did not finish in time"
         pool.close()
+        sys.setswitchinterval(switch)
         if affinity is not None:
             os.sched_setaffinity(0, affinity)
     return ShareResult(
