@@ -311,11 +311,13 @@ class _Ticks:
         if self._on_tick is None:
             return
         stats = self._stats
+        busy = min(sum(self._busy), self._config.connections)
         if self._extra is not None:  # other processes' latest counts, merged into a copy
             stats = Stats()
             stats.merge(self._stats.export())
             for payload in self._extra():
                 stats.merge(payload)
+                busy += min(int(payload.get("busy", 0)), self._config.connections)
         config = self._config
         self._on_tick(
             Progress(
@@ -323,8 +325,8 @@ class _Ticks:
                 planned_s=config.duration_s,
                 planned_requests=config.requests,
                 stats=stats.snapshot(),
-                busy_sessions=min(sum(self._busy), config.connections),
-                connections=config.connections,
+                busy_sessions=busy,
+                connections=config.connections * config.procs,
                 stopping=self._plan.reason if self._plan.stop.is_set() else None,
             )
         )

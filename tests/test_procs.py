@@ -142,3 +142,24 @@ def test_pinning_is_restored_after_an_api_run(server: FaultServer, db_path: Path
     )
     summary = capture.run(config, db=str(db_path))
     assert summary.sent == 20 and os.sched_getaffinity(0) == before
+
+
+def test_the_live_display_counts_every_process(server: FaultServer, db_path: Path) -> None:
+    """on_tick (the live panel's feed) sees the sessions of all processes, not just the
+    parent's: 2 processes x 2 sessions, each request held 0.3 s by the target."""
+    import capture
+    from capture.progress import Progress
+
+    ticks: list[Progress] = []
+    config = capture.RunConfig(
+        targets=(capture.Target.build("GET", f"{server.url}/?delay=0.3"),),
+        requests=32,
+        connections=2,
+        procs=2,
+    )
+    summary = capture.run(config, db=str(db_path), on_tick=ticks.append)
+    assert summary.sent == 32 and summary.failed == 0
+    assert ticks and {t.connections for t in ticks} == {4}
+    # 32 requests of 0.3 s on 4 sessions: ~2.4 s with every session busy nearly always
+    assert max(t.busy_sessions for t in ticks) == 4
+    assert all(0 <= t.busy_sessions <= 4 for t in ticks)
