@@ -18,6 +18,7 @@ __all__ = [
     "is_encoded",
     "last_hop",
     "read_body",
+    "read_redirect_body",
 ]
 
 _READ_CHUNK = 64 * 1024
@@ -45,6 +46,37 @@ def read_body(raw: Any, kept: list[bytes], cap: int, deadline: float | None) -> 
             room -= len(piece)
         if deadline is not None and perf_counter() > deadline:
             raise TotalTimeout(f"body still arriving after --max-time ({total} bytes read)")
+
+
+def read_redirect_body(response: requests.Response, cap: int) -> None:
+    """A response hook for --follow-redirects: reads a redirect's body, at most cap bytes.
+
+    requests reads each hop's body whole (`response.content`) before it follows the
+    Location, with no limit; a redirect with an endless or huge body would hold a worker
+    and fill memory. This hook runs first, on every hop: it keeps at most cap bytes (raw,
+    not decoded) as the hop's content, and when more is left, or the read fails, closes
+    the connection instead of draining it, so the next hop gets a fresh one.
+    """
+    if not response.is_redirect:
+        return
+    raw = response.raw
+    kept: list[bytes] = []
+    size = 0
+    complete = False
+    try:
+        while size <= cap:
+            chunk = raw.read1(_READ_CHUNK, decode_content=False)
+            if not chunk:
+                complete = True
+                break
+            kept.append(chunk)
+            size += len(chunk)
+    except Exception:  # a broken redirect body: the Location is all that matters
+        complete = False
+    if not complete:
+        raw.close()
+    response._content = b"".join(kept)[:cap]
+    response._content_consumed = True  # type: ignore[attr-defined]
 
 
 def last_hop(exc: Exception, kept: list[bytes], cap: int) -> requests.Response | None:

@@ -24,6 +24,7 @@ from .body import (
     is_encoded,
     last_hop,
     read_body,
+    read_redirect_body,
 )
 from .classify import ErrorKind, Phase, classify_exception
 from .config import RunConfig, Target
@@ -90,6 +91,9 @@ class Sender:
             hooks is not None and (hooks.is_failure or hooks.on_response) is not None
         )
         self._build = hooks.build_request if hooks is not None else None
+        if config.follow_redirects:
+            for each in pool.sessions:  # before preparing: requests copy session hooks
+                each.hooks["response"].append(self._cap_redirect)
         session = pool.sessions[0]
         self._targets = tuple(self._prepare(session, t) for t in config.targets)
         # Each session's urllib3 pool per target, found once: the adapter would look it
@@ -119,6 +123,9 @@ class Sender:
                 live.close()
             self._live[rec.session] = found
         return found
+
+    def _cap_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        read_redirect_body(response, self._max_body)
 
     @staticmethod
     def _prepare(session: requests.Session, target: Target | requests.Request) -> _Prepared:

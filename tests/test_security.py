@@ -10,6 +10,7 @@ import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -319,6 +320,33 @@ def test_stored_bodies_are_bounded(
     )
     assert rows == [(limit, wire_bytes, 1, 500, wire_bytes, body)] * 2
     assert len(_db_bytes(db_path)) < 1 << 20  # the file stays small
+
+
+def test_redirect_bodies_are_bounded_when_following(server: FaultServer, db_path: Path) -> None:
+    """requests reads each redirect hop's body whole before following it; capture keeps
+    at most --max-body of it and drops the connection instead of reading 200 MB."""
+    big = 200_000_000
+    url = f"{server.url}/r?redirect_to=/done&size={big}"
+    args = ["run", url, "-n", "3", "-c", "1", "--follow-redirects", "--db", str(db_path)]
+    # VmHWM, the peak resident set of this process image (ru_maxrss would include the
+    # memory of the forking test process, carried across exec).
+    probe = (
+        "import sys; from capture.cli import main; rc = main(sys.argv[1:]);"
+        "print([l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')][0]);"
+        "sys.exit(rc)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe, *args, "--quiet"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) < 150 * 1024  # KiB: far below the 200 MB body
+    assert (
+        query(db_path, "select status, failed, url from requests order by seq")
+        == [(200, 0, url)] * 3
+    )
+    served = [(e.path.split("?")[0], e.status, e.action) for e in server.entries()]
+    # each redirect's connection was dropped, not drained: a fresh one for /done
+    assert served == [("/r", 302, "client_gone"), ("/done", 200, "keep")] * 3
 
 
 # Two kinds of failure: A's body is plain, B's URL and body hold SQL and glob wildcards.
