@@ -102,7 +102,7 @@ def run(
         status = RunStatus.INTERRUPTED
     else:
         status = RunStatus.COMPLETED
-    totals = store.finish_run(
+    totals, unrecorded = store.finish_run(
         engine,
         run_id,
         status=status.value,
@@ -110,9 +110,11 @@ def run(
         dropped=result.dropped_failures,
         aborted=result.aborted,
     )
-    storage_error = None
-    if result.error:
-        storage_error = _storage_message(result, run_id)
+    storage_error = _storage_message(result, run_id) if result.error else None
+    if unrecorded:
+        status = RunStatus.FAILED
+        storage_error = f"{storage_error}; {unrecorded}" if storage_error else unrecorded
+    if storage_error:
         log.error("capture: error: %s", storage_error)
     wal_left = store.checkpoint(engine)
     if wal_left:

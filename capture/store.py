@@ -247,10 +247,15 @@ def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
 
 def finish_run(
     engine: Engine, run_id: int, *, status: str, duration_s: float, dropped: int, aborted: int
-) -> dict[str, int]:
-    """Marks a run finished with its status, stores its totals, and returns them."""
+) -> tuple[dict[str, int], str | None]:
+    """Marks a run finished with its status and totals. Returns the totals, and why the
+    end could not be written (None when it was): on a full disk even this small update
+    can fail, and the caller still owes the user the run's summary."""
     try:
-        totals = run_totals(engine, run_id)
+        totals = run_totals(engine, run_id)  # a read: works on a full disk
+    except OperationalError as exc:
+        raise StorageError(f"could not count run {run_id} ({exc.orig})") from None
+    try:
         with engine.begin() as conn:
             conn.execute(
                 update(runs)
@@ -265,11 +270,11 @@ def finish_run(
                 )
             )
     except OperationalError as exc:
-        raise StorageError(
+        return totals, (
             f"could not record the end of run {run_id} ({exc.orig}); "
             "it stays 'running' and `capture runs` shows it as crashed"
-        ) from None
-    return totals
+        )
+    return totals, None
 
 
 def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | None:
