@@ -77,8 +77,11 @@ def run(
         str, typer.Option("--timeout", help="Connect and read timeout per request.")
     ] = "10s",
     max_time: Annotated[
-        str | None, typer.Option("--max-time", help="Total deadline per request, body included.")
-    ] = None,
+        str,
+        typer.Option(
+            "--max-time", help="Total deadline per request, body included; 'off' for none."
+        ),
+    ] = "60s",
     fail_status: Annotated[
         str | None,
         typer.Option("--fail-status", help="Statuses that count as failures (default: >= 400)."),
@@ -167,7 +170,11 @@ def run(
         workers=workers,
         qps=qps,
         timeout_s=parse_duration(timeout, option="--timeout"),
-        max_time_s=None if max_time is None else parse_duration(max_time, option="--max-time"),
+        max_time_s=(
+            None
+            if max_time.strip().lower() == "off"
+            else parse_duration(max_time, option="--max-time")
+        ),
         fail_status=(
             DEFAULT_FAIL_STATUS
             if fail_status is None

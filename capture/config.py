@@ -37,6 +37,9 @@ __all__ = [
 
 DEFAULT_DB = "capture.db"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# A total deadline per request by default, as hey (20 s), vegeta (30 s) and k6 (60 s)
+# have: without one, a body that never ends holds its worker, and a -n run, forever.
+DEFAULT_MAX_TIME_S = 60.0
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE"})
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|h)?\s*$", re.IGNORECASE)
@@ -319,7 +322,7 @@ class RunConfig:
     workers: int | None = None  # None: one worker per connection
     qps: float | None = None
     timeout_s: float = 10.0
-    max_time_s: float | None = None
+    max_time_s: float | None = DEFAULT_MAX_TIME_S
     fail_status: StatusSpec = DEFAULT_FAIL_STATUS
     slow_s: float | None = None
     stop_after_failures: int | None = None

@@ -19,6 +19,8 @@ from capture.config import (
 )
 from capture.errors import UsageError
 
+from .conftest import query
+
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
@@ -137,3 +139,17 @@ def test_run_config_requires_a_limit() -> None:
     with pytest.raises(UsageError, match="--qps"):
         RunConfig(targets=(target,), requests=1, qps=0)
     assert RunConfig(targets=(target,), requests=1, connections=4).worker_count == 4
+
+
+def test_max_time_defaults_to_60s_and_can_be_switched_off(cli, server, db_path) -> None:  # type: ignore[no-untyped-def]
+    """A total deadline by default (an endless body must not hold a worker forever)."""
+    import json
+
+    target = Target.build("GET", "http://127.0.0.1:1/")
+    assert RunConfig(targets=(target,), requests=1).max_time_s == 60.0
+    for args in ((), ("--max-time", "off"), ("--max-time", "2s")):
+        result = cli("run", f"{server.url}/", "-n", "1", "--db", db_path, "--quiet", *args)
+        assert result.exit_code == 0, result.stderr
+    configs = query(db_path, "select config_json from runs order by id")
+    stored = [json.loads(c)["max_time_s"] for (c,) in configs]
+    assert stored == [60.0, None, 2.0]
