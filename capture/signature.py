@@ -3,6 +3,7 @@ so 'order 123 not found' and 'order 456 not found' fall into one group. Pure."""
 
 from __future__ import annotations
 
+import functools
 import re
 
 __all__ = ["SIGNATURE_CHARS", "signature"]
@@ -35,11 +36,14 @@ def _mask(match: re.Match[str]) -> str:
 def signature(body: bytes | None, error_message: str | None = None) -> str | None:
     """Returns the masked first characters of a body, else of an error message."""
     if body:
-        text = body[:_PREFIX_BYTES].decode("utf-8", "replace")
-    elif error_message:
-        text = error_message[:_PREFIX_BYTES]
-    else:
-        return None
+        return _masked(body[:_PREFIX_BYTES].decode("utf-8", "replace"))
+    if error_message:
+        return _masked(error_message[:_PREFIX_BYTES])
+    return None
+
+
+@functools.lru_cache(maxsize=1024)  # error storms repeat a few bodies many times
+def _masked(text: str) -> str:
     if "GMT" in text:
         text = _HTTP_DATE.sub("<time>", text)
     return " ".join(_TOKEN.sub(_mask, text).split())[:SIGNATURE_CHARS]
