@@ -17,6 +17,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -60,12 +61,32 @@ _FAILURE_COLUMNS = (
 )  # fmt: skip
 
 
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' * len(columns))})"
+_REQUESTS_HEAD = f"INSERT INTO requests (id, {', '.join(_REQUEST_COLUMNS)}) VALUES "
+_FAILURES_HEAD = f"INSERT INTO failures (request_id, {', '.join(_FAILURE_COLUMNS)}) VALUES "
+# Bound parameters per statement: SQLite's limit (999 before 3.32).
+_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
 
-_REQUESTS_INSERT = _insert_sql("requests", ("id", *_REQUEST_COLUMNS))
-_FAILURES_INSERT = _insert_sql("failures", ("request_id", *_FAILURE_COLUMNS))
+@functools.lru_cache(maxsize=64)
+def _values_sql(head: str, width: int, rows: int) -> str:
+    one = f"({', '.join('?' * width)})"
+    return head + ", ".join([one] * rows)
+
+
+def _insert_rows(conn: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """Inserts rows with one multi-row INSERT per chunk, not one step per row.
+
+    pysqlite's executemany releases and retakes the GIL around every row's step; with
+    16 workers holding it, each retake waited, and the writer fell behind once every
+    response was a stored failure. A statement per ~500 rows takes it a few times."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, _MAX_PARAMS // width)
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        params = tuple(value for row in chunk for value in row)
+        conn.exec_driver_sql(_values_sql(head, width, len(chunk)), params)
 
 
 class _Clock:
@@ -260,14 +281,14 @@ class Writer:
             # request row without a round trip per row, even with several writers.
             base = conn.execute(select(func.coalesce(func.max(requests.c.id), 0))).scalar_one()
             ids = {row[1]: base + offset for offset, row in enumerate(request_rows, 1)}
-            # Plain executemany with tuples: SQLAlchemy's per-row parameter processing
+            # Plain tuples to the driver: SQLAlchemy's per-row parameter processing
             # cost more than the insert itself (bench/RESULTS.md).
-            conn.exec_driver_sql(_REQUESTS_INSERT, [(ids[row[1]], *row) for row in request_rows])
-            if failure_rows:
-                conn.exec_driver_sql(
-                    _FAILURES_INSERT,
-                    [(ids[seq], *(row[c] for c in _FAILURE_COLUMNS)) for seq, row in failure_rows],
-                )
+            _insert_rows(conn, _REQUESTS_HEAD, [(ids[row[1]], *row) for row in request_rows])
+            _insert_rows(
+                conn,
+                _FAILURES_HEAD,
+                [(ids[seq], *(row[c] for c in _FAILURE_COLUMNS)) for seq, row in failure_rows],
+            )
 
     def _request_row(self, rec: Record) -> tuple[Any, ...]:
         """Returns the row in _REQUEST_COLUMNS order (seq second: _commit keys ids on it)."""
