@@ -14,6 +14,7 @@ from .app import DbOpt, app, invoked_args
 from .config import (
     DEFAULT_DB,
     DEFAULT_FAIL_STATUS,
+    DEFAULT_MAX_TIME_S,
     RunConfig,
     StatusSpec,
     Target,
@@ -81,7 +82,7 @@ def run(
         typer.Option(
             "--max-time", help="Total deadline per request, body included; 'off' for none."
         ),
-    ] = "60s",
+    ] = f"{DEFAULT_MAX_TIME_S:g}s",
     fail_status: Annotated[
         str | None,
         typer.Option("--fail-status", help="Statuses that count as failures (default: >= 400)."),

@@ -23,7 +23,17 @@ from urllib.parse import quote, urlsplit
 from .errors import DataError, UsageError
 from .revisions import REVISIONS
 
-__all__ = ["ReadOnly", "describe", "hide_password", "open_readonly", "sqlite_path"]
+__all__ = [
+    "ReadOnly",
+    "check_revision",
+    "check_sqlite_file",
+    "describe",
+    "hide_password",
+    "open_readonly",
+    "revision",
+    "sqlite_path",
+    "table_names",
+]
 
 BUSY_TIMEOUT_MS = 5000
 SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -19,13 +19,19 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine, create_engine, event, func, insert, select, text, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from . import __version__
 from .errors import DataError, StorageError, UsageError
-from .reader import check_revision, check_sqlite_file, open_readonly, sqlite_path
+from .reader import (
+    check_revision,
+    check_sqlite_file,
+    open_readonly,
+    revision,
+    sqlite_path,
+    table_names,
+)
 from .schema import REVISIONS, failures, requests, runs
 
 if TYPE_CHECKING:
@@ -74,20 +80,6 @@ def head_revision() -> str:
     return REVISIONS[-1]
 
 
-def _current_revision(conn: Connection) -> str | None:
-    """Returns the file's alembic_version, or None when it has none."""
-    try:
-        return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-    except OperationalError:  # no such table
-        conn.rollback()
-        return None
-
-
-def _table_names(conn: Connection) -> set[str]:
-    rows = conn.execute(text("SELECT name FROM sqlite_master WHERE type = 'table'"))
-    return {str(name) for (name,) in rows}
-
-
 def _install_pragmas(engine: Engine, *, writer: bool) -> None:
     busy_ms = BUSY_TIMEOUT_MS
     max_pages = None
@@ -134,8 +126,14 @@ def _precreate(path: Path) -> None:
 def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
     """Returns the file's schema revision; refuses files that are not capture's or too new."""
     with engine.connect() as conn:
-        current = _current_revision(conn)
-        tables = _table_names(conn)
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        try:
+            current = revision(driver)
+            tables = table_names(driver)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot open the database: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"cannot open the database: {exc}") from None
     check_revision(current, tables, allow_empty=allow_empty)
     return current
 
