@@ -45,7 +45,9 @@ _RST_LINGER = struct.pack("ii", 1, 0)
 class LedgerEntry:
     """What the server did with one request it read."""
 
-    seq: int  # server-side order, 1-based
+    # server-side order in which entries were logged, 1-based. An entry is logged when its
+    # reply ends, so a streamed reply logs after a later request on another connection.
+    seq: int
     request_id: str | None  # value of the request's id header, if sent
     method: str
     path: str  # path with query string, as received

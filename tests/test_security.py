@@ -344,9 +344,25 @@ def test_redirect_bodies_are_bounded_when_following(server: FaultServer, db_path
         query(db_path, "select status, failed, url from requests order by seq")
         == [(200, 0, url)] * 3
     )
-    served = [(e.path.split("?")[0], e.status, e.action) for e in server.entries()]
-    # each redirect's connection was dropped, not drained: a fresh one for /done
-    assert served == [("/r", 302, "client_gone"), ("/done", 200, "keep")] * 3
+    # The target logs a streamed reply when its stream ends: a dropped /r is logged once its
+    # send fails, which races the log entry of the /done that follows on a new connection.
+    # So read the ledger in the client's order: -c 1 sends one request at a time, and opens
+    # connections one after another (connection_no), each used in order.
+    entries = sorted(server.wait_for_entries(6), key=lambda e: (e.connection_no, e.seq))
+    served = [
+        (e.connection_no, e.connection_request_no, e.path.split("?")[0], e.status, e.action)
+        for e in entries
+    ]
+    # each redirect's connection was dropped, not drained: a fresh one for /done, which the
+    # next request's redirect then reuses
+    assert served == [
+        (1, 1, "/r", 302, "client_gone"),
+        (2, 1, "/done", 200, "keep"),
+        (2, 2, "/r", 302, "client_gone"),
+        (3, 1, "/done", 200, "keep"),
+        (3, 2, "/r", 302, "client_gone"),
+        (4, 1, "/done", 200, "keep"),
+    ]
 
 
 # Two kinds of failure: A's body is plain, B's URL and body hold SQL and glob wildcards.
