@@ -10,12 +10,17 @@ counters and histograms, and finishes the run row.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import multiprocessing
+import os
 import queue
 import signal
+import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine
@@ -25,51 +30,141 @@ from .config import RunConfig
 from .errors import UsageError
 from .hooks import Hooks, load_hooks
 from .progress import Progress
-from .share import Coordinator, ShareResult, _Plan, run_share
+from .share import Coordinator, ShareResult, Signals, _Plan, run_share
 from .stats import Stats
 
 __all__ = ["run_parallel"]
 
 _READY_TIMEOUT_S = 60.0  # spawning imports capture afresh: seconds on a busy machine
 _REPORT_EVERY_S = 0.5
+_START_POLL_S = 0.002  # a child's wait for the common start: its first sends' lag
+_POLL_S = 0.05  # how often each process looks at the shared state and its parent
+_LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_RUNNING, _HALTED, _ABORTED = 0, 1, 2
 _COUNTERS = ("stored_requests", "stored_failures", "dropped_failures", "lost_requests",
              "lost_failures", "stripped_bodies")  # fmt: skip
 
 
 class _Shared(Coordinator):
-    """A Coordinator over multiprocessing primitives, one instance in each process."""
+    """A Coordinator over shared memory, one instance in each process.
 
-    def __init__(self, stop: Any, failures: Any, reason: Any, events: Any, index: int) -> None:
-        self._stop, self._failures, self._reason = stop, failures, reason
-        self._events, self._index = events, index
+    The state is plain shared memory polled every _POLL_S, written under one lock taken
+    with a timeout: a multiprocessing Event or a lock held by a process that was killed
+    (a parent killed inside Event.wait leaves its Condition waiting for a wake-up it will
+    never acknowledge) would block the survivors for ever.
+    """
+
+    def __init__(self, state: _State, events: Any, index: int, parent_pid: int) -> None:
+        self._state, self._events, self._index = state, events, index
+        self._parent_pid = parent_pid  # 0 in the parent
         self._next_report = 0.0
+        self._done = threading.Event()
+        self.children: list[Any] = []  # the parent's child processes
+        self.orphaned = False
 
     def failure(self) -> int:
-        with self._failures.get_lock():
-            self._failures.value += 1
-            return int(self._failures.value)
+        with _locked(self._state.lock):
+            self._state.failures.value += 1
+            return int(self._state.failures.value)
 
     def halt(self, reason: str) -> None:
-        with self._reason.get_lock():
-            if not self._reason.value:
-                self._reason.value = reason.encode()[:99]
-        self._stop.set()
+        self._raise(_HALTED, reason)
 
-    def watch(self, plan: _Plan) -> None:
+    def abort(self) -> None:
+        self._raise(_ABORTED, "interrupted")
+
+    def _raise(self, level: int, reason: str) -> None:
+        with _locked(self._state.lock):
+            if not self._state.reason.value:
+                self._state.reason.value = reason.encode()[:99]
+            self._state.flag.value = max(self._state.flag.value, level)
+
+    def parent_gone(self) -> bool:
+        """True in a child whose parent has died (it was reparented, or its pipe closed)."""
+        if not self._parent_pid:
+            return False
+        parent = multiprocessing.parent_process()
+        return os.getppid() != self._parent_pid or (parent is not None and not parent.is_alive())
+
+    def watch(self, plan: _Plan, abort: threading.Event) -> None:
+        self._done.clear()
+        self._relay(plan, abort)  # once now: a stop given before the start sends nothing
+
         def relay() -> None:
-            while not plan.stop.is_set():
-                if self._stop.wait(0.05):
-                    plan.halt(self._reason.value.decode() or "stopped")
-                    return
+            while not self._done.wait(_POLL_S) and self._relay(plan, abort):
+                pass
 
         threading.Thread(target=relay, name="capture-stop-relay", daemon=True).start()
 
+    def unwatch(self) -> None:
+        self._done.set()
+
+    def _relay(self, plan: _Plan, abort: threading.Event) -> bool:
+        """Passes the run's state on to plan and abort; returns False when nothing is left."""
+        if self.parent_gone():
+            self.orphaned = True
+            # nobody reads the queue any more: exiting must not wait to flush it
+            self._events.cancel_join_thread()
+            plan.halt("interrupted")
+            return False
+        lost = [c for c in self.children if c.exitcode not in (None, 0)]
+        if lost:  # killed: its share is lost, so the run cannot complete
+            self.halt("lost a process")
+        flag = self._state.flag.value
+        if flag >= _HALTED:
+            plan.halt(self._state.reason.value.decode() or "stopped")
+        if flag >= _ABORTED:
+            abort.set()
+            return False
+        return True
+
     def report(self, stats: Stats, busy: int) -> None:
         now = time.monotonic()
-        if self._index == 0 or now < self._next_report:
+        if self._index == 0 or now < self._next_report or self.orphaned:
             return
         self._next_report = now + _REPORT_EVERY_S
         self._events.put(("progress", self._index, {**stats.export(), "busy": busy}))
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """The shared memory of one run's processes."""
+
+    lock: Any
+    flag: Any  # _RUNNING, _HALTED or _ABORTED
+    reason: Any  # the first reason given to halt, as bytes
+    failures: Any  # failures counted across the run
+    start_at: Any  # the common wall-clock start; 0 until the parent gives it
+
+    @classmethod
+    def create(cls, ctx: Any) -> _State:
+        """Returns new shared state from a multiprocessing context."""
+        raw = ctx.RawValue
+        return cls(ctx.Lock(), raw("i", 0), ctx.RawArray("c", 100), raw("q", 0), raw("d", 0.0))
+
+
+@contextlib.contextmanager
+def _locked(lock: Any) -> Iterator[None]:
+    """Holds lock, or after _LOCK_TIMEOUT_S goes on without it: its holder was killed."""
+    held = lock.acquire(timeout=_LOCK_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        if held:
+            lock.release()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Asks Linux for SIGTERM when the parent dies; ends at once if it already has."""
+    if sys.platform == "linux":
+        # PR_SET_PDEATHSIG fires when the *thread* that started us ends: run_parallel's
+        # caller, which waits in run_parallel until we have reported. SIGTERM stops our
+        # share gracefully: what was received is stored.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before prctl: nothing was sent, nothing to store
+        os._exit(0)
 
 
 def _child(
@@ -77,12 +172,14 @@ def _child(
     db: str,
     run_id: int,
     share: tuple[int, int],
-    shared: tuple[Any, Any, Any, Any, Any, Any],
+    shared: tuple[_State, Any, int],
 ) -> None:
     """A child process: set up, wait for the common start, run its share, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until run_share installs its handlers
-    stop, failures, reason, events, go, start_at = shared
+    state, events, parent_pid = shared
+    _die_with_parent(parent_pid)
     index = share[0]
+    coordinator = _Shared(state, events, index, parent_pid)
     payload: dict[str, Any]
     try:
         engine = store.open_for_write(db)
@@ -90,11 +187,13 @@ def _child(
 
         def begin() -> float:  # set up: tell the parent, wait for the common start
             events.put(("ready", index, None))
-            if not go.wait(_READY_TIMEOUT_S):
-                raise RuntimeError("the parent never gave the start")
-            return float(start_at.value)
+            deadline = time.monotonic() + _READY_TIMEOUT_S
+            while not state.start_at.value:
+                if coordinator.parent_gone() or time.monotonic() > deadline:
+                    raise RuntimeError("the parent never gave the start")
+                time.sleep(_START_POLL_S)
+            return float(state.start_at.value)
 
-        coordinator = _Shared(stop, failures, reason, events, index)
         result = run_share(
             config,
             engine,
@@ -114,7 +213,26 @@ def _child(
         payload.update({name: getattr(result, name) for name in _COUNTERS})
     except BaseException as exc:  # report, never die silently: the parent waits for us
         payload = {"fatal": f"process {index}: {type(exc).__name__}: {exc}"}
-    events.put(("done", index, payload))
+    _report(events, ("done", index, payload), coordinator.parent_gone)
+
+
+def _report(events: Any, message: tuple[str, int, Any], parent_gone: Callable[[], bool]) -> None:
+    """Sends the last message to the parent; gives up if the parent dies meanwhile."""
+    if parent_gone():
+        events.cancel_join_thread()  # our rows are stored: the run shows as crashed
+        return
+    events.put(message)
+    events.close()
+    # The queue's feeder thread writes to a pipe; with the parent gone nobody reads it
+    # and the write (and the join at exit) would block for ever.
+    flusher = threading.Thread(target=events.join_thread, name="capture-report", daemon=True)
+    flusher.start()
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while flusher.is_alive() and time.monotonic() < deadline:
+        flusher.join(_POLL_S)
+        if parent_gone():
+            break
+    events.cancel_join_thread()
 
 
 class _NotStarted(Exception):
@@ -133,18 +251,33 @@ def run_parallel(
     """Runs config over config.procs processes; returns the merged result."""
     if hooks is not None and hooks.any and config.hooks_spec is None:
         raise UsageError("with --procs, give hooks as --hooks FILE or module (hooks_spec)")
+    with Signals() as signals:  # from the start: a signal to the parent alone stops all
+        return _run_parallel(config, engine, db, run_id, hooks, on_tick, signals)
+
+
+def _run_parallel(
+    config: RunConfig,
+    engine: Engine,
+    db: str,
+    run_id: int,
+    hooks: Hooks | None,
+    on_tick: Callable[[Progress], None] | None,
+    signals: Signals,
+) -> ShareResult:
+    """run_parallel with the parent's signal handlers installed."""
     count = config.procs
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    stop, failures, reason = ctx.Event(), ctx.Value("q", 0), ctx.Array("c", 100)
+    state = _State.create(ctx)
     events: Any = ctx.Queue()
-    go, start_at = ctx.Event(), ctx.Value("d", 0.0)
-    shared = (stop, failures, reason, events, go, start_at)
+    shared = (state, events, os.getpid())
     children = [
         ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
         for i in range(1, count)
     ]
     for child in children:
         child.start()
+    coordinator = _Shared(state, events, 0, 0)
+    coordinator.children = children
     finished: dict[int, dict[str, Any]] = {}
     progress: dict[int, dict[str, Any]] = {}
 
@@ -167,9 +300,8 @@ def run_parallel(
         if ready < len(children) or any("fatal" in p for p in finished.values()):
             causes = [p["fatal"] for p in finished.values() if "fatal" in p]
             raise _NotStarted(causes[0] if causes else "a process did not start")
-        start_at.value = time.time()  # everyone starts now: spawning took a while
-        go.set()
-        return float(start_at.value)
+        state.start_at.value = time.time()  # everyone starts now: spawning took a while
+        return float(state.start_at.value)
 
     def drain() -> list[dict[str, Any]]:
         while True:
@@ -191,26 +323,43 @@ def run_parallel(
             hooks=hooks,
             on_tick=on_tick,
             share=(0, count),
-            coordinator=_Shared(stop, failures, reason, events, 0),
+            coordinator=coordinator,
             extra_stats=drain,
+            signals=signals,
         )
     except _NotStarted as exc:
-        stop.set()  # never start a run that is missing a share: nothing was sent yet
-        go.set()
+        coordinator.halt("failed to start")  # never start a run missing a share: none sent
+        state.start_at.value = time.time()
         for child in children:
             child.join(timeout=5.0)
         return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=str(exc))
+    _await_children(config, children, finished, drain, signals, coordinator)
+    return _merge(result, finished, len(children))
+
+
+def _await_children(
+    config: RunConfig,
+    children: list[Any],
+    finished: dict[int, dict[str, Any]],
+    drain: Callable[[], object],
+    signals: Signals,
+    coordinator: _Shared,
+) -> None:
+    """Waits for every child's report, passing on signals: a second one aborts them."""
     wait_until = time.monotonic() + config.grace_s + 60.0
     while len(finished) < len(children) and time.monotonic() < wait_until:
+        if signals.count:
+            coordinator.halt("interrupted")
+        if signals.count >= 2:
+            coordinator.abort()
         drain()
         if len(finished) < len(children):
             if not any(c.is_alive() for c in children if c.pid):
                 drain()
                 break
-            time.sleep(0.05)
+            time.sleep(_POLL_S)
     for child in children:
         child.join(timeout=5.0)
-    return _merge(result, finished, len(children))
 
 
 def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: int) -> ShareResult:

@@ -6,6 +6,7 @@ sent = ok + failed (+ aborted, only after a second interrupt or an expired grace
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import itertools
 import os
@@ -33,7 +34,7 @@ from .redact import Redactor
 from .stats import Stats
 from .writer import Writer
 
-__all__ = ["Coordinator", "ShareResult", "run_share"]
+__all__ = ["Coordinator", "ShareResult", "Signals", "run_share"]
 
 _TICK_S = 0.25
 _PACED_SWITCH_S = 0.001  # GIL switch interval with --qps; no cost measured (bench/RESULTS.md)
@@ -78,28 +79,32 @@ class _Plan:
             self.stop.set()
 
 
-class _Signals:
-    """First SIGINT/SIGTERM: stop gracefully. Second: abandon in-flight requests."""
+class Signals:
+    """Counts SIGINT, SIGTERM and SIGHUP: the first stops the run gracefully, the second
+    abandons in-flight requests. Installed only from the main thread."""
 
-    def __init__(self, plan: _Plan) -> None:
-        self._plan = plan
-        self.abort = threading.Event()
+    # SIGHUP: the terminal was closed, which is a request to stop like any other
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.count = 0
         self._previous: dict[int, Any] = {}
 
-    def __enter__(self) -> _Signals:
+    def __enter__(self) -> Signals:
         if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, signal.SIGTERM):
+            for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
     def __exit__(self, *exc: object) -> None:
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        self._previous.clear()
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
-        if self._plan.stop.is_set() and self._plan.reason == "interrupted":
-            self.abort.set()
-        self._plan.halt("interrupted")
+        # Only count: the main thread acts on it within a poll. Acting here could deadlock
+        # on a lock (a threading.Event's, a shared one) the interrupted thread holds.
+        self.count += 1
 
 
 @dataclass(slots=True)
@@ -141,8 +146,14 @@ class Coordinator:
     def halt(self, reason: str) -> None:
         """Tells every process to stop."""
 
-    def watch(self, plan: _Plan) -> None:
-        """Starts relaying other processes' halts to plan."""
+    def abort(self) -> None:
+        """Tells every process to abandon its in-flight requests."""
+
+    def watch(self, plan: _Plan, abort: threading.Event) -> None:
+        """Starts relaying other processes' halts to plan and their aborts to abort."""
+
+    def unwatch(self) -> None:
+        """Stops the relay started by watch()."""
 
     def report(self, stats: Stats, busy: int) -> None:
         """Sends this process's progress to the parent (children only)."""
@@ -167,12 +178,14 @@ def run_share(
     share: tuple[int, int] = (0, 1),
     coordinator: Coordinator | None = None,
     extra_stats: Callable[[], list[dict[str, Any]]] | None = None,
+    signals: Signals | None = None,
 ) -> ShareResult:
     """Runs this process's share of a run: its pool, workers and writer.
 
     begin() is called once everything slow is set up and returns the wall-clock time
     the run starts (with --procs: the moment common to all processes). The schedule of
     --qps counts from there, so set-up never shows as send lag on the first requests.
+    Signals are counted by signals (installed by the caller), else by our own handlers.
     """
     coordinator = coordinator or _Alone()
     redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
@@ -234,22 +247,26 @@ def run_share(
         # (5 ms by default): at 80 % of the maximum rate that was the p99 send lag.
         sys.setswitchinterval(_PACED_SWITCH_S)
     writer.start()
-    coordinator.watch(plan)
+    abort = threading.Event()
+    coordinator.watch(plan, abort)
     ticks = _Ticks(config, plan, pool, busy, stats, start, on_tick, coordinator, extra_stats)
-    try:
-        with _Signals(plan) as signals:
+    # Our handlers stay until the writer has flushed: a signal then must not kill the flush.
+    with contextlib.nullcontext(signals) if signals is not None else Signals() as counted:
+        try:
             for t in threads:
                 t.start()
-            aborted = _wait(config, plan, signals, writer, all_done, busy, ticks, halt)
-        wall_end = time.time()
-    finally:
-        flushed = writer.close(_ABORT_FLUSH_S if plan.stop.is_set() else _WRITER_FLUSH_S)
-        if not flushed and not writer.give_up(_GIVE_UP_S):
-            writer.error = writer.error or "the writer did not finish in time"
-        pool.close()
-        sys.setswitchinterval(switch)
-        if affinity is not None:
-            os.sched_setaffinity(0, affinity)
+            waiting = _Waiting(counted, abort, halt, coordinator)
+            aborted = _wait(config, plan, waiting, writer, all_done, busy, ticks)
+            wall_end = time.time()
+        finally:
+            flushed = writer.close(_ABORT_FLUSH_S if plan.stop.is_set() else _WRITER_FLUSH_S)
+            if not flushed and not writer.give_up(_GIVE_UP_S):
+                writer.error = writer.error or "the writer did not finish in time"
+            coordinator.unwatch()
+            pool.close()
+            sys.setswitchinterval(switch)
+            if affinity is not None:
+                os.sched_setaffinity(0, affinity)
     return ShareResult(
         stats=stats,
         reason=plan.reason,
@@ -332,25 +349,47 @@ class _Ticks:
         )
 
 
+@dataclass(slots=True)
+class _Waiting:
+    """What the main thread watches while the workers run: signals and other processes."""
+
+    signals: Signals
+    abort: threading.Event  # set when another process of the run aborted
+    halt: Callable[[str], None]
+    coordinator: Coordinator
+    seen: int = 0  # signals acted on
+
+    def aborting(self) -> bool:
+        """Acts on new signals (first: stop the run, second: abort it); True to abort."""
+        count = self.signals.count
+        if count > self.seen:
+            self.seen = count
+            self.halt("interrupted")
+            if count >= 2:
+                self.coordinator.abort()
+                return True
+        return self.abort.is_set()
+
+
 def _wait(
     config: RunConfig,
     plan: _Plan,
-    signals: _Signals,
+    waiting: _Waiting,
     writer: Writer,
     all_done: threading.Event,
     busy: list[bool],
     ticks: _Ticks,
-    halt: Callable[[str], None],
 ) -> int:
     """Waits for the workers; returns how many in-flight requests were abandoned."""
     grace_until: float | None = None
     while not all_done.wait(0.05):
         now = perf_counter()
         if writer.error:
-            halt("storage error")
+            waiting.halt("storage error")
+        aborting = waiting.aborting()
         if plan.stop.is_set() and grace_until is None:
             grace_until = now + config.grace_s
-        if signals.abort.is_set() or (grace_until is not None and now > grace_until):
+        if aborting or (grace_until is not None and now > grace_until):
             return sum(busy)
         ticks(now)
     ticks(perf_counter(), last=True)

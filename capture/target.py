@@ -61,6 +61,8 @@ class LedgerEntry:
     action: str  # keep, close, reset, stall, idle_close, client_gone, stopped
     # (lower-case name, value) as received, last one of a name wins; left out of ==
     request_headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    # time.monotonic() when the entry was logged (its reply ended); left out of ==
+    logged_at: float = field(default_factory=time.monotonic, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
