@@ -47,6 +47,16 @@ def _wait_for_traffic(server: FaultServer, count: int) -> None:
     assert len(server.entries()) >= count
 
 
+def _connections_to(port: int) -> int:
+    """Counts established client connections to a loopback port, from /proc/net/tcp."""
+    count = 0
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if int(fields[2].split(":")[1], 16) == port and fields[3] == "01":  # ESTABLISHED
+            count += 1
+    return count
+
+
 def test_sigint_stops_gracefully(server: FaultServer, db_path: Path) -> None:
     proc = _start(f"{server.url}/?mix=500:20&delay=0.02", db_path)
     _wait_for_traffic(server, 50)
@@ -71,11 +81,12 @@ def test_sigint_stops_gracefully(server: FaultServer, db_path: Path) -> None:
 
 def test_second_sigint_abandons_in_flight(server: FaultServer, db_path: Path) -> None:
     proc = _start(f"{server.url}/?delay=5", db_path, "--grace", "30s")
-    _wait_for_traffic(server, 0)
-    deadline = time.monotonic() + 10
-    while not db_path.exists() and time.monotonic() < deadline:
+    # Four connections up means the workers run, so the signal handlers are in place (a
+    # fixed sleep raced them on a loaded machine: SIGINT during set-up killed the run).
+    deadline = time.monotonic() + 30
+    while _connections_to(server.port) < 4 and time.monotonic() < deadline:
         time.sleep(0.05)
-    time.sleep(1.0)  # four requests are now waiting on the slow server
+    assert _connections_to(server.port) == 4
     proc.send_signal(signal.SIGINT)
     time.sleep(0.3)
     proc.send_signal(signal.SIGINT)
