@@ -22,6 +22,7 @@ from .config import (
     parse_body,
     parse_duration,
     parse_header,
+    parse_queue_size,
     parse_size,
 )
 from .errors import ExitCode, UsageError
@@ -96,6 +97,10 @@ def run(
     max_body: Annotated[
         str, typer.Option("--max-body", help="Bytes of each failed response body to store.")
     ] = "64KiB",
+    max_queue: Annotated[
+        str,
+        typer.Option("--max-queue", help="Bytes of records waiting for the writer, at most."),
+    ] = "64MiB",
     grace: Annotated[
         str, typer.Option("--grace", help="On Ctrl-C, how long in-flight requests may finish.")
     ] = "5s",
@@ -184,6 +189,7 @@ def run(
         slow_s=None if slow is None else parse_duration(slow, option="--slow"),
         stop_after_failures=stop_after_failures,
         max_body_bytes=parse_size(max_body, option="--max-body"),
+        max_queue_bytes=parse_queue_size(max_queue),
         id_header=id_header,
         trust_env=trust_env,
         follow_redirects=follow_redirects,

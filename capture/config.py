@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_DB",
     "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_MAX_QUEUE_BYTES",
     "RunConfig",
     "StatusSpec",
     "Target",
@@ -31,12 +32,17 @@ __all__ = [
     "parse_body",
     "parse_duration",
     "parse_header",
+    "parse_queue_size",
     "parse_size",
     "parse_url",
 ]
 
 DEFAULT_DB = "capture.db"
 DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# The records waiting for the writer, in bytes (--max-queue): below 1 MiB a handful of
+# 64 KiB failures fill it; above 16 GiB it no longer bounds anything on a usual machine.
+DEFAULT_MAX_QUEUE_BYTES = 64 * 1024**2
+_QUEUE_BYTES_RANGE = (1024**2, 16 * 1024**3)
 # A total deadline per request by default, as hey (20 s), vegeta (30 s) and k6 (60 s)
 # have: without one, a body that never ends holds its worker, and a -n run, forever.
 DEFAULT_MAX_TIME_S = 60.0
@@ -71,6 +77,19 @@ def parse_size(text: str, *, option: str = "size") -> int:
         raise UsageError(f"{option}: {text!r} is not a size (use e.g. 65536, 64k, 1MiB)")
     unit = (m.group(2) or "").lower()[:1]
     return int(m.group(1)) * _SIZE_UNIT[unit]
+
+
+def parse_queue_size(text: str, *, option: str = "--max-queue") -> int:
+    """Turn --max-queue's '64MiB' into bytes, between 1 MiB and 16 GiB."""
+    size = parse_size(text, option=option)
+    _check_queue_bytes(size, option)
+    return size
+
+
+def _check_queue_bytes(size: int, option: str = "--max-queue") -> None:
+    low, high = _QUEUE_BYTES_RANGE
+    if not low <= size <= high:
+        raise UsageError(f"{option} must be between 1MiB and 16GiB, not {size} bytes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,6 +346,7 @@ class RunConfig:
     slow_s: float | None = None
     stop_after_failures: int | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES  # records waiting for the writer
     id_header: str | None = None
     trust_env: bool = False
     follow_redirects: bool = False
@@ -365,6 +385,7 @@ class RunConfig:
         if self.id_header is not None and not _TOKEN_RE.match(self.id_header):
             raise UsageError(f"--id-header {self.id_header!r} is not a valid header name")
         _positive(self.procs, "--procs")
+        _check_queue_bytes(self.max_queue_bytes)
         self.rules()  # compiles every rule once, so a bad regex fails before anything runs
 
     def rules(self) -> Rules:

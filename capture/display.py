@@ -13,6 +13,7 @@ from rich.live import Live
 from rich.table import Table
 
 from .formatters import ms_text, progress_line, status_classes
+from .progress import writer_behind
 from .runner import Progress
 
 __all__ = ["Display"]
@@ -58,7 +59,9 @@ class Display:
         now = time.monotonic()
         if now >= self._next_plain:
             self._next_plain = now + _PLAIN_EVERY_S
-            print(progress_line(p), file=self._stream, flush=True)
+            behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
+            line = progress_line(p) + (f"  {behind}" if behind else "")
+            print(line, file=self._stream, flush=True)
 
 
 def _panel(p: Progress) -> Table:
@@ -76,6 +79,9 @@ def _panel(p: Progress) -> Table:
     lat = snap.latency_ms
     table.add_row("latency", f"p50 {ms_text(lat.get('p50'))}   p99 {ms_text(lat.get('p99'))}")
     table.add_row("sessions busy", f"{p.busy_sessions} / {p.connections}")
+    behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
+    if behind:
+        table.add_row("storage", behind)
     if p.stopping:
         table.add_row("stopping", p.stopping)
     return table

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import traceback
 
-__all__ = ["ERROR_MESSAGE_CHARS", "FailureDetail", "Record", "mark_hook_error"]
+__all__ = ["ERROR_MESSAGE_CHARS", "FailureDetail", "Record", "mark_hook_error", "queued_bytes"]
 
 ERROR_MESSAGE_CHARS = 4000
+# What a record holds beyond its bodies and header text, measured with tracemalloc on
+# records from real exchanges with the built-in target (tests/test_memory.py checks it):
+# ~1.65 KB for a light record (its floats, addresses, strings), ~1 KB more for a failure
+# with 6 header pairs (a tuple and two str headers each, the lists, the detail itself).
+RECORD_BYTES = 1_800
+DETAIL_BYTES = 200
+PAIR_BYTES = 160
 
 
 class FailureDetail:
@@ -104,3 +111,15 @@ def mark_hook_error(rec: Record, exc: BaseException, hook: str) -> None:
     trace = "".join(traceback.format_exception(exc))
     rec.detail.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}"
     rec.detail.error_message = f"hook {hook} raised:\n{trace}"[-ERROR_MESSAGE_CHARS:]
+
+
+def queued_bytes(rec: Record) -> int:
+    """Returns about how much memory rec holds: bodies, header text and fixed overheads."""
+    d = rec.detail
+    if d is None:
+        return RECORD_BYTES
+    size = RECORD_BYTES + DETAIL_BYTES + len(d.body or b"") + len(d.request_body or b"")
+    size += len(d.error_message or "")
+    for pairs in (d.request_headers, d.response_headers or ()):
+        size += PAIR_BYTES * len(pairs) + sum(len(k) + len(v) for k, v in pairs)
+    return size

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import itertools
+import logging
 import os
 import signal
 import sys
@@ -28,11 +29,11 @@ from .config import RunConfig
 from .exchange import Sender
 from .hooks import Hooks, Outcome
 from .pool import SessionPool
-from .progress import Progress
+from .progress import Progress, writer_behind
 from .record import FailureDetail, Record, mark_hook_error
 from .redact import Redactor
 from .stats import Stats
-from .writer import Writer
+from .writer import RecordQueue, Writer
 
 __all__ = ["Coordinator", "ShareResult", "Signals", "run_share"]
 
@@ -41,6 +42,8 @@ _PACED_SWITCH_S = 0.001  # GIL switch interval with --qps; no cost measured (ben
 _WRITER_FLUSH_S = 30.0  # how long a clean stop waits for the writer to drain
 _ABORT_FLUSH_S = 3.0  # how long a second interrupt waits
 _GIVE_UP_S = store.BUSY_TIMEOUT_MS / 1000 + 5.0  # then: a commit waiting on a lock ends
+
+log = logging.getLogger("capture")
 
 
 class _Plan:
@@ -214,6 +217,7 @@ def run_share(
         targets=config.targets,
         redactor=redactor,
         stats=stats,
+        queue_bytes=config.max_queue_bytes,
     )
     plan = _Plan(config, start, share)
 
@@ -250,6 +254,7 @@ def run_share(
     abort = threading.Event()
     coordinator.watch(plan, abort)
     ticks = _Ticks(config, plan, pool, busy, stats, start, on_tick, coordinator, extra_stats)
+    ticks.queue = writer.queue
     # Our handlers stay until the writer has flushed: a signal then must not kill the flush.
     with contextlib.nullcontext(signals) if signals is not None else Signals() as counted:
         try:
@@ -267,6 +272,9 @@ def run_share(
             sys.setswitchinterval(switch)
             if affinity is not None:
                 os.sched_setaffinity(0, affinity)
+    queue = writer.queue
+    if behind := writer_behind(queue.wait_s, queue.max_bytes):
+        log.warning("capture: note: %s; see --max-queue", behind)
     return ShareResult(
         stats=stats,
         reason=plan.reason,
@@ -319,6 +327,7 @@ class _Ticks:
         self._stats, self._start, self._on_tick = stats, start, on_tick
         self._coordinator, self._extra = coordinator, extra_stats
         self._next = 0.0
+        self.queue: RecordQueue | None = None  # the writer's, shown when workers wait on it
 
     def __call__(self, now: float, *, last: bool = False) -> None:
         if now < self._next and not last:
@@ -336,6 +345,7 @@ class _Ticks:
                 stats.merge(payload)
                 busy += min(int(payload.get("busy", 0)), self._config.connections)
         config = self._config
+        queue = self.queue or RecordQueue(0)
         self._on_tick(
             Progress(
                 elapsed_s=now - self._start,
@@ -345,6 +355,11 @@ class _Ticks:
                 busy_sessions=busy,
                 connections=config.connections * config.procs,
                 stopping=self._plan.reason if self._plan.stop.is_set() else None,
+                queue_limit_bytes=queue.max_bytes,
+                queue_bytes=queue.held_bytes,
+                queue_peak_bytes=queue.peak_bytes,
+                queue_wait_s=queue.wait_s,
+                workers_waiting=queue.waiting,
             )
         )
 

@@ -1,11 +1,14 @@
 """The one thread that owns the write connection: batches records into transactions.
 
-Workers only append Records to a bounded queue (backpressure instead of unbounded
-memory). A batch commits after BATCH_ROWS records or BATCH_INTERVAL_S, whichever comes
+Workers only append Records to a queue bounded in bytes (QUEUE_BYTES, --max-queue) and
+in rows; when it is full they wait for the writer (backpressure instead of unbounded
+memory). A record counts until its batch is stored, not until the writer takes it. A batch
+commits after BATCH_ROWS records, half the byte bound or BATCH_INTERVAL_S, whichever comes
 first, so a crash loses at most the last interval. Shutdown is a flag, a flush and a join.
 
 The queue is a deque the writer polls, not a queue.Queue: a Queue wakes the writer on
 every put, and that hand-off of the GIL per request cost more than the insert itself.
+Workers take a lock only to count bytes; the writer wakes them only when they wait.
 
 Another process's write lock is waited out. A storage error (disk full) rolls the batch
 back whole; it is retried without bodies, then as requests rows alone, and whatever still
@@ -27,21 +30,21 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
-from .config import Target
-from .record import Record
+from .config import DEFAULT_MAX_QUEUE_BYTES, Target
+from .record import Record, queued_bytes
 from .redact import Redactor
 from .schema import requests
 from .signature import signature
 from .stats import Stats
 from .store import now_iso
 
-__all__ = ["Writer"]
+__all__ = ["QUEUE_BYTES", "RecordQueue", "Writer"]
 
 BATCH_ROWS = 500
 BATCH_INTERVAL_S = 0.2
-QUEUE_RECORDS = 10_000
+QUEUE_BYTES = DEFAULT_MAX_QUEUE_BYTES
+QUEUE_RECORDS = 10_000  # also bounds the rows: light records are ~1.8 KB each
 _POLL_S = 0.005  # how long the writer sleeps when there is nothing to store
-_FULL_WAIT_S = 0.001  # how long a worker sleeps while the queue is full
 _MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
 _LOCKED = "the database stayed locked by another connection"
 
@@ -110,6 +113,75 @@ def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 3)
 
 
+class RecordQueue:
+    """Records on their way to the database, bounded in bytes and rows; put() waits.
+
+    The bytes of a record count from put() until release(), after its batch is stored,
+    so the bound covers what the writer holds too. One record is always let in when
+    none is held, however big, so a record larger than the bound cannot wait for ever.
+    """
+
+    def __init__(self, max_bytes: int, max_records: int = QUEUE_RECORDS) -> None:
+        self.max_bytes = max_bytes
+        self.max_records = max_records
+        self._items: deque[tuple[Record, int]] = deque()
+        self._room = threading.Condition(threading.Lock())
+        self.held_bytes = 0  # put and not yet released
+        self.held_records = 0
+        self.peak_bytes = 0
+        self.wait_s = 0.0  # worker-seconds spent waiting for room, summed over workers
+        self.waiting = 0  # workers waiting for room right now
+        self._open = True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, record: Record, size: int) -> None:
+        """Appends record (about size bytes); waits while the queue is full and open."""
+        with self._room:
+            if self._open and self._full(size):
+                began = time.perf_counter()
+                self.waiting += 1
+                try:
+                    while self._open and self._full(size):
+                        self._room.wait()
+                finally:
+                    self.waiting -= 1
+                    self.wait_s += time.perf_counter() - began
+            self.held_bytes += size
+            self.held_records += 1
+            self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+            self._items.append((record, size))  # inside the lock: take() sees it counted
+
+    def _full(self, size: int) -> bool:
+        held = self.held_records
+        return held > 0 and (held >= self.max_records or self.held_bytes + size > self.max_bytes)
+
+    def take(self) -> tuple[Record, int] | None:
+        """Returns the oldest record and its size, or None; it stays held until release()."""
+        try:
+            return self._items.popleft()  # atomic: no lock on the writer's side
+        except IndexError:
+            return None
+
+    def release(self, size: int, records: int) -> None:
+        """Frees the room of stored (or given up) records and wakes waiting workers."""
+        with self._room:
+            self.held_bytes -= size
+            self.held_records -= records
+            if self.waiting:
+                self._room.notify_all()
+
+    def close(self) -> None:
+        """Stops waiting: every put() from now on, and every waiting one, goes through.
+
+        A waiting worker's record is in memory already; letting it in costs nothing more,
+        and the writer is flushing or gone, so waiting would only hang the worker."""
+        with self._room:
+            self._open = False
+            self._room.notify_all()
+
+
 class Writer:
     """Drains records from a bounded queue into SQLite, one transaction per batch."""
 
@@ -122,6 +194,7 @@ class Writer:
         targets: Sequence[Target],
         redactor: Redactor,
         stats: Stats,
+        queue_bytes: int = QUEUE_BYTES,
         queue_records: int = QUEUE_RECORDS,
     ) -> None:
         self._engine = engine
@@ -135,8 +208,9 @@ class Writer:
         # once per distinct list took ~10 us off every stored failure.
         self._headers_json = functools.lru_cache(maxsize=1024)(self._encode_headers)
         self._stats = stats
-        self._records: deque[Record] = deque()
-        self._limit = queue_records
+        self.queue = RecordQueue(queue_bytes, queue_records)
+        # Flushing at half the bound leaves the other half to the workers while it commits.
+        self._flush_bytes = max(1, queue_bytes // 2)
         self._stopping = threading.Event()
         self.stored_requests = 0
         self.stored_failures = 0
@@ -158,14 +232,12 @@ class Writer:
 
     def put(self, record: Record) -> None:
         """Hands a finished record over; waits while the queue is full."""
-        records = self._records
-        while len(records) >= self._limit and self._thread.is_alive():
-            time.sleep(_FULL_WAIT_S)  # backpressure: the writer is behind
-        records.append(record)  # deque.append is atomic: no lock on the hot path
+        self.queue.put(record, queued_bytes(record))
 
     def close(self, timeout: float) -> bool:
         """Flushes what is queued and stops. Returns False if the thread did not finish."""
         self._stopping.set()
+        self.queue.close()  # a worker still waiting for room (abort, grace over) goes on
         self._thread.join(timeout)
         return not self._thread.is_alive()
 
@@ -178,23 +250,43 @@ class Writer:
         return self.close(timeout)
 
     def _loop(self) -> None:
-        records = self._records
-        take = records.popleft
+        try:
+            self._drain()
+        finally:
+            self.queue.close()  # a writer that died must not leave workers waiting
+            if not self._stopping.is_set():
+                self.error = self.error or "internal error: the writer thread stopped"
+
+    def _drain(self) -> None:
+        queue = self.queue
+        take = queue.take
         batch: list[Record] = []
+        held = 0  # the batch's bytes, released once it is stored
         flush_at = 0.0
         while True:
             stopping = self._stopping.is_set()  # read first: then every record put
-            while records and len(batch) < BATCH_ROWS:  # before it is in `records`
+            while len(batch) < BATCH_ROWS and held < self._flush_bytes:  # before it is
+                item = take()  # in the queue
+                if item is None:
+                    break
                 if not batch:
                     flush_at = time.monotonic() + BATCH_INTERVAL_S
-                batch.append(take())
-            if len(batch) >= BATCH_ROWS or (batch and (stopping or time.monotonic() >= flush_at)):
+                batch.append(item[0])
+                held += item[1]
+            if batch and (
+                len(batch) >= BATCH_ROWS
+                or held >= self._flush_bytes
+                or queue.waiting  # workers wait for room: no point waiting for more rows
+                or stopping
+                or time.monotonic() >= flush_at
+            ):
                 self._flush(batch)
-                batch = []
+                queue.release(held, len(batch))
+                batch, held = [], 0
                 continue
-            if stopping and not records:
+            if stopping and not queue:
                 return
-            if not records:
+            if not queue:
                 self._stopping.wait(_POLL_S)
 
     def _flush(self, batch: list[Record]) -> None:

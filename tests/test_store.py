@@ -117,3 +117,49 @@ def test_revision_list_matches_the_migrations() -> None:
     chain = [rev.revision for rev in script.walk_revisions()]
     assert tuple(reversed(chain)) == REVISIONS
     assert script.get_current_head() == REVISIONS[-1] == store.head_revision()
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")
+def test_a_dead_writer_leaves_no_worker_waiting_on_its_full_queue(db_path: Path) -> None:
+    """The writer thread dying of a bug wakes a worker waiting for room, and says so."""
+    import threading
+    import time
+
+    from capture.config import Target
+    from capture.record import FailureDetail, Record
+    from capture.redact import Redactor
+    from capture.stats import Stats
+    from capture.writer import Writer
+
+    engine = store.open_for_write(str(db_path))
+    run_id = store.create_run(engine, name=None, command_line="", config_json="{}", qps=None)
+    writer = Writer(
+        engine,
+        run_id,
+        wall_start=time.time(),
+        targets=(Target.build("GET", "http://127.0.0.1:9/", (), None),),
+        redactor=Redactor(keep_secrets=False, key=b"k" * 16),
+        stats=Stats(),
+        queue_bytes=1024**2,
+    )
+    broken = Record(1, 0, 0, 0)
+    broken.latency_s = None  # type: ignore[assignment]  # the bug: counting it raises
+    writer.put(broken)
+    big = [Record(seq, 0, 0, 0) for seq in (2, 3)]
+    for rec in big:
+        rec.failed, rec.detail = True, FailureDetail()
+        rec.detail.body = b"x" * 600 * 1024
+    writer.put(big[0])
+    blocked = threading.Thread(target=writer.put, args=(big[1],), daemon=True)
+    blocked.start()
+    deadline = time.monotonic() + 10
+    while writer.queue.waiting == 0:  # bounded: until the worker waits for room
+        assert time.monotonic() < deadline and blocked.is_alive()
+        time.sleep(0.001)
+
+    writer.start()  # takes both, dies counting the broken one
+    blocked.join(10)
+    assert not blocked.is_alive()
+    assert writer.close(10)
+    assert writer.error is not None and writer.error.startswith("internal error")
+    engine.dispose()
