@@ -3,7 +3,6 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
@@ -303,8 +302,9 @@ def export(
     from . import query
     from .filters import FailureQuery
     from .har import har_document
-    from .reader import open_readonly
+    from .reader import SIDECARS, open_readonly, sidecar
     from .render import machine_lines
+    from .safe import write_output
 
     q = FailureQuery.build(
         status=status,
@@ -321,22 +321,18 @@ def export(
         limit=None,
         oldest=True,
     )
-    rows = query.failure_rows(open_readonly(db), q, run, full=True)
+    source = open_readonly(db)
+    rows = query.failure_rows(source, q, run, full=True)
     if fmt is ExportFormat.har:
         lines: Iterable[str] = [json.dumps(har_document(rows), indent=2)]
     else:
         lines = machine_lines(rows, Format(fmt.value))
-    if str(output) == "-":
+    if str(output) in ("-", "/dev/stdout"):
         _emit(lines)
-    else:
-        if not output.parent.is_dir():
-            raise UsageError(f"--output {str(output)!r}: directory does not exist")
-        # Bodies and headers: readable by the owner only, like the database.
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            for line in lines:
-                fh.write(line + "\n")
-        print(f"{len(rows)} failures written to {output}", file=sys.stderr)
+        return
+    protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
+    write_output(output, lines, protect=protect)
+    print(f"{len(rows)} failures written to {output}", file=sys.stderr)
 
 
 @app.command()

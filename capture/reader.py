@@ -6,14 +6,16 @@ Python API's Database use this module, not SQLAlchemy: importing SQLAlchemy cost
 command has a start-up budget of 0.3 s (issue 3). The queries are plain SQL with bound
 parameters; the schema they read is the public one in docs/schema.md.
 
-A file is opened with `mode=ro` and `PRAGMA query_only`, so nothing here can create or
-change it, and it can be read while a run is writing it (WAL) or when the user may not
-write it. Every `connect()` is one read transaction: the queries of one command see one
-snapshot of a run still in progress.
+A file is opened with `PRAGMA query_only`, so nothing here can change it, and it can be
+read while a run is writing it (WAL) or when the user may not write it. Every
+`connect()` is one read transaction: the queries of one command see one snapshot of a
+run still in progress. Before SQLite sees a path, it is checked to be a regular file
+(a FIFO would block the open forever) that starts like a SQLite file.
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,12 +24,14 @@ from urllib.parse import quote, urlsplit
 
 from .errors import DataError, UsageError
 from .revisions import REVISIONS
+from .safe import SQLITE_MAGIC, read_head, regular_or_missing
 
 __all__ = [
     "ReadOnly",
     "check_revision",
     "check_sqlite_file",
     "describe",
+    "file_revision",
     "hide_password",
     "open_readonly",
     "revision",
@@ -36,7 +40,10 @@ __all__ = [
 ]
 
 BUSY_TIMEOUT_MS = 5000
-SQLITE_MAGIC = b"SQLite format 3\x00"
+HEADER_BYTES = 100  # the database header; bytes 18 and 19 are 2 in WAL mode
+SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite opens beside the database
+CAPTURE_TABLES = frozenset({"alembic_version", "runs", "requests", "failures"})
+_CORE_TABLES = CAPTURE_TABLES - {"alembic_version"}
 
 
 def sqlite_path(db: str) -> Path:
@@ -61,17 +68,35 @@ def hide_password(url: str) -> str:
     return url if not password else url.replace(f":{password}@", ":***@", 1)
 
 
-def check_sqlite_file(path: Path) -> None:
-    """Refuses a directory or a file that is not SQLite, before SQLite sees it."""
-    if path.is_dir():
-        raise UsageError(f"--db {str(path)!r} is a directory")
+def sidecar(path: Path, suffix: str) -> Path:
+    """Returns the -wal, -shm or -journal file that belongs beside a database."""
+    return path.with_name(path.name + suffix)
+
+
+def check_sqlite_file(path: Path) -> os.stat_result | None:
+    """Refuses a special file, special files beside it, or a file that is not SQLite,
+    without opening anything that could block. Returns the file's stat, None if missing."""
+    info = regular_or_missing(path, what="--db")
+    for suffix in SIDECARS:
+        regular_or_missing(sidecar(path, suffix), what="beside --db,")
+    if info is None:
+        return None
+    head = _header(path)
+    if head and head[: len(SQLITE_MAGIC)] != SQLITE_MAGIC:
+        raise DataError(f"--db {str(path)!r} is not a SQLite database")
+    return info
+
+
+def _header(path: Path) -> bytes:
     try:
-        with path.open("rb") as fh:
-            head = fh.read(len(SQLITE_MAGIC))
+        return read_head(path, HEADER_BYTES, what="--db")
     except OSError as exc:
         raise DataError(f"--db {str(path)!r}: cannot read ({exc.strerror})") from None
-    if head and head != SQLITE_MAGIC:
-        raise DataError(f"--db {str(path)!r} is not a SQLite database")
+
+
+def _wal_mode(path: Path) -> bool:
+    head = _header(path)
+    return len(head) >= 20 and head[18] == 2 and head[19] == 2
 
 
 def revision(conn: sqlite3.Connection) -> str | None:
@@ -88,20 +113,35 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def check_revision(current: str | None, tables: set[str], *, allow_empty: bool) -> None:
-    """Refuses files that are not capture's, or from a newer capture."""
+def check_revision(
+    current: str | None, tables: set[str], *, allow_empty: bool, where: str = "the database"
+) -> None:
+    """Refuses files that are not capture's, or from a newer capture.
+
+    A revision string alone proves nothing (another Alembic project has a '0001' too):
+    the tables must be capture's as well.
+    """
+    own = {t for t in tables if not t.startswith("sqlite_")}  # SQLite's own bookkeeping
     if current is None:
-        if tables and not allow_empty:
-            raise DataError("the database is not a capture file (no schema revision)")
-        if tables - {"alembic_version"}:
-            raise DataError("the database is not a capture file: it has other tables")
+        if own and not allow_empty:
+            raise DataError(f"{where} is not a capture file (no schema revision)")
+        if own - {"alembic_version"}:
+            raise DataError(f"{where} is not a capture file: it has other tables")
         return
-    if current not in REVISIONS:
+    foreign, missing = sorted(own - CAPTURE_TABLES), sorted(_CORE_TABLES - own)
+    known = current in REVISIONS
+    # A newer capture may add tables, but it keeps runs, requests and failures.
+    if not known and not (foreign and missing):
         from . import __version__
 
         raise DataError(
-            f"the database has schema revision {current}, newer than this capture "
+            f"{where} has schema revision {current}, newer than this capture "
             f"({__version__}) knows: upgrade capture"
+        )
+    if foreign or missing or not known:
+        has = f"has table {', '.join(foreign)}" if foreign else f"lacks {', '.join(missing)}"
+        raise DataError(
+            f"{where} is not a capture file: {has}, alembic revision {current} is not capture's"
         )
 
 
@@ -127,16 +167,21 @@ class ReadOnly:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    # A read-only connection to a WAL file creates -wal and -shm and, unable to
+    # checkpoint, leaves them behind. With no -wal there (a finished run), open it
+    # read-write but query_only: SQLite then deletes both when the last connection
+    # closes, and a run that starts meanwhile simply keeps them.
+    wal = sidecar(path, "-wal")
+    fresh = not wal.exists() and _wal_mode(path)
     try:
-        conn = _open(path, immutable=False)
+        conn = _open(path, mode="rw" if fresh else "ro")
     except sqlite3.OperationalError as exc:
         # A WAL file needs a -shm beside it; in a directory this user may not write,
         # SQLite cannot create one. With no -wal left (a finished run), the .db holds
         # everything and nothing is writing it, so it can be read as immutable.
         code = exc.sqlite_errorcode & 0xFF
-        wal = path.with_name(path.name + "-wal")
         if code not in (sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN):
-            raise DataError(f"cannot open the database {str(path)!r}: {exc}") from None
+            raise DataError(f"cannot open the database: {exc} (--db {str(path)!r})") from None
         if wal.exists() and wal.stat().st_size > 0:
             raise DataError(
                 f"cannot read {str(path)!r}: it has a write-ahead log ({wal.name}) and this"
@@ -144,26 +189,41 @@ def _connect(path: Path) -> sqlite3.Connection:
                 " or copy the .db and its -wal together to a writable directory"
             ) from None
         try:
-            conn = _open(path, immutable=True)
+            conn = _open(path, mode="ro", immutable=True)
         except sqlite3.DatabaseError as again:
-            raise DataError(f"cannot open the database {str(path)!r}: {again}") from None
+            raise DataError(f"cannot open the database: {again} (--db {str(path)!r})") from None
     except sqlite3.DatabaseError as exc:
-        raise DataError(f"cannot open the database {str(path)!r}: {exc}") from None
+        raise DataError(f"cannot open the database: {exc} (--db {str(path)!r})") from None
     conn.row_factory = sqlite3.Row
     return conn
 
 
-def _open(path: Path, *, immutable: bool) -> sqlite3.Connection:
-    uri = f"file:{quote(str(path))}?mode=ro{'&immutable=1' if immutable else ''}"
+def _open(path: Path, *, mode: str, immutable: bool = False) -> sqlite3.Connection:
+    uri = f"file:{quote(str(path))}?mode={mode}{'&immutable=1' if immutable else ''}"
     conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
     try:
         conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA query_only = ON")  # before the first read, and for good
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # the first real read
     except BaseException:
         conn.close()
         raise
     return conn
+
+
+def file_revision(path: Path, *, allow_empty: bool) -> str | None:
+    """Returns a checked file's schema revision, reading it without changing it; refuses
+    files that are not capture's or are too new."""
+    conn = _connect(path)
+    try:
+        current = revision(conn)
+        tables = table_names(conn)
+    except sqlite3.DatabaseError as exc:
+        raise DataError(f"cannot read the database: {exc}") from None
+    finally:
+        conn.close()
+    check_revision(current, tables, allow_empty=allow_empty, where=f"--db {str(path)!r}")
+    return current
 
 
 def open_readonly(db: str, *, any_revision: bool = False) -> ReadOnly:
@@ -173,17 +233,9 @@ def open_readonly(db: str, *, any_revision: bool = False) -> ReadOnly:
     any_revision: `capture db upgrade` brings them up to date.
     """
     path = sqlite_path(db)
-    if not path.exists():
+    if check_sqlite_file(path) is None:
         raise DataError(f"--db {str(path)!r} does not exist")
-    check_sqlite_file(path)
-    conn = _connect(path)
-    try:
-        current = revision(conn)
-        check_revision(current, table_names(conn), allow_empty=False)
-    except sqlite3.DatabaseError as exc:
-        raise DataError(f"cannot read the database: {exc}") from None
-    finally:
-        conn.close()
+    current = file_revision(path, allow_empty=False)
     if current is None:
         raise DataError("the database is empty: no capture run was stored in it")
     if not any_revision and current != REVISIONS[-1]:

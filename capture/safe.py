@@ -1,11 +1,38 @@
 """Make untrusted text safe for a terminal: no escape sequence from a server ever
-reaches it (kubectl's CVE-2021-25743 is the cautionary tale). Pure."""
+reaches it (kubectl's CVE-2021-25743 is the cautionary tale). And look at a path the
+user named before opening it: a FIFO or a device must never hang capture, and an
+output file must never replace the database it was made from."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
+import tempfile
+from collections.abc import Iterable, Sequence
+from pathlib import Path
 
-__all__ = ["visible", "visible_bytes"]
+__all__ = [
+    "kind_of",
+    "read_head",
+    "regular_or_missing",
+    "visible",
+    "visible_bytes",
+    "write_output",
+]
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+# Errors of a full or failing disk: the data could not be stored (exit 5), not bad input.
+_STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 # C0 controls except newline and tab, DEL, C1 controls, and bidi overrides/isolates.
 _UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
@@ -30,3 +57,140 @@ def visible_bytes(data: bytes, *, one_line: bool = False) -> str:
     """Decodes bytes as UTF-8 (invalid bytes as \\xNN) and escapes control characters."""
     text = data.decode("utf-8", "backslashreplace")
     return visible(text, one_line=one_line)
+
+
+def _refuse(message: str) -> Exception:
+    # errors.py imports this module for visible(): import it back only when needed.
+    from .errors import UsageError
+
+    return UsageError(message)
+
+
+def _write_error(what: str, path: Path, exc: OSError) -> Exception:
+    from .errors import StorageError, UsageError
+
+    kind = StorageError if exc.errno in _STORAGE_ERRNOS else UsageError
+    return kind(f"{what} {str(path)!r}: cannot write ({exc.strerror})")
+
+
+def kind_of(mode: int) -> str:
+    """Returns what a stat mode describes, for messages: 'a FIFO', 'a directory'..."""
+    return next((name for test, name in _KINDS if test(mode)), "not a regular file")
+
+
+def regular_or_missing(path: Path, *, what: str) -> os.stat_result | None:
+    """Returns a regular file's stat (symlinks followed), or None when nothing is there.
+
+    Refuses anything else without opening it: opening a FIFO to read blocks until a
+    writer comes, and /dev/zero never ends.
+    """
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:  # a loop of symlinks, a file used as a directory, no permission
+        raise _refuse(f"{what} {str(path)!r}: {exc.strerror}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise _refuse(f"{what} {str(path)!r} is {kind_of(info.st_mode)}, not a regular file")
+    return info
+
+
+def read_head(path: Path, size: int, *, what: str) -> bytes:
+    """Returns the first bytes of a regular file, opened so that it cannot block."""
+    # O_NONBLOCK: if the path was swapped for a FIFO since it was looked at, open()
+    # returns at once instead of waiting for a writer; fstat then refuses it.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise _refuse(f"{what} {str(path)!r} is {kind_of(mode)}, not a regular file")
+        return os.read(fd, size)
+    finally:
+        os.close(fd)
+
+
+def write_output(
+    path: Path, lines: Iterable[str], *, protect: Sequence[Path], what: str = "--output"
+) -> None:
+    """Writes lines to a file through a temporary file and a rename, or straight into a
+    FIFO or a character device (/dev/null, a terminal).
+
+    Refuses a directory, a socket, a block device, any existing SQLite file, and every
+    path in protect (the database being read, its -wal and -shm), compared by resolved
+    path and by device and inode, so a symlink or a hard link cannot get past it.
+    """
+    try:
+        info: os.stat_result | None = path.stat()
+    except FileNotFoundError:
+        info = None
+    except OSError as exc:
+        raise _refuse(f"{what} {str(path)!r}: {exc.strerror}") from None
+    if info is not None and not stat.S_ISREG(info.st_mode):
+        if stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode):
+            _write_stream(path, lines, what=what)
+            return
+        raise _refuse(f"{what} {str(path)!r} is {kind_of(info.st_mode)}, not a regular file")
+    target = Path(os.path.realpath(path))  # a symlink's target is replaced, not the link
+    for other in protect:
+        if _same_file(target, info, other):
+            raise _refuse(f"{what} {str(path)!r} is the database being read ({other.name})")
+    if info is not None and _is_sqlite(target):
+        raise _refuse(f"{what} {str(path)!r} is a SQLite database: refusing to overwrite it")
+    if not target.parent.is_dir():
+        raise _refuse(f"{what} {str(path)!r}: directory does not exist")
+    _replace(target, lines, what=what)
+
+
+def _same_file(target: Path, info: os.stat_result | None, other: Path) -> bool:
+    if Path(os.path.realpath(other)) == target:
+        return True
+    try:
+        theirs = other.stat()
+    except OSError:
+        return False
+    return info is not None and (info.st_dev, info.st_ino) == (theirs.st_dev, theirs.st_ino)
+
+
+def _is_sqlite(path: Path) -> bool:
+    try:
+        return read_head(path, len(SQLITE_MAGIC), what="--output") == SQLITE_MAGIC
+    except OSError:  # unreadable: writing it will fail on its own, with its own message
+        return False
+
+
+def _replace(target: Path, lines: Iterable[str], *, what: str) -> None:
+    # A crash or a full disk midway leaves the old file (or none), never half a file.
+    # mkstemp creates the file 0600: bodies and headers, readable by the owner only.
+    try:
+        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(what, target, exc) from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+    except BaseException as exc:
+        Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _write_error(what, target, exc) from None
+        raise
+
+
+def _write_stream(path: Path, lines: Iterable[str], *, what: str) -> None:
+    # O_NONBLOCK: opening a FIFO nobody reads fails at once (ENXIO) instead of waiting.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_NONBLOCK | os.O_NOCTTY)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:
+            raise _refuse(f"{what} {str(path)!r} is a FIFO that nobody reads") from None
+        raise _write_error(what, path, exc) from None
+    os.set_blocking(fd, True)  # once open, a slow reader slows the writes, as on stdout
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            for line in lines:
+                fh.write(line + "\n")
+    except OSError as exc:  # /dev/full: ENOSPC; a reader that went away: EPIPE
+        raise _write_error(what, path, exc) from None

@@ -27,6 +27,7 @@ from .errors import DataError, StorageError, UsageError
 from .reader import (
     check_revision,
     check_sqlite_file,
+    file_revision,
     open_readonly,
     revision,
     sqlite_path,
@@ -141,20 +142,15 @@ def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
 def open_for_write(db: str) -> Engine:
     """Opens (creating if needed) a database for a run and upgrades its schema to head."""
     path = sqlite_path(db)
-    existing = path.exists() and path.stat().st_size > 0
-    if path.exists():
-        check_sqlite_file(path)
-    else:
+    info = check_sqlite_file(path)  # before anything opens it: a FIFO would block
+    existing = info is not None and info.st_size > 0  # an empty file counts as new
+    if info is None:
         _precreate(path)
+    if existing:
+        # Look before touching: even switching on WAL would change a foreign file.
+        current = file_revision(path, allow_empty=True)
     engine = create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=2)
     try:
-        if existing:
-            # Look before touching: even switching on WAL would change a foreign file.
-            probe = _readonly_engine(path)
-            try:
-                current = _check_revision(probe, allow_empty=True)
-            finally:
-                probe.dispose()
         _install_pragmas(engine, writer=True)
         if not existing:
             current = _check_revision(engine, allow_empty=True)
@@ -176,12 +172,6 @@ def upgrade(engine: Engine) -> None:
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, "head")
         conn.commit()
-
-
-def _readonly_engine(path: Path) -> Engine:
-    engine = create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
-    _install_pragmas(engine, writer=False)
-    return engine
 
 
 def upgrade_file(db: str) -> tuple[str | None, str]:

@@ -179,3 +179,34 @@ def test_reading_commands_do_not_load_the_run_stack(locked_copy: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_reading_a_finished_file_leaves_no_wal_or_shm(
+    server: FaultServer,
+    db_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    """A finished run's file is WAL-mode with no -wal: reading it must not leave one."""
+    done = cli(
+        "run", f"{server.url}/x?status=500", "-n", "5", "-c", "1", "--db", db_path, "--quiet"
+    )
+    assert done.exit_code == 0, done.stderr
+    assert query(db_path, "pragma journal_mode") == [("wal",)]
+    alone = [db_path.name]
+    assert sorted(p.name for p in db_path.parent.iterdir()) == alone
+    before = db_path.read_bytes()
+    reads = [
+        (("show", "999999"), 4),
+        (("show", "1"), 0),
+        (("runs",), 0),
+        (("failures",), 0),
+        (("summary",), 0),
+        (("sockets",), 0),
+        (("db", "info"), 0),
+        (("export", "-f", "jsonl"), 0),
+    ]
+    for args, code in reads:
+        result = cli(*args, "--db", db_path)
+        assert result.exit_code == code, (args, result.stderr)
+        assert sorted(p.name for p in db_path.parent.iterdir()) == alone, args
+    assert db_path.read_bytes() == before
