@@ -153,10 +153,12 @@ def show(
     Example: capture show 1234            capture show 1234 --body > body.bin
     """
     from . import query
+    from .filters import check_id
     from .reader import open_readonly
     from .safe import visible_bytes
     from .show import curl_command, exchange_lines
 
+    check_id(request_id, option="ID")  # before the file is opened: bad input is usage
     row = query.exchange(open_readonly(db), request_id)
     if body:
         data = bytes(row.get("body") or b"")
@@ -199,7 +201,9 @@ def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
 
 @app.command()
 def summary(
-    run: Annotated[str | None, typer.Argument(help="Run id or name (default: latest).")] = None,
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or name (default: latest); not 'all'.")
+    ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
 ) -> None:
@@ -211,12 +215,17 @@ def summary(
     from .report import run_report
     from .report_view import report_lines
 
+    if run is not None and run.strip().lower() == "all":
+        # A summary's timeline and offsets are relative to one run's start.
+        raise UsageError("summary reads one run, not 'all': give a run id or name (capture runs)")
     _emit(report_lines(run_report(open_readonly(db), run)))
 
 
 @app.command()
 def sockets(
-    run: Annotated[str | None, typer.Argument(help="Run id or name (default: latest).")] = None,
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or name, or 'all' (default: latest).")
+    ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
     fmt: FormatOpt = Format.table,
@@ -229,11 +238,12 @@ def sockets(
     from .reader import open_readonly
     from .render import machine_lines, sockets_table
 
-    run_id, rows = query.socket_rows(open_readonly(db), run)
+    run_ids, rows = query.socket_rows(open_readonly(db), run)
     if fmt is Format.table:
-        _show(sockets_table(rows))
+        _show(sockets_table(rows, all_runs=run_ids is None))
         used = sum(1 for r in rows if r["local_addr"])
-        print(f"run {run_id}: {used} client sockets", file=sys.stderr)
+        which = "all runs" if run_ids is None else f"run {run_ids[0]}"
+        print(f"{which}: {used} client sockets", file=sys.stderr)
     else:
         _emit(machine_lines(rows, fmt))
 

@@ -15,6 +15,7 @@ from .config import (
     DEFAULT_DB,
     DEFAULT_FAIL_STATUS,
     DEFAULT_MAX_TIME_S,
+    MAX_PROCS,
     RunConfig,
     StatusSpec,
     Target,
@@ -234,6 +235,8 @@ def _procs(text: str) -> int:
         raise UsageError(f"--procs {text!r}: expected a number or 'auto'") from None
     if count < 1:
         raise UsageError("--procs must be greater than zero")
+    if count > MAX_PROCS:
+        raise UsageError(f"--procs must be at most {MAX_PROCS}")
     return count
 
 
@@ -258,10 +261,15 @@ def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor
                 arg = arg[: -len(raw)] + shown
                 break
         else:
-            if arg.startswith(("http://", "https://")):
+            if _looks_like_url(arg):
                 arg = redactor.url(arg)  # ?api_key=... in a target URL
         out.append(arg)
     return shlex.join(["capture", *out])
+
+
+def _looks_like_url(arg: str) -> bool:
+    """Tells whether arg is an http(s) URL however spelled (' HTTP://...' included)."""
+    return arg.strip().lower().startswith(("http://", "https://"))
 
 
 def _targets(

@@ -6,6 +6,7 @@ reading a --targets or --data @file the user named.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -56,6 +57,20 @@ _TOKEN_RE = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")  # RFC 9110 token (hea
 # Never meant in a URL or a header value (RFC 9110 5.5), and unsafe to print later.
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_BUT_TAB_RE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+# A DNS label once IDNA-encoded (RFC 1123 2.1); '_' is not in the RFC but is common in
+# container and service names, and resolvers accept it.
+_HOST_LABEL_RE = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]{0,61}[A-Za-z0-9_])?$")
+
+# The sane range of every number a user types (README "Input checking"): outside it a
+# value is a typo, and far outside it a float overflows a wait or an int a SQLite column.
+MIN_DURATION_S = 0.001
+MAX_DURATION_S = 30 * 24 * 3600.0  # 720h
+MAX_SIZE_BYTES = 512 * 1024**2  # well under SQLite's 1e9-byte limit on one value
+MAX_COUNT = 10**12  # --requests, --stop-after-failures
+MAX_CONNECTIONS = 10_000  # --connections, --workers: each holds a thread or a socket
+MAX_PROCS = 1024
+MIN_QPS, MAX_QPS = 0.001, 1_000_000.0
+MAX_ROW_ID = 2**63 - 1  # SQLite's largest integer: ids, --limit, --offset, --session
 
 
 def parse_duration(text: str, *, option: str = "duration") -> float:
@@ -65,9 +80,22 @@ def parse_duration(text: str, *, option: str = "duration") -> float:
         raise UsageError(f"{option}: {text!r} is not a duration (use e.g. 500ms, 30s, 5m, 1h)")
     unit = m.group(2).lower() if m.group(2) else None
     seconds = float(m.group(1)) * _DURATION_UNIT_S[unit]
-    if seconds <= 0 or not math.isfinite(seconds):
+    if seconds <= 0:
         raise UsageError(f"{option}: {text!r} must be greater than zero")
+    check_duration(seconds, option=f"{option}: {text!r}")
     return seconds
+
+
+def check_duration(seconds: float, *, option: str) -> None:
+    """Refuses a duration outside MIN_DURATION_S..MAX_DURATION_S (1ms..720h)."""
+    if not MIN_DURATION_S <= seconds <= MAX_DURATION_S:  # False for nan too
+        raise UsageError(f"{option} must be between 1ms and 720h")
+
+
+def check_range(value: float, lo: float, hi: float, *, option: str) -> None:
+    """Refuses a number outside lo..hi (nan included) with a one-line usage error."""
+    if not lo <= value <= hi:
+        raise UsageError(f"{option} must be between {lo:g} and {hi:g}, not {value:g}")
 
 
 def parse_size(text: str, *, option: str = "size") -> int:
@@ -76,7 +104,11 @@ def parse_size(text: str, *, option: str = "size") -> int:
     if not m:
         raise UsageError(f"{option}: {text!r} is not a size (use e.g. 65536, 64k, 1MiB)")
     unit = (m.group(2) or "").lower()[:1]
-    return int(m.group(1)) * _SIZE_UNIT[unit]
+    digits = m.group(1).lstrip("0") or "0"
+    # Compared before int(): a 5000-digit number is a ValueError in int() itself.
+    if len(digits) > 12 or int(digits) * _SIZE_UNIT[unit] > MAX_SIZE_BYTES:
+        raise UsageError(f"{option}: {text!r} is larger than the limit of 512MiB")
+    return int(digits) * _SIZE_UNIT[unit]
 
 
 def parse_queue_size(text: str, *, option: str = "--max-queue") -> int:
@@ -160,9 +192,26 @@ def parse_url(text: str) -> str:
         )
     if not parts.hostname:
         raise UsageError(f"URL {text!r}: no host name")
+    _check_host(parts.hostname, text)
     if port == 0:
         raise UsageError(f"URL {text!r}: port 0 is not a port one can connect to")
     return url
+
+
+def _check_host(host: str, text: str) -> None:
+    """Refuses a host that is neither an IP literal nor a name of IDNA/RFC 1123 labels."""
+    try:
+        ipaddress.ip_address(host)
+        return
+    except ValueError:
+        pass
+    try:
+        ascii_host = host.encode("idna").decode("ascii")
+    except UnicodeError:
+        raise UsageError(f"URL {text!r}: {host!r} is not a valid host name") from None
+    labels = ascii_host.removesuffix(".").split(".")  # 'example.com.' is a full name
+    if len(ascii_host) > 253 or not all(_HOST_LABEL_RE.match(label) for label in labels):
+        raise UsageError(f"URL {text!r}: {host!r} is not a valid host name")
 
 
 def _without_userinfo(netloc: str, url: str) -> str:
@@ -178,6 +227,14 @@ def parse_header(text: str) -> tuple[str, str]:
         raise UsageError(f"header {text!r}: expected 'Name: value'")
     if not _TOKEN_RE.match(name):
         raise UsageError(f"header {text!r}: {name!r} is not a valid header name")
+    return check_header(name, value)
+
+
+def check_header(name: str, value: str) -> tuple[str, str]:
+    """Checks a header given as a pair: name an RFC 9110 token, value without CR/LF/NUL."""
+    name = name.strip()
+    if not _TOKEN_RE.match(name):
+        raise UsageError(f"header {name!r} is not a valid header name (RFC 9110 token)")
     value = value.strip()
     if "\r" in value or "\n" in value:
         raise UsageError(f"header {name!r}: the value contains a line break")
@@ -261,6 +318,8 @@ def _targets_from_jsonl(text: str, path: Path) -> tuple[Target, ...]:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:
             raise UsageError(f"{where}: not JSON ({exc.msg})") from None
+        except RecursionError:
+            raise UsageError(f"{where}: JSON nested too deep") from None
         try:
             targets.append(_json_target(obj))
         except UsageError as exc:
@@ -286,7 +345,7 @@ def _json_target(obj: object) -> Target:
         for pair in pairs
     ):
         raise UsageError('"headers" must map names to strings, or be a list of [name, value]')
-    parsed = tuple(parse_header(f"{name}: {value}") for name, value in pairs)
+    parsed = tuple(check_header(name, value) for name, value in pairs)
     return Target.build(method, obj["url"], parsed, None if body is None else body.encode())
 
 
@@ -373,20 +432,35 @@ class RunConfig:
             raise UsageError("no target: give a URL or --targets FILE")
         if self.requests is None and self.duration_s is None:
             raise UsageError("say how long to run: -n/--requests COUNT and/or -d/--duration")
-        _positive(self.requests, "--requests")
-        _positive(self.connections, "--connections")
-        _positive(self.workers, "--workers")
-        _positive(self.stop_after_failures, "--stop-after-failures")
+        _positive(self.requests, "--requests", MAX_COUNT)
+        _positive(self.connections, "--connections", MAX_CONNECTIONS)
+        _positive(self.workers, "--workers", MAX_CONNECTIONS)
+        _positive(self.stop_after_failures, "--stop-after-failures", MAX_COUNT)
         for value, option in ((self.qps, "--qps"), (self.duration_s, "--duration")):
             if value is not None and (not math.isfinite(value) or value <= 0):
                 raise UsageError(f"{option} must be greater than zero")
-        if self.max_body_bytes < 0:
-            raise UsageError("--max-body must not be negative")
+        if self.qps is not None:
+            check_range(self.qps, MIN_QPS, MAX_QPS, option="--qps")
+        self._check_durations()
+        if not 0 <= self.max_body_bytes <= MAX_SIZE_BYTES:
+            raise UsageError("--max-body must be between 0 and 512MiB")
         if self.id_header is not None and not _TOKEN_RE.match(self.id_header):
             raise UsageError(f"--id-header {self.id_header!r} is not a valid header name")
-        _positive(self.procs, "--procs")
+        _positive(self.procs, "--procs", MAX_PROCS)
         _check_queue_bytes(self.max_queue_bytes)
         self.rules()  # compiles every rule once, so a bad regex fails before anything runs
+
+    def _check_durations(self) -> None:
+        """Refuses a duration outside 1ms..720h, for callers that skip parse_duration."""
+        for seconds, option in (
+            (self.duration_s, "--duration"),
+            (self.timeout_s, "--timeout"),
+            (self.max_time_s, "--max-time"),
+            (self.slow_s, "--slow"),
+            (self.grace_s, "--grace"),
+        ):
+            if seconds is not None:
+                check_duration(seconds, option=option)
 
     def rules(self) -> Rules:
         """Returns the built-in response rules, compiled."""
@@ -422,6 +496,8 @@ class RunConfig:
         return json.dumps(data, sort_keys=True)
 
 
-def _positive(value: int | None, option: str) -> None:
+def _positive(value: int | None, option: str, maximum: int) -> None:
     if value is not None and value <= 0:
         raise UsageError(f"{option} must be greater than zero")
+    if value is not None and value > maximum:
+        raise UsageError(f"{option} must be at most {maximum}")

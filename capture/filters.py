@@ -6,10 +6,16 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from .config import StatusSpec, parse_duration, parse_header
+from .config import MAX_ROW_ID, StatusSpec, parse_duration, parse_header
 from .errors import UsageError
 
-__all__ = ["FailureQuery", "When", "parse_when"]
+__all__ = ["FailureQuery", "When", "check_id", "parse_when"]
+
+
+def check_id(value: int, *, option: str, lowest: int = 1) -> None:
+    """Refuses an id or count outside lowest..MAX_ROW_ID, the integers SQLite holds."""
+    if not lowest <= value <= MAX_ROW_ID:
+        raise UsageError(f"{option} must be between {lowest} and {MAX_ROW_ID}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +38,11 @@ def parse_when(text: str, *, option: str) -> When:
         ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return When(time_iso=moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise UsageError(f"{option}: {text!r} is outside the years 1-9999 in UTC") from None
+    return When(time_iso=utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +84,11 @@ class FailureQuery:
         oldest: bool = False,
     ) -> FailureQuery:
         """Parses the CLI's text options into a query; raises UsageError on bad input."""
-        if limit is not None and limit < 0:
-            raise UsageError("--limit must not be negative")
-        if offset < 0:
-            raise UsageError("--offset must not be negative")
+        if limit is not None:
+            check_id(limit, option="--limit", lowest=0)
+        check_id(offset, option="--offset", lowest=0)
+        if session is not None:
+            check_id(session, option="--session", lowest=0)
         return cls(
             status=None if status is None else StatusSpec.parse(status, option="--status"),
             errors=tuple(e.strip() for e in error.split(",") if e.strip()) if error else (),

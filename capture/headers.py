@@ -6,6 +6,11 @@ When every line is a plain `Name: value` (the common case), building the message
 directly gives the same HTTPMessage; anything unusual (folded lines, a line without a
 colon, an envelope `From ` line, non-token names) goes to the stdlib parser unchanged,
 so malformed responses are judged exactly as before.
+
+A bare CR inside a value is kept in the value, as the server sent it: the email parser
+takes it for a line end, and what follows for the end of the head, which loses every
+later header (Content-Length: a 500 sent at once then waits for its body until the
+read timeout).
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ __all__ = ["install", "parse_headers"]
 # The same limits http.client applies (_MAXLINE, _MAXHEADERS in CPython 3.11-3.13).
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
-_SIMPLE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r?\n")
+_SIMPLE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\n]*\n")  # a bare CR inside is fine
 _stdlib_parse_headers = http.client.parse_headers
 
 
@@ -41,7 +46,7 @@ def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.H
     msg = _class()
     for line in lines[:-1]:
         name, _, value = line.decode("iso-8859-1").partition(":")
-        msg.set_raw(name, value.lstrip(" \t").rstrip("\r\n"))
+        msg.set_raw(name, value.lstrip(" \t").removesuffix("\n").removesuffix("\r"))
     return msg
 
 

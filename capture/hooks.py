@@ -141,10 +141,11 @@ def _load_file(path: Path) -> Any:
     sys.modules[name] = module
     try:
         module_spec.loader.exec_module(module)
-    except Exception as exc:
-        raise UsageError(
-            f"--hooks {str(path)!r} failed to load: {type(exc).__name__}: {exc}"
-        ) from None
+    # SystemExit and KeyboardInterrupt too: a hooks file that calls sys.exit(7) at import
+    # would otherwise end capture with its code and not a word on stderr.
+    except BaseException as exc:
+        sys.modules.pop(name, None)
+        raise UsageError(_failed(repr(str(path)), exc)) from None
     return module
 
 
@@ -153,3 +154,10 @@ def _import(name: str) -> Any:
         return importlib.import_module(name)
     except ImportError as exc:
         raise UsageError(f"--hooks: cannot import {name!r}: {exc}") from None
+    except BaseException as exc:  # the module's own code raised, or exited, at import
+        raise UsageError(_failed(repr(name), exc)) from None
+
+
+def _failed(what: str, exc: BaseException) -> str:
+    """Returns the one-line message for a hooks file or module that raised at import."""
+    return f"--hooks {what} failed to load: {type(exc).__name__}: {exc}"

@@ -7,8 +7,9 @@ import os
 import sqlite3
 from typing import Any
 
-from .errors import NotFoundError
-from .filters import FailureQuery
+from .config import MAX_ROW_ID
+from .errors import NotFoundError, UsageError
+from .filters import FailureQuery, check_id
 from .reader import ReadOnly
 
 __all__ = ["exchange", "failure_rows", "resolve_runs", "run_rows", "socket_rows"]
@@ -41,7 +42,9 @@ def resolve_runs(conn: sqlite3.Connection, spec: str | None) -> list[int] | None
             raise NotFoundError("the database holds no runs yet")
         return [int(latest)]
     spec = spec.strip()
-    if spec.isdigit():
+    if spec.isascii() and spec.isdigit():  # not '²': str.isdigit() is true for it
+        if int(spec) > MAX_ROW_ID:
+            raise UsageError(f"run id {spec} is larger than any id ({MAX_ROW_ID})")
         (found,) = conn.execute("SELECT max(id) FROM runs WHERE id = ?", (int(spec),)).fetchone()
     else:
         (found,) = conn.execute("SELECT max(id) FROM runs WHERE name = ?", (spec,)).fetchone()
@@ -126,6 +129,7 @@ def failure_rows(
 
 def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> dict[str, Any]:
     """Returns one failed exchange in full, with its neighbours on the same connection."""
+    check_id(request_id, option="ID")
     with db.connect() as conn:
         row = conn.execute(
             f"SELECT r.*, {_failure_columns(conn)} FROM requests AS r"
@@ -202,17 +206,23 @@ def run_rows(db: ReadOnly) -> list[dict[str, Any]]:
 
 
 _SOCKETS = """
-SELECT local_addr, min(remote_addr) AS remote_addr, min(session) AS session,
+SELECT run_id, local_addr, min(remote_addr) AS remote_addr, min(session) AS session,
        count(*) AS requests, coalesce(sum(failed), 0) AS failures,
        min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
        group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at
-FROM requests WHERE run_id = ?
-GROUP BY local_addr ORDER BY requests DESC, local_addr
+FROM requests {where}
+GROUP BY run_id, local_addr ORDER BY run_id, requests DESC, local_addr
 """
 
 
-def socket_rows(db: ReadOnly, run_spec: str | None) -> tuple[int, list[dict[str, Any]]]:
-    """Returns each client socket of a run: remote, requests, failures, first and last use."""
+def socket_rows(
+    db: ReadOnly, run_spec: str | None
+) -> tuple[list[int] | None, list[dict[str, Any]]]:
+    """Returns each client socket of a run (or of every run for 'all'): remote, requests,
+    failures, first and last use; with the run ids asked for (None: all)."""
     with db.connect() as conn:
-        (run_id,) = resolve_runs(conn, run_spec) or [0]
-        return run_id, _dicts(conn.execute(_SOCKETS, (run_id,)))
+        run_ids = resolve_runs(conn, run_spec)
+        if run_ids is None:
+            return None, _dicts(conn.execute(_SOCKETS.format(where="")))
+        sql = _SOCKETS.format(where=f"WHERE run_id IN ({', '.join('?' * len(run_ids))})")
+        return run_ids, _dicts(conn.execute(sql, run_ids))

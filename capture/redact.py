@@ -40,21 +40,45 @@ class Redactor:
         return f"{REDACTED_PREFIX} len={len(value)} hmac={digest.hexdigest()[:12]}]"
 
     def url(self, url: str) -> str:
-        """Returns url with the values of secret-named query parameters redacted
-        (?api_key=REDACTED-<hmac>), so a token in a URL is not stored either."""
-        if self.keep_secrets or "?" not in url:
-            return url
-        parts = urlsplit(url)
-        params = parse_qsl(parts.query, keep_blank_values=True)
+        """Returns url with secrets redacted: the values of secret-named parameters in the
+        query and the fragment (?api_key=REDACTED-<hmac>, #access_token=...), and a
+        password in user:password@. It works on the parsed URL, so scheme case, white
+        space around it, repeated and percent-encoded names (%74oken) make no difference."""
+        if self.keep_secrets or not any(c in url for c in "?#@"):
+            return url  # the common case, and per record when a hook built the URL
+        try:
+            parts = urlsplit(url.strip())
+        except ValueError:
+            return url  # not a URL at all (a bad [IPv6]): nothing to find in it
+        changed = parts._replace(
+            netloc=self._userinfo(parts.netloc),
+            query=self._params(parts.query),
+            fragment=self._params(parts.fragment),
+        )
+        return url if changed == parts else urlunsplit(changed)
+
+    def _params(self, text: str) -> str:
+        """Returns a query (or fragment) with the values of secret-named parameters redacted."""
+        params = parse_qsl(text, keep_blank_values=True)
         if not any(is_secret_header(name) for name, _ in params):
-            return url
+            return text
         redacted = [
             (name, f"{REDACTED_QUERY_PREFIX}{self._digest(value)}")
             if is_secret_header(name)
             else (name, value)
             for name, value in params
         ]
-        return urlunsplit(parts._replace(query=urlencode(redacted)))
+        return urlencode(redacted)
+
+    def _userinfo(self, netloc: str) -> str:
+        """Returns netloc with the password of user:password@host redacted."""
+        userinfo, at, host = netloc.rpartition("@")
+        if not at:
+            return netloc
+        user, colon, password = userinfo.partition(":")
+        if not colon:
+            return f"{REDACTED_QUERY_PREFIX}{self._digest(user)}@{host}"  # a bare token
+        return f"{user}:{REDACTED_QUERY_PREFIX}{self._digest(password)}@{host}"
 
     def _digest(self, value: str) -> str:
         return hmac.new(self._key, value.encode("utf-8"), hashlib.sha256).hexdigest()[:12]

@@ -129,9 +129,11 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def sockets_table(rows: list[dict[str, Any]]) -> Table:
-    """Returns the per-socket histogram as a table."""
+def sockets_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
+    """Returns the per-socket histogram as a table (with a run column for all runs)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
+    if all_runs:
+        table.add_column("run", justify="right")
     for name, justify in [
         ("client socket", "left"),
         ("remote", "left"),
@@ -148,6 +150,7 @@ def sockets_table(rows: list[dict[str, Any]]) -> Table:
             *(
                 _cell(c)
                 for c in [
+                    *([r["run_id"]] if all_runs else []),
                     r["local_addr"] or "(no connection)",
                     r["remote_addr"] or "-",
                     r["session"],
@@ -198,18 +201,36 @@ def machine_lines(rows: Iterable[dict[str, Any]], fmt: Format) -> Iterator[str]:
         writer: Any = None
         for row in rows:
             if writer is None:
-                writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\n")
+                # "\r\n" only so that a field with a bare CR is quoted too (the csv
+                # module quotes the characters of lineterminator); it is cut off below.
+                writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\r\n")
                 writer.writeheader()
+                yield _take(buffer)
             writer.writerow({k: _csv_value(v) for k, v in row.items()})
             # One record per yield, kept whole: splitting would rewrite line breaks
             # (\r\n, \u2028) inside quoted fields.
-            yield buffer.getvalue().removesuffix("\n")
-            buffer.seek(0)
-            buffer.truncate()
+            yield _take(buffer)
     else:
         raise ValueError(fmt)
 
 
+def _take(buffer: io.StringIO) -> str:
+    """Returns the one CSV record in buffer, without its terminator, and empties buffer."""
+    text = buffer.getvalue().removesuffix("\r\n")
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Sheets
+# (OWASP "CSV Injection"): a quote in front makes it text, as they advise.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _csv_value(value: Any) -> Any:
     converted = _jsonable(value)
-    return json.dumps(converted) if isinstance(converted, list | dict) else converted
+    if isinstance(converted, list | dict):
+        converted = json.dumps(converted)
+    if isinstance(converted, str) and converted.startswith(_FORMULA_START):
+        return "'" + converted
+    return converted

@@ -432,6 +432,8 @@ _FAULTS: dict[str, Callable[[Exchange], Reply]] = {
     "binary": _canned(200, (), BINARY_BODY, b"application/octet-stream"),
     "weird_headers": _canned(500, WEIRD_HEADERS),
     "dup_headers": _canned(200, DUP_HEADERS),
+    # A bare CR inside Content-Type, which comes before Content-Length in the head.
+    "bare_cr_header": _canned(500, ctype=b"text/plain;\rcharset=utf-8"),
     "many_headers": _canned(200, [(b"X-Many-%03d" % i, b"v") for i in range(1, MANY_HEADERS + 1)]),
     "long_header": _canned(200, [(b"X-Long", b"a" * LONG_HEADER_BYTES)]),
     "bad_status": lambda ex: Reply("close", BAD_STATUS),

@@ -43,3 +43,11 @@ def test_same_limits_as_the_stdlib() -> None:
         for parser in (parse_headers, _stdlib_parse_headers):
             with pytest.raises(error):
                 parser(io.BytesIO(block))
+
+
+def test_a_bare_cr_inside_a_value_keeps_the_headers_after_it() -> None:
+    # The stdlib parser takes the CR for a line end and the rest for the body.
+    block = b"Content-Type: text/plain;\rcharset=utf-8\r\nContent-Length: 5\r\n\r\n"
+    msg = parse_headers(io.BytesIO(block + b"hello"))
+    assert msg.items() == [("Content-Type", "text/plain;\rcharset=utf-8"), ("Content-Length", "5")]
+    assert not msg.defects
