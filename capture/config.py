@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import UsageError
+from .safe import regular_or_missing
 
 if TYPE_CHECKING:
     from .rules import Rules
@@ -253,7 +254,10 @@ def parse_body(text: str | None) -> bytes | None:
 
 
 def _read_file(path: Path, *, what: str) -> bytes:
+    """Reads a file the user named; a FIFO, a device or a socket is refused unopened."""
     try:
+        if regular_or_missing(path, what=what) is None:
+            raise FileNotFoundError(path)
         return path.read_bytes()
     except FileNotFoundError:
         raise UsageError(f"{what} {str(path)!r} does not exist") from None

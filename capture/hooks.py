@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import UsageError
+from .safe import regular_or_missing
 
 if TYPE_CHECKING:
     import requests
@@ -131,7 +132,7 @@ def load_hooks(spec: str) -> Hooks:
 
 
 def _load_file(path: Path) -> Any:
-    if not path.is_file():
+    if regular_or_missing(path, what="--hooks: file") is None:
         raise UsageError(f"--hooks: file {str(path)!r} does not exist")
     name = f"capture_hooks_{abs(hash(str(path.resolve())))}"
     module_spec = importlib.util.spec_from_file_location(name, path)

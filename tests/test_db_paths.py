@@ -152,12 +152,8 @@ OTHER_CASES = {
         Case(("run", "{url}", "-n", "1", "--data", "@{path}"), ExitCode.USAGE, "is a directory"),
     ),
 }
-# --targets and --data @FILE are read by capture/config.py (another branch's file):
-# they still open a FIFO blindly and wait for a writer. Strict: a fix makes these fail.
-_CONFIG_HANGS = pytest.mark.xfail(
-    raises=subprocess.TimeoutExpired, strict=True, reason="config._read_file opens FIFOs"
-)
-HANGING_CASES = {
+# --targets and --data @FILE once opened a FIFO blindly and waited for a writer.
+FIFO_CASES = {
     "targets-fifo": (
         "fifo",
         Case(("run", "-n", "1", "--targets", "{path}"), ExitCode.USAGE, "FIFO"),
@@ -226,8 +222,8 @@ def test_special_paths_of_other_options_are_refused(
 
 @pytest.mark.parametrize(
     ("kind", "case"),
-    [pytest.param(*v, marks=_CONFIG_HANGS) for v in HANGING_CASES.values()],
-    ids=HANGING_CASES.keys(),
+    FIFO_CASES.values(),
+    ids=FIFO_CASES.keys(),
 )
 def test_special_paths_read_by_config(
     kind: str, case: Case, tmp_path: Path, server: FaultServer
