@@ -99,22 +99,30 @@ def check_range(value: float, lo: float, hi: float, *, option: str) -> None:
         raise UsageError(f"{option} must be between {lo:g} and {hi:g}, not {value:g}")
 
 
-def parse_size(text: str, *, option: str = "size") -> int:
-    """Turn '65536', '64k', '64KiB' or '1MB' into bytes (binary multiples)."""
+def parse_size(text: str, *, option: str = "size", limit: int = MAX_SIZE_BYTES) -> int:
+    """Turn '65536', '64k', '64KiB' or '1MB' into bytes (binary multiples), up to limit."""
     m = _SIZE_RE.match(text)
     if not m:
         raise UsageError(f"{option}: {text!r} is not a size (use e.g. 65536, 64k, 1MiB)")
     unit = (m.group(2) or "").lower()[:1]
     digits = m.group(1).lstrip("0") or "0"
     # Compared before int(): a 5000-digit number is a ValueError in int() itself.
-    if len(digits) > 12 or int(digits) * _SIZE_UNIT[unit] > MAX_SIZE_BYTES:
-        raise UsageError(f"{option}: {text!r} is larger than the limit of 512MiB")
+    if len(digits) > 12 or int(digits) * _SIZE_UNIT[unit] > limit:
+        raise UsageError(f"{option}: {text!r} is larger than the limit of {_size_text(limit)}")
     return int(digits) * _SIZE_UNIT[unit]
+
+
+def _size_text(size: int) -> str:
+    """Write a whole number of KiB, MiB or GiB the way parse_size reads it."""
+    for unit, scale in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= scale and size % scale == 0:
+            return f"{size // scale}{unit}"
+    return f"{size} bytes"
 
 
 def parse_queue_size(text: str, *, option: str = "--max-queue") -> int:
     """Turn --max-queue's '64MiB' into bytes, between 1 MiB and 16 GiB."""
-    size = parse_size(text, option=option)
+    size = parse_size(text, option=option, limit=_QUEUE_BYTES_RANGE[1])
     _check_queue_bytes(size, option)
     return size
 

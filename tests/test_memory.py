@@ -222,7 +222,7 @@ def test_the_size_estimate_covers_what_a_record_holds(
     ("value", "expect"),
     [
         ("512KiB", "--max-queue must be between 1MiB and 16GiB, not 524288 bytes"),
-        ("17GiB", "--max-queue must be between 1MiB and 16GiB"),
+        ("17GiB", "--max-queue: '17GiB' is larger than the limit of 16GiB"),
         ("lots", "--max-queue: 'lots' is not a size"),
     ],
 )
