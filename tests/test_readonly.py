@@ -101,41 +101,63 @@ def test_a_left_over_wal_in_a_locked_directory_is_one_clear_line(locked_copy: Pa
     assert sorted(p.name for p in folder.iterdir()) == ["locked.db", "w.db", "w.db-wal"]
 
 
-def test_reading_while_a_run_writes(server: FaultServer, db_path: Path) -> None:
-    # 150 failures paced over 3 s: long enough to read the file several times mid-run.
+# Holds every request after the 75th until the test creates the gate file, so the test
+# reads the file mid-run however slowly its reads start on a busy machine.
+_GATE_HOOKS = """
+import os, time
+
+def build_request(ctx):
+    if ctx.seq > 75:
+        deadline = time.monotonic() + 30
+        while not os.path.exists(os.environ["CAPTURE_TEST_GATE"]) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    return None
+"""
+
+
+def test_reading_while_a_run_writes(server: FaultServer, db_path: Path, tmp_path: Path) -> None:
+    # 150 failures paced at 50/s, held after the 75th until a read has seen the first ones.
     url = f"{server.url}/slow?status=503"
+    hooks, gate = tmp_path / "gate_hooks.py", tmp_path / "gate"
+    hooks.write_text(_GATE_HOOKS)
     args = [sys.executable, "-m", "capture", "run", url, "-n", "150", "--qps", "50"]
     writer = subprocess.Popen(
-        [*args, "-c", "2", "--db", str(db_path), "--quiet"],
+        [*args, "-c", "2", "--hooks", str(hooks), "--db", str(db_path), "--quiet"],
         cwd=ROOT,
+        env={**os.environ, "CAPTURE_TEST_GATE": str(gate)},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
         seen: list[int] = []
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while writer.poll() is None and time.monotonic() < deadline:
             runs = _capture("runs", "-f", "json", "--db", db_path)
             if runs.returncode == 0 and json.loads(runs.stdout):
                 (run,) = json.loads(runs.stdout)
-                listed = _capture("failures", "-f", "json", "-n", "1000", "--db", db_path)
+                listed = _capture("failures", "-f", "json", "--limit", "1000", "--db", db_path)
                 assert listed.returncode == 0, listed.stderr
                 rows = json.loads(listed.stdout)
                 # each read is one snapshot: every listed row is a stored 503
                 assert {r["status"] for r in rows} <= {503}
                 if run["status"] == "running":
                     seen.append(len(rows))
-            time.sleep(0.2)
+                    if rows:  # a mid-run snapshot with rows in it: let the run finish
+                        gate.touch()
+            time.sleep(0.05)
         assert writer.wait(timeout=30) == 0, writer.stderr.read() if writer.stderr else ""
     finally:
+        gate.touch()
         if writer.poll() is None:
             writer.kill()
             writer.wait()
-    assert seen, "no read happened while the run was running"
-    assert seen == sorted(seen) and seen[0] < 150  # growing, and read before the end
+    assert any(0 < n <= 76 for n in seen), seen  # read mid-run, before the gate opened
+    assert seen == sorted(seen)  # growing
     assert query(db_path, "select count(*), sum(failed) from requests") == [(150, 150)]
-    final = json.loads(_capture("failures", "-f", "json", "-n", "1000", "--db", db_path).stdout)
+    final = json.loads(
+        _capture("failures", "-f", "json", "--limit", "1000", "--db", db_path).stdout
+    )
     assert len(final) == 150
 
 
