@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m capture.demo
+	$(BIN)/python -m capture.cli.demo
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from capture import store
-from capture.signature import signature
+from capture.store import database as store
+from capture.store.signature import signature
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from section import write_section

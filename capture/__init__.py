@@ -28,10 +28,10 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
-    from .api import Database, open_db, run
-    from .config import RunConfig, StatusSpec, Target
-    from .hooks import Context, Hooks, Outcome
-    from .runner import RunSummary
+    from capture.api import Database, open_db, run
+    from capture.config import RunConfig, StatusSpec, Target
+    from capture.load.hooks import Context, Hooks, Outcome
+    from capture.load.runner import RunSummary
 
 # Imported lazily so `capture --help` does not pay for SQLAlchemy and requests.
 _LAZY = {
@@ -41,10 +41,10 @@ _LAZY = {
     "RunConfig": "config",
     "StatusSpec": "config",
     "Target": "config",
-    "Context": "hooks",
-    "Hooks": "hooks",
-    "Outcome": "hooks",
-    "RunSummary": "runner",
+    "Context": "load.hooks",
+    "Hooks": "load.hooks",
+    "Outcome": "load.hooks",
+    "RunSummary": "load.runner",
 }
 
 

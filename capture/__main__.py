@@ -1,6 +1,6 @@
 """python -m capture."""
 
-from .cli import entry_point
+from capture.cli.main import entry_point
 
 if __name__ == "__main__":  # not when multiprocessing's spawn re-imports it (--procs)
     entry_point()

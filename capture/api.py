@@ -17,15 +17,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import query
-from .config import DEFAULT_DB, RunConfig
-from .filters import FailureQuery
-from .hooks import Hooks
-from .reader import ReadOnly, open_readonly
-from .report import run_report
+from capture.config import DEFAULT_DB, RunConfig
+from capture.load.hooks import Hooks
+from capture.store import queries as query
+from capture.store.filters import FailureQuery
+from capture.store.reader import ReadOnly, open_readonly
+from capture.store.report import run_report
 
 if TYPE_CHECKING:
-    from .runner import Progress, RunSummary
+    from capture.load.runner import Progress, RunSummary
 
 __all__ = ["Database", "open_db", "run"]
 
@@ -42,7 +42,8 @@ def run(
     Returns the summary: counts, percentiles, run id and database. Safe to call from any
     thread; signal handling (Ctrl-C) is only installed when called from the main thread.
     """
-    from . import runner, store  # SQLAlchemy and requests: only when running
+    from capture.load import runner  # SQLAlchemy and requests: only when running
+    from capture.store import database as store  # SQLAlchemy and requests: only when running
 
     engine = store.open_for_write(db)
     try:

@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from .errors import UsageError
-from .safe import regular_or_missing
+from capture.errors import UsageError
+from capture.safe import regular_or_missing
 
 if TYPE_CHECKING:
-    from .rules import Rules
+    from capture.verdict.rules import Rules
 
 __all__ = [
     "DEFAULT_DB",
@@ -476,7 +476,7 @@ class RunConfig:
 
     def rules(self) -> Rules:
         """Returns the built-in response rules, compiled."""
-        from .rules import Rules
+        from capture.verdict.rules import Rules
 
         return Rules.build(
             fail_if_body=list(self.fail_if_body),

@@ -61,13 +61,13 @@ def visible_bytes(data: bytes, *, one_line: bool = False) -> str:
 
 def _refuse(message: str) -> Exception:
     # errors.py imports this module for visible(): import it back only when needed.
-    from .errors import UsageError
+    from capture.errors import UsageError
 
     return UsageError(message)
 
 
 def _write_error(what: str, path: Path, exc: OSError) -> Exception:
-    from .errors import StorageError, UsageError
+    from capture.errors import StorageError, UsageError
 
     kind = StorageError if exc.errno in _STORAGE_ERRNOS else UsageError
     return kind(f"{what} {str(path)!r}: cannot write ({exc.strerror})")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from capture.schema import metadata
+from capture.store.schema import metadata
 
 config = context.config
 

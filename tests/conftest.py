@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from capture.cli import main
-from capture.target import FaultServer
+from capture.cli.main import main
+from capture.target.server import FaultServer
 
 
 @dataclass

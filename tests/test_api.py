@@ -12,7 +12,7 @@ import pytest
 import requests
 
 import capture
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 from .conftest import query
 

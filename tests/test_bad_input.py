@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from capture.errors import ExitCode
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 from .conftest import query
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from capture.errors import ExitCode
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 ROOT = Path(__file__).resolve().parent.parent
 HANG_S = 20  # far longer than any of these commands takes; a hang fails, not blocks

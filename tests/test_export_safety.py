@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from capture.errors import ExitCode
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -23,14 +23,14 @@ from urllib.parse import quote
 import pytest
 
 from capture.redact import is_secret_header
-from capture.target import FaultServer, LedgerEntry
-from capture.target_faults import (
+from capture.target.faults import (
     BINARY_BODY,
     DUP_HEADERS,
     GZIP_GARBAGE_BODY,
     WEIRD_HEADERS,
     gzip_bomb,
 )
+from capture.target.server import FaultServer, LedgerEntry
 
 from .conftest import Result, query
 
@@ -451,7 +451,7 @@ def _body_stall(ctx: Ctx) -> None:
 def _trickle(ctx: Ctx) -> None:
     for row in ctx.stored.values():
         assert 0 < row["body_size"] < 200 and row["body"] == pattern(row["body_size"])
-        assert row["error_class"] == "capture.body.TotalTimeout"
+        assert row["error_class"] == "capture.load.body.TotalTimeout"
 
 
 def _body_reset(ctx: Ctx) -> None:

@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from capture.headers import _stdlib_parse_headers, parse_headers
+from capture.load.headers import _stdlib_parse_headers, parse_headers
 
 BLOCKS = [
     b"Content-Type: text/plain\r\nContent-Length: 5\r\n\r\n",

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from capture.errors import ExitCode
+from capture.output.tables import Format, machine_lines
 from capture.redact import Redactor
-from capture.render import Format, machine_lines
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 from .conftest import query
 from .test_bad_input import Bad, _check_refused, _file, bad
@@ -135,7 +135,7 @@ def test_out_of_range_run_input_is_refused(
 @pytest.fixture(scope="module")
 def two_runs(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A capture file with two runs of three 500s each, from one connection."""
-    from capture.cli import main
+    from capture.cli.main import main
 
     db = tmp_path_factory.mktemp("bounds") / "two.db"
     with FaultServer("127.0.0.1", 0) as srv:

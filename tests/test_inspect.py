@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from capture.cli import app, main
-from capture.target import FaultServer
+from capture.cli.main import app, main
+from capture.target.server import FaultServer
 
 from .conftest import Result, query
 

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 from .conftest import query
 

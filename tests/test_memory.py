@@ -20,13 +20,13 @@ import pytest
 
 from capture import api
 from capture.config import RunConfig, Target
-from capture.exchange import Sender
-from capture.hooks import Context, Hooks
-from capture.pool import SessionPool
-from capture.progress import Progress
-from capture.record import Record, queued_bytes
-from capture.target import FaultServer
-from capture.writer import RecordQueue
+from capture.load.hooks import Context, Hooks
+from capture.load.pool import SessionPool
+from capture.load.progress import Progress
+from capture.load.send import Sender
+from capture.store.record import Record, queued_bytes
+from capture.store.writer import RecordQueue
+from capture.target.server import FaultServer
 
 from .conftest import query
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.target import FaultServer, LedgerEntry
+from capture.target.server import FaultServer, LedgerEntry
 
 from .conftest import query
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from capture.reader import hide_password, sqlite_path
-from capture.target import FaultServer
+from capture.store.reader import hide_password, sqlite_path
+from capture.target.server import FaultServer
 
 from .conftest import query
 

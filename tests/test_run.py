@@ -10,7 +10,7 @@ import socket
 import stat
 from pathlib import Path
 
-from capture.target import FaultServer
+from capture.target.server import FaultServer
 
 from .conftest import query
 

@@ -19,11 +19,11 @@ from urllib.parse import quote
 
 import pytest
 
-from capture.cli import main
+from capture.cli.main import main
 from capture.errors import ExitCode
-from capture.reader import hide_password
-from capture.target import FaultServer
-from capture.target_faults import DUP_HEADERS, WEIRD_HEADERS, gzip_bomb, pattern_body
+from capture.store.reader import hide_password
+from capture.target.faults import DUP_HEADERS, WEIRD_HEADERS, gzip_bomb, pattern_body
+from capture.target.server import FaultServer
 
 from .conftest import Result, query
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from capture.signature import SIGNATURE_CHARS, signature
+from capture.store.signature import SIGNATURE_CHARS, signature
 
 
 @pytest.mark.parametrize(

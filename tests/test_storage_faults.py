@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, event
 
-from capture import store
-from capture.target import FaultServer
+from capture.store import database as store
+from capture.target.server import FaultServer
 
 from .conftest import query
 

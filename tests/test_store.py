@@ -11,8 +11,9 @@ import pytest
 from alembic import command
 from alembic.config import Config
 
-from capture import reader, store
 from capture.errors import DataError, UsageError
+from capture.store import database as store
+from capture.store import reader
 
 from .conftest import query
 
@@ -89,7 +90,7 @@ def test_regular_install_finds_its_migrations(tmp_path: Path) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     code = (
-        "import capture.store as s; print(s.__file__); "
+        "import capture.store.database as s; print(s.__file__); "
         "s.open_for_write('fresh.db').dispose(); print(s.head_revision())"
     )
     out = subprocess.run(
@@ -109,7 +110,7 @@ def test_revision_list_matches_the_migrations() -> None:
     """revisions.REVISIONS (what read commands check, without Alembic) equals the scripts."""
     from alembic.script import ScriptDirectory
 
-    from capture.revisions import REVISIONS
+    from capture.store.revisions import REVISIONS
 
     cfg = Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
@@ -126,10 +127,10 @@ def test_a_dead_writer_leaves_no_worker_waiting_on_its_full_queue(db_path: Path)
     import time
 
     from capture.config import Target
-    from capture.record import FailureDetail, Record
     from capture.redact import Redactor
-    from capture.stats import Stats
-    from capture.writer import Writer
+    from capture.store.record import FailureDetail, Record
+    from capture.store.stats import Stats
+    from capture.store.writer import Writer
 
     engine = store.open_for_write(str(db_path))
     run_id = store.create_run(engine, name=None, command_line="", config_json="{}", qps=None)

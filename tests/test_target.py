@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from capture.target import FaultServer, LedgerEntry
+from capture.target.server import FaultServer, LedgerEntry
 
 # Rebuilt here rather than imported, so the tests are an independent oracle for the bodies.
 PATTERN = b"capture target body 0123456789 abcdefghijklmnopqrstuvwxyz ABCDE\n"

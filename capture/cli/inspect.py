@@ -1,0 +1,387 @@
+"""The commands that read a capture file: failures, show, runs, summary, sockets,
+export, replay, db. Each opens the database read-only (db upgrade excepted)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console, RenderableType
+
+from capture.cli.app import DbOpt, app
+from capture.config import DEFAULT_DB
+from capture.errors import UsageError
+from capture.output.tables import Format
+from capture.safe import visible
+
+__all__ = ["db_app"]
+
+
+class ExportFormat(StrEnum):
+    """Formats of `capture export`."""
+
+    har = "har"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+RunOpt = Annotated[
+    str | None,
+    typer.Option("--run", "-r", help="Run id or name, or 'all' (default: the latest run)."),
+]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+StatusOpt = Annotated[
+    str | None, typer.Option("--status", "-s", help="Status filter: 5xx, 503, 500-504, 4xx,429.")
+]
+ErrorOpt = Annotated[
+    str | None, typer.Option("--error", "-e", help="Error kind(s), comma separated.")
+]
+UrlOpt = Annotated[str | None, typer.Option("--url", help="URL glob, e.g. '*/api/*'.")]
+MethodOpt = Annotated[str | None, typer.Option("--method", help="HTTP method.")]
+SinceOpt = Annotated[
+    str | None, typer.Option("--since", help="From an offset into the run (30s) or a time.")
+]
+UntilOpt = Annotated[
+    str | None, typer.Option("--until", help="Up to an offset into the run (2m) or a time.")
+]
+SlowerOpt = Annotated[
+    str | None, typer.Option("--slower-than", help="Only requests slower than this (500ms).")
+]
+BodyOpt = Annotated[
+    str | None, typer.Option("--body-contains", help="Only bodies containing this text.")
+]
+HeaderOpt = Annotated[
+    str | None, typer.Option("--header", help="Only responses with this header: 'Name: value'.")
+]
+SocketOpt = Annotated[
+    str | None, typer.Option("--socket", help="Client or server socket ip:port, or a client port.")
+]
+SessionOpt = Annotated[int | None, typer.Option("--session", help="Pool slot (session) number.")]
+
+
+def _console() -> Console:
+    # Off a terminal Rich would wrap tables at 80 columns; a file or pipe gets room.
+    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+
+
+def _emit(lines: Iterable[str]) -> None:
+    # CSV carries raw text; JSON is escaped already. Neither may drive a terminal.
+    escape = sys.stdout.isatty()
+    for line in lines:
+        print(visible(line) if escape else line)
+
+
+def _show(renderable: RenderableType) -> None:
+    _console().print(renderable)
+
+
+@app.command()
+def failures(
+    *,
+    db: DbOpt = DEFAULT_DB,
+    run: RunOpt = None,
+    status: StatusOpt = None,
+    error: ErrorOpt = None,
+    url: UrlOpt = None,
+    method: MethodOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    slower_than: SlowerOpt = None,
+    body_contains: BodyOpt = None,
+    header: HeaderOpt = None,
+    socket: SocketOpt = None,
+    session: SessionOpt = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
+    offset: Annotated[int, typer.Option("--offset", help="Skip this many rows first.")] = 0,
+    oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """List the failures of a run, newest first.
+
+    Example: capture failures --status 5xx --url '*/api/*' --since 30s --format jsonl | jq .
+    """
+    from capture.output.tables import failures_table, machine_lines
+    from capture.store import queries as query
+    from capture.store.filters import FailureQuery
+    from capture.store.reader import open_readonly
+
+    q = FailureQuery.build(
+        status=status,
+        error=error,
+        url=url,
+        method=method,
+        since=since,
+        until=until,
+        slower_than=slower_than,
+        body_contains=body_contains,
+        header=header,
+        socket=socket,
+        session=session,
+        limit=limit,
+        offset=offset,
+        oldest=oldest,
+    )
+    rows = query.failure_rows(open_readonly(db), q, run)
+    if fmt is Format.table:
+        if not rows:
+            print("no failures match", file=sys.stderr)
+            return
+        _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
+        print(f"{len(rows)} shown; full exchange: capture show ID", file=sys.stderr)
+    else:
+        _emit(machine_lines(rows, fmt))
+
+
+@app.command()
+def show(
+    request_id: Annotated[int, typer.Argument(help="Failure id (the id column of failures).")],
+    *,
+    db: DbOpt = DEFAULT_DB,
+    body: Annotated[
+        bool, typer.Option("--body", help="Write the raw stored body bytes to stdout.")
+    ] = False,
+    curl: Annotated[
+        bool, typer.Option("--curl", help="Print a curl command that repeats the request.")
+    ] = False,
+) -> None:
+    """Show one exchange in full: request, response, body, timings, sockets.
+
+    Example: capture show 1234            capture show 1234 --body > body.bin
+    """
+    from capture.output.exchange import curl_command, exchange_lines
+    from capture.safe import visible_bytes
+    from capture.store import queries as query
+    from capture.store.filters import check_id
+    from capture.store.reader import open_readonly
+
+    check_id(request_id, option="ID")  # before the file is opened: bad input is usage
+    row = query.exchange(open_readonly(db), request_id)
+    if body:
+        data = bytes(row.get("body") or b"")
+        if sys.stdout.isatty():
+            # Raw bytes from a server must not reach a terminal: show them escaped instead.
+            print(visible_bytes(data))
+            print("(escaped for the terminal; redirect stdout for the raw bytes)", file=sys.stderr)
+        else:
+            sys.stdout.buffer.write(data)
+            sys.stdout.flush()
+        return
+    if curl:
+        command, redacted = curl_command(row)
+        print(command)
+        if redacted:
+            print(
+                f"# {redacted} header value(s) were stored redacted: replace REDACTED",
+                file=sys.stderr,
+            )
+        return
+    _emit(exchange_lines(row))
+
+
+@app.command()
+def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
+    """List every run in the database.
+
+    Example: capture runs --db capture.db
+    """
+    from capture.output.tables import machine_lines, runs_table
+    from capture.store import queries as query
+    from capture.store.reader import open_readonly
+
+    rows = query.run_rows(open_readonly(db))
+    if fmt is Format.table:
+        _show(runs_table(rows))
+    else:
+        _emit(machine_lines(rows, fmt))
+
+
+@app.command()
+def summary(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or name (default: latest); not 'all'.")
+    ] = None,
+    *,
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Summarize a run: statuses, error kinds, latency, timeline and failure groups.
+
+    Example: capture summary 3
+    """
+    from capture.output.summary import report_lines
+    from capture.store.reader import open_readonly
+    from capture.store.report import run_report
+
+    if run is not None and run.strip().lower() == "all":
+        # A summary's timeline and offsets are relative to one run's start.
+        raise UsageError("summary reads one run, not 'all': give a run id or name (capture runs)")
+    _emit(report_lines(run_report(open_readonly(db), run)))
+
+
+@app.command()
+def sockets(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id or name, or 'all' (default: latest).")
+    ] = None,
+    *,
+    db: DbOpt = DEFAULT_DB,
+    fmt: FormatOpt = Format.table,
+) -> None:
+    """Show every client socket of a run: requests, failures, and where on it they failed.
+
+    Example: capture sockets --format csv > sockets.csv
+    """
+    from capture.output.tables import machine_lines, sockets_table
+    from capture.store import queries as query
+    from capture.store.reader import open_readonly
+
+    run_ids, rows = query.socket_rows(open_readonly(db), run)
+    if fmt is Format.table:
+        _show(sockets_table(rows, all_runs=run_ids is None))
+        used = sum(1 for r in rows if r["local_addr"])
+        which = "all runs" if run_ids is None else f"run {run_ids[0]}"
+        print(f"{which}: {used} client sockets", file=sys.stderr)
+    else:
+        _emit(machine_lines(rows, fmt))
+
+
+db_app = typer.Typer(help="Inspect or upgrade a capture database file.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("info")
+def db_info(*, db: DbOpt = DEFAULT_DB) -> None:
+    """Print the file's path, size, schema revision and run count.
+
+    Example: capture db info --db capture.db
+    """
+    from capture.store.reader import describe
+
+    for key, value in describe(db).items():
+        print(f"{key:<16} {value}")
+
+
+@db_app.command("upgrade")
+def db_upgrade(*, db: DbOpt = DEFAULT_DB) -> None:
+    """Upgrade an older capture file's schema in place.
+
+    Example: capture db upgrade --db old-run.db
+    """
+    from capture.store import database as store
+
+    if not Path(db).exists() and "://" not in db:
+        raise UsageError(f"--db {db!r} does not exist")
+    before, after = store.upgrade_file(db)
+    print(f"schema {before} -> {after}" if before != after else f"schema {after}: up to date")
+
+
+@app.command()
+def export(
+    run: Annotated[
+        str | None, typer.Argument(help="Run id, name or 'all' (default latest).")
+    ] = None,
+    *,
+    output: Annotated[
+        Path, typer.Option("--output", "-o", help="File to write; '-' for stdout.")
+    ] = Path("-"),
+    fmt: Annotated[
+        ExportFormat, typer.Option("--format", "-f", help="har, jsonl or csv.")
+    ] = ExportFormat.har,
+    db: DbOpt = DEFAULT_DB,
+    status: StatusOpt = None,
+    error: ErrorOpt = None,
+    url: UrlOpt = None,
+    method: MethodOpt = None,
+    since: SinceOpt = None,
+    until: UntilOpt = None,
+    slower_than: SlowerOpt = None,
+    body_contains: BodyOpt = None,
+    header: HeaderOpt = None,
+    socket: SocketOpt = None,
+    session: SessionOpt = None,
+) -> None:
+    """Export failures in full (bodies and headers) as HAR 1.2, JSON lines or CSV.
+
+    Example: capture export --format har -o failures.har --status 5xx
+    """
+    import json
+
+    from capture.output.har import har_document
+    from capture.output.tables import machine_lines
+    from capture.safe import write_output
+    from capture.store import queries as query
+    from capture.store.filters import FailureQuery
+    from capture.store.reader import SIDECARS, open_readonly, sidecar
+
+    q = FailureQuery.build(
+        status=status,
+        error=error,
+        url=url,
+        method=method,
+        since=since,
+        until=until,
+        slower_than=slower_than,
+        body_contains=body_contains,
+        header=header,
+        socket=socket,
+        session=session,
+        limit=None,
+        oldest=True,
+    )
+    source = open_readonly(db)
+    rows = query.failure_rows(source, q, run, full=True)
+    if fmt is ExportFormat.har:
+        lines: Iterable[str] = [json.dumps(har_document(rows), indent=2)]
+    else:
+        lines = machine_lines(rows, Format(fmt.value))
+    if str(output) in ("-", "/dev/stdout"):
+        _emit(lines)
+        return
+    protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
+    write_output(output, lines, protect=protect)
+    print(f"{len(rows)} failures written to {output}", file=sys.stderr)
+
+
+@app.command()
+def replay(
+    request_id: Annotated[int, typer.Argument(help="Failure id to send again.")],
+    *,
+    db: DbOpt = DEFAULT_DB,
+    header: Annotated[
+        list[str] | None,
+        typer.Option("--header", "-H", help="'Name: value' to replace a stored header."),
+    ] = None,
+    timeout: Annotated[str, typer.Option("--timeout", help="Connect and read timeout.")] = "10s",
+    insecure: Annotated[bool, typer.Option("-k", "--insecure", help="Skip TLS checks.")] = False,
+) -> None:
+    """Send a stored request again and compare the new response with the stored one.
+
+    Example: capture replay 1234 -H 'Authorization: Bearer NEW-TOKEN'
+    """
+    from capture.config import DEFAULT_MAX_BODY_BYTES, parse_duration, parse_header
+    from capture.load.replay import replay as send_again
+    from capture.output.tables import outcome
+    from capture.store import queries as query
+    from capture.store.reader import open_readonly
+
+    overrides = [parse_header(h) for h in header or []]
+    timeout_s = parse_duration(timeout, option="--timeout")
+    row = query.exchange(open_readonly(db), request_id)
+    new = send_again(
+        row,
+        overrides,
+        timeout_s=timeout_s,
+        max_body_bytes=DEFAULT_MAX_BODY_BYTES,
+        insecure=insecure,
+    )
+    stored_size = row.get("body_size") if row.get("body_size") is not None else "-"
+    new_outcome = str(new.status) if new.status is not None else f"error: {new.error}"
+    changed = {None: "-", True: "yes", False: "no"}[new.body_changed]
+    print(f"{'':<10} {'stored':<28} {'replayed':<28}")
+    print(f"{'outcome':<10} {outcome(row):<28} {new_outcome:<28}")
+    print(f"{'body':<10} {str(stored_size) + ' bytes':<28} {str(new.body_size) + ' bytes':<28}")
+    print(f"{'latency':<10} {row['latency_ms']:<28.2f} {new.latency_ms:<28.2f}")
+    print(f"{'changed':<10} {'':<28} {changed:<28}")

@@ -1,0 +1,1 @@
+"""One run: the runner, the worker loop, processes, the session pool, the wire, hooks."""

@@ -1,0 +1,382 @@
+"""--procs P: P processes share one run in one database.
+
+Each process has its own pool of --connections sessions, its workers and its writer
+(SQLite serializes the writers; ids are taken under the write lock). Process k sends
+seqs k+1, k+1+P, ..., so together they send exactly what one process would, with the
+same intended times under --qps. The parent runs share 0, relays stops (Ctrl-C, the
+failure limit, a hook's stop()) through shared primitives, merges the children's
+counters and histograms, and finishes the run row.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import multiprocessing
+import os
+import queue
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine
+
+from capture.config import RunConfig
+from capture.errors import UsageError
+from capture.load.hooks import Hooks, load_hooks
+from capture.load.progress import Progress
+from capture.load.workers import Coordinator, ShareResult, Signals, _Plan, run_share
+from capture.store import database as store
+from capture.store.stats import Stats
+
+__all__ = ["run_parallel"]
+
+_READY_TIMEOUT_S = 60.0  # spawning imports capture afresh: seconds on a busy machine
+_REPORT_EVERY_S = 0.5
+_START_POLL_S = 0.002  # a child's wait for the common start: its first sends' lag
+_POLL_S = 0.05  # how often each process looks at the shared state and its parent
+_LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
+_PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
+_RUNNING, _HALTED, _ABORTED = 0, 1, 2
+_COUNTERS = ("stored_requests", "stored_failures", "dropped_failures", "lost_requests",
+             "lost_failures", "stripped_bodies")  # fmt: skip
+
+
+class _Shared(Coordinator):
+    """A Coordinator over shared memory, one instance in each process.
+
+    The state is plain shared memory polled every _POLL_S, written under one lock taken
+    with a timeout: a multiprocessing Event or a lock held by a process that was killed
+    (a parent killed inside Event.wait leaves its Condition waiting for a wake-up it will
+    never acknowledge) would block the survivors for ever.
+    """
+
+    def __init__(self, state: _State, events: Any, index: int, parent_pid: int) -> None:
+        self._state, self._events, self._index = state, events, index
+        self._parent_pid = parent_pid  # 0 in the parent
+        self._next_report = 0.0
+        self._done = threading.Event()
+        self.children: list[Any] = []  # the parent's child processes
+        self.orphaned = False
+
+    def failure(self) -> int:
+        with _locked(self._state.lock):
+            self._state.failures.value += 1
+            return int(self._state.failures.value)
+
+    def halt(self, reason: str) -> None:
+        self._raise(_HALTED, reason)
+
+    def abort(self) -> None:
+        self._raise(_ABORTED, "interrupted")
+
+    def _raise(self, level: int, reason: str) -> None:
+        with _locked(self._state.lock):
+            if not self._state.reason.value:
+                self._state.reason.value = reason.encode()[:99]
+            self._state.flag.value = max(self._state.flag.value, level)
+
+    def parent_gone(self) -> bool:
+        """True in a child whose parent has died (it was reparented, or its pipe closed)."""
+        if not self._parent_pid:
+            return False
+        parent = multiprocessing.parent_process()
+        return os.getppid() != self._parent_pid or (parent is not None and not parent.is_alive())
+
+    def watch(self, plan: _Plan, abort: threading.Event) -> None:
+        self._done.clear()
+        self._relay(plan, abort)  # once now: a stop given before the start sends nothing
+
+        def relay() -> None:
+            while not self._done.wait(_POLL_S) and self._relay(plan, abort):
+                pass
+
+        threading.Thread(target=relay, name="capture-stop-relay", daemon=True).start()
+
+    def unwatch(self) -> None:
+        self._done.set()
+
+    def _relay(self, plan: _Plan, abort: threading.Event) -> bool:
+        """Passes the run's state on to plan and abort; returns False when nothing is left."""
+        if self.parent_gone():
+            self.orphaned = True
+            # nobody reads the queue any more: exiting must not wait to flush it
+            self._events.cancel_join_thread()
+            plan.halt("interrupted")
+            return False
+        lost = [c for c in self.children if c.exitcode not in (None, 0)]
+        if lost:  # killed: its share is lost, so the run cannot complete
+            self.halt("lost a process")
+        flag = self._state.flag.value
+        if flag >= _HALTED:
+            plan.halt(self._state.reason.value.decode() or "stopped")
+        if flag >= _ABORTED:
+            abort.set()
+            return False
+        return True
+
+    def report(self, stats: Stats, busy: int) -> None:
+        now = time.monotonic()
+        if self._index == 0 or now < self._next_report or self.orphaned:
+            return
+        self._next_report = now + _REPORT_EVERY_S
+        self._events.put(("progress", self._index, {**stats.export(), "busy": busy}))
+
+
+@dataclass(frozen=True, slots=True)
+class _State:
+    """The shared memory of one run's processes."""
+
+    lock: Any
+    flag: Any  # _RUNNING, _HALTED or _ABORTED
+    reason: Any  # the first reason given to halt, as bytes
+    failures: Any  # failures counted across the run
+    start_at: Any  # the common wall-clock start; 0 until the parent gives it
+
+    @classmethod
+    def create(cls, ctx: Any) -> _State:
+        """Returns new shared state from a multiprocessing context."""
+        raw = ctx.RawValue
+        return cls(ctx.Lock(), raw("i", 0), ctx.RawArray("c", 100), raw("q", 0), raw("d", 0.0))
+
+
+@contextlib.contextmanager
+def _locked(lock: Any) -> Iterator[None]:
+    """Holds lock, or after _LOCK_TIMEOUT_S goes on without it: its holder was killed."""
+    held = lock.acquire(timeout=_LOCK_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        if held:
+            lock.release()
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """Asks Linux for SIGTERM when the parent dies; ends at once if it already has."""
+    if sys.platform == "linux":
+        # PR_SET_PDEATHSIG fires when the *thread* that started us ends: run_parallel's
+        # caller, which waits in run_parallel until we have reported. SIGTERM stops our
+        # share gracefully: what was received is stored.
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, int(signal.SIGTERM), 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before prctl: nothing was sent, nothing to store
+        os._exit(0)
+
+
+def _child(
+    config: RunConfig,
+    db: str,
+    run_id: int,
+    share: tuple[int, int],
+    shared: tuple[_State, Any, int],
+) -> None:
+    """A child process: set up, wait for the common start, run its share, report."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until run_share installs its handlers
+    state, events, parent_pid = shared
+    _die_with_parent(parent_pid)
+    index = share[0]
+    coordinator = _Shared(state, events, index, parent_pid)
+    payload: dict[str, Any]
+    try:
+        engine = store.open_for_write(db)
+        hooks = None if config.hooks_spec is None else load_hooks(config.hooks_spec)
+
+        def begin() -> float:  # set up: tell the parent, wait for the common start
+            events.put(("ready", index, None))
+            deadline = time.monotonic() + _READY_TIMEOUT_S
+            while not state.start_at.value:
+                if coordinator.parent_gone() or time.monotonic() > deadline:
+                    raise RuntimeError("the parent never gave the start")
+                time.sleep(_START_POLL_S)
+            return float(state.start_at.value)
+
+        result = run_share(
+            config,
+            engine,
+            run_id,
+            begin,
+            hooks=hooks,
+            share=share,
+            coordinator=coordinator,
+        )
+        engine.dispose()
+        payload = {
+            "stats": result.stats.export(),
+            "reason": result.reason,
+            "aborted": result.aborted,
+            "error": result.error,
+        }
+        payload.update({name: getattr(result, name) for name in _COUNTERS})
+    except BaseException as exc:  # report, never die silently: the parent waits for us
+        payload = {"fatal": f"process {index}: {type(exc).__name__}: {exc}"}
+    _report(events, ("done", index, payload), coordinator.parent_gone)
+
+
+def _report(events: Any, message: tuple[str, int, Any], parent_gone: Callable[[], bool]) -> None:
+    """Sends the last message to the parent; gives up if the parent dies meanwhile."""
+    if parent_gone():
+        events.cancel_join_thread()  # our rows are stored: the run shows as crashed
+        return
+    events.put(message)
+    events.close()
+    # The queue's feeder thread writes to a pipe; with the parent gone nobody reads it
+    # and the write (and the join at exit) would block for ever.
+    flusher = threading.Thread(target=events.join_thread, name="capture-report", daemon=True)
+    flusher.start()
+    deadline = time.monotonic() + _READY_TIMEOUT_S
+    while flusher.is_alive() and time.monotonic() < deadline:
+        flusher.join(_POLL_S)
+        if parent_gone():
+            break
+    events.cancel_join_thread()
+
+
+class _NotStarted(Exception):
+    """A child process failed before the common start."""
+
+
+def run_parallel(
+    config: RunConfig,
+    engine: Engine,
+    db: str,
+    run_id: int,
+    *,
+    hooks: Hooks | None,
+    on_tick: Callable[[Progress], None] | None,
+) -> ShareResult:
+    """Runs config over config.procs processes; returns the merged result."""
+    if hooks is not None and hooks.any and config.hooks_spec is None:
+        raise UsageError("with --procs, give hooks as --hooks FILE or module (hooks_spec)")
+    with Signals() as signals:  # from the start: a signal to the parent alone stops all
+        return _run_parallel(config, engine, db, run_id, hooks, on_tick, signals)
+
+
+def _run_parallel(
+    config: RunConfig,
+    engine: Engine,
+    db: str,
+    run_id: int,
+    hooks: Hooks | None,
+    on_tick: Callable[[Progress], None] | None,
+    signals: Signals,
+) -> ShareResult:
+    """run_parallel with the parent's signal handlers installed."""
+    count = config.procs
+    ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
+    state = _State.create(ctx)
+    events: Any = ctx.Queue()
+    shared = (state, events, os.getpid())
+    children = [
+        ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
+        for i in range(1, count)
+    ]
+    for child in children:
+        child.start()
+    coordinator = _Shared(state, events, 0, 0)
+    coordinator.children = children
+    finished: dict[int, dict[str, Any]] = {}
+    progress: dict[int, dict[str, Any]] = {}
+
+    def begin() -> float:
+        """The parent is set up: wait until every child is, then start them all."""
+        ready = 0
+        deadline = time.monotonic() + _READY_TIMEOUT_S
+        while ready < len(children) and time.monotonic() < deadline:
+            try:
+                kind, index, payload = events.get(timeout=0.2)
+            except queue.Empty:
+                if any(c.exitcode is not None for c in children):
+                    break  # one died before it could even report
+                continue
+            if kind == "ready":
+                ready += 1
+            elif kind == "done":
+                finished[index] = payload  # failed before it was ready
+                ready += 1
+        if ready < len(children) or any("fatal" in p for p in finished.values()):
+            causes = [p["fatal"] for p in finished.values() if "fatal" in p]
+            raise _NotStarted(causes[0] if causes else "a process did not start")
+        state.start_at.value = time.time()  # everyone starts now: spawning took a while
+        return float(state.start_at.value)
+
+    def drain() -> list[dict[str, Any]]:
+        while True:
+            try:
+                kind, index, payload = events.get_nowait()
+            except queue.Empty:
+                return list(progress.values())
+            if kind == "progress":
+                progress[index] = payload
+            elif kind == "done":
+                finished[index] = payload
+
+    try:
+        result = run_share(
+            config,
+            engine,
+            run_id,
+            begin,
+            hooks=hooks,
+            on_tick=on_tick,
+            share=(0, count),
+            coordinator=coordinator,
+            extra_stats=drain,
+            signals=signals,
+        )
+    except _NotStarted as exc:
+        coordinator.halt("failed to start")  # never start a run missing a share: none sent
+        state.start_at.value = time.time()
+        for child in children:
+            child.join(timeout=5.0)
+        return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=str(exc))
+    _await_children(config, children, finished, drain, signals, coordinator)
+    return _merge(result, finished, len(children))
+
+
+def _await_children(
+    config: RunConfig,
+    children: list[Any],
+    finished: dict[int, dict[str, Any]],
+    drain: Callable[[], object],
+    signals: Signals,
+    coordinator: _Shared,
+) -> None:
+    """Waits for every child's report, passing on signals: a second one aborts them."""
+    wait_until = time.monotonic() + config.grace_s + 60.0
+    while len(finished) < len(children) and time.monotonic() < wait_until:
+        if signals.count:
+            coordinator.halt("interrupted")
+        if signals.count >= 2:
+            coordinator.abort()
+        drain()
+        if len(finished) < len(children):
+            if not any(c.is_alive() for c in children if c.pid):
+                drain()
+                break
+            time.sleep(_POLL_S)
+    for child in children:
+        child.join(timeout=5.0)
+
+
+def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: int) -> ShareResult:
+    """Adds the children's reports to the parent's result."""
+    for index in range(1, children + 1):
+        payload = finished.get(index)
+        if payload is None or "fatal" in payload:
+            cause = "ended without a report" if payload is None else payload["fatal"]
+            result.error = result.error or f"process {index} {cause}"
+            continue
+        result.stats.merge(payload["stats"])
+        other = ShareResult(
+            stats=Stats(),
+            reason=payload["reason"],
+            aborted=payload["aborted"],
+            error=payload["error"],
+            **{n: payload[n] for n in _COUNTERS},
+        )
+        result.add(other)
+    return result

@@ -1,0 +1,159 @@
+"""Drive a run: create its row, run its share(s), finish it, and sum it up.
+
+sent = ok + failed (+ aborted, only after a second interrupt or an expired grace period).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import Engine
+
+from capture.config import RunConfig
+from capture.errors import UsageError
+from capture.load.hooks import Hooks
+from capture.load.progress import Progress
+from capture.load.workers import ShareResult, run_share
+from capture.redact import Redactor
+from capture.store import database as store
+from capture.store.stats import StatsSnapshot
+
+__all__ = ["Progress", "RunStatus", "RunSummary", "run"]
+
+log = logging.getLogger("capture")
+
+
+class RunStatus(StrEnum):
+    """The `runs.status` values."""
+
+    RUNNING = "running"
+    COMPLETED = "completed"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """The outcome of a run, from the live counters cross-checked with the database."""
+
+    run_id: int
+    name: str | None
+    status: RunStatus
+    stop_reason: str
+    duration_s: float
+    sent: int
+    ok: int
+    failed: int
+    stored: int
+    dropped: int
+    aborted: int
+    sockets_used: int
+    connections: int
+    qps_asked: float | None
+    stats: StatsSnapshot
+    db: str | None = None  # where it was stored, as given (path or URL)
+    storage_error: str | None = None
+    requests_lost: int = 0  # records that got no row at all after a storage error
+    failures_lost: int = 0  # of those, failed: neither counted in failed_total nor dropped
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        """Returns requests per second over the run's duration."""
+        return self.sent / self.duration_s if self.duration_s > 0 else 0.0
+
+
+def run(
+    config: RunConfig,
+    engine: Engine,
+    *,
+    hooks: Hooks | None = None,
+    on_tick: Callable[[Progress], None] | None = None,
+    db: str | None = None,
+) -> RunSummary:
+    """Runs the load described by config, storing into engine. Returns the summary."""
+    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
+    run_id = store.create_run(
+        engine,
+        name=config.name,
+        command_line=config.command_line,
+        config_json=config.to_json(redactor.value, redactor.url),
+        qps=config.qps,
+    )
+    wall_start = time.time()
+    if config.procs > 1:
+        from capture.load.procs import run_parallel
+
+        if db is None:
+            raise UsageError("--procs needs the database path")
+        result = run_parallel(config, engine, db, run_id, hooks=hooks, on_tick=on_tick)
+    else:
+        result = run_share(config, engine, run_id, hooks=hooks, on_tick=on_tick)
+    # The run's duration is its sending time: not the spawning, flushing or checkpoint.
+    duration = (result.wall_end or time.time()) - (result.wall_start or wall_start)
+    if result.error:
+        status = RunStatus.FAILED
+    elif result.reason == "interrupted":
+        status = RunStatus.INTERRUPTED
+    else:
+        status = RunStatus.COMPLETED
+    totals, unrecorded = store.finish_run(
+        engine,
+        run_id,
+        status=status.value,
+        duration_s=duration,
+        dropped=result.dropped_failures,
+        aborted=result.aborted,
+    )
+    storage_error = _storage_message(result, run_id) if result.error else None
+    if unrecorded:
+        status = RunStatus.FAILED
+        storage_error = f"{storage_error}; {unrecorded}" if storage_error else unrecorded
+    if storage_error:
+        log.error("capture: error: %s", storage_error)
+    wal_left = store.checkpoint(engine)
+    if wal_left:
+        log.warning(
+            "capture: note: %s; keep that file with the database: the next run or "
+            "`capture db upgrade` folds it back",
+            wal_left,
+        )
+    snapshot = result.stats.snapshot()
+    return RunSummary(
+        run_id=run_id,
+        name=config.name,
+        status=status,
+        stop_reason=result.reason,
+        duration_s=duration,
+        sent=snapshot.sent + result.aborted,
+        ok=snapshot.ok,
+        failed=snapshot.failed,
+        stored=totals["failures_stored"],
+        dropped=result.dropped_failures,
+        aborted=result.aborted,
+        sockets_used=totals["sockets_used"],
+        connections=config.connections * config.procs,
+        qps_asked=config.qps,
+        stats=snapshot,
+        db=db,
+        storage_error=storage_error,
+        requests_lost=result.lost_requests,
+        failures_lost=result.lost_failures,
+        extra={"procs": config.procs},
+    )
+
+
+def _storage_message(result: ShareResult, run_id: int) -> str:
+    """Says what a storage error cost, in one line (the disk-full rule in README.md)."""
+    not_stored = result.dropped_failures + result.lost_failures
+    return (
+        f"run {run_id} failed: {result.error}; sending stopped; "
+        f"{not_stored} failures not stored ({result.dropped_failures} of them kept a "
+        f"requests row), {result.lost_requests} requests got no row at all, "
+        f"{result.stripped_bodies} failures stored without bodies"
+    )

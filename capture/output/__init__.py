@@ -1,0 +1,1 @@
+"""Pure formatters: rows and summaries in, lines, tables or files out."""

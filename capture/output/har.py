@@ -1,0 +1,112 @@
+"""HAR 1.2 export of failures (http://www.softwareishard.com/blog/har-12-spec/). Pure."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Iterable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from capture import __version__
+
+__all__ = ["har_document"]
+
+
+def _headers(raw: str | None) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in json.loads(raw)] if raw else []
+
+
+def _content(row: dict[str, Any]) -> dict[str, Any]:
+    body = bytes(row.get("body") or b"")
+    content: dict[str, Any] = {
+        "size": row.get("body_size") if row.get("body_size") is not None else len(body),
+        "mimeType": row.get("content_type") or "",
+    }
+    if body:
+        try:
+            content["text"] = body.decode("utf-8")
+        except UnicodeDecodeError:
+            content["text"] = base64.b64encode(body).decode("ascii")
+            content["encoding"] = "base64"
+    if row.get("body_truncated"):
+        content["comment"] = f"truncated: {len(body)} of {content['size']} bytes stored"
+    return content
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    latency = float(row["latency_ms"])
+    ttfb = row.get("ttfb_ms")
+    wait = float(ttfb) if ttfb is not None else latency
+    request: dict[str, Any] = {
+        "method": row["method"],
+        "url": row["url"],
+        "httpVersion": row.get("http_version") or "HTTP/1.1",
+        "cookies": [],
+        "headers": _headers(row.get("request_headers")),
+        "queryString": [
+            {"name": k, "value": v}
+            for k, v in parse_qsl(urlsplit(row["url"]).query, keep_blank_values=True)
+        ],
+        "headersSize": -1,
+        "bodySize": len(bytes(row.get("request_body") or b"")),
+    }
+    if row.get("request_body"):
+        request["postData"] = {
+            "mimeType": next(
+                (h["value"] for h in request["headers"] if h["name"].lower() == "content-type"),
+                "",
+            ),
+            "text": bytes(row["request_body"]).decode("utf-8", "replace"),
+        }
+    response = {
+        "status": row.get("status") or 0,  # 0: no response arrived (as browsers export it)
+        "statusText": row.get("reason") or "",
+        "httpVersion": row.get("http_version") or "",
+        "cookies": [],
+        "headers": _headers(row.get("response_headers")),
+        "content": _content(row),
+        "redirectURL": "",
+        "headersSize": -1,
+        "bodySize": row.get("body_size") if row.get("body_size") is not None else -1,
+    }
+    if row.get("error_kind"):
+        response["_error"] = row["error_kind"]
+    remote = row.get("remote_addr") or ""
+    entry: dict[str, Any] = {
+        "startedDateTime": row["started_at"],
+        "time": latency,
+        "request": request,
+        "response": response,
+        "cache": {},
+        "timings": {
+            "blocked": float(row.get("wait_ms") or 0.0),
+            "dns": -1,
+            "connect": float(row["connect_ms"]) if row.get("connect_ms") is not None else -1,
+            "ssl": -1,
+            "send": 0,
+            "wait": wait,
+            "receive": max(0.0, latency - wait),
+        },
+        "serverIPAddress": remote.rsplit(":", 1)[0].strip("[]"),
+        # HAR's "connection" is the parent TCP connection's id: the client port will do.
+        "connection": (row.get("local_addr") or "").rsplit(":", 1)[-1],
+        "comment": " ".join(
+            str(x)
+            for x in (f"capture id {row['id']}", row.get("error_kind"), row.get("error_message"))
+            if x
+        ),
+    }
+    return entry
+
+
+def har_document(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Returns failures as a HAR 1.2 log."""
+    return {
+        "log": {
+            "version": "1.2",
+            "creator": {"name": "capture", "version": __version__},
+            "pages": [],
+            "entries": [_entry(row) for row in rows],
+        }
+    }

@@ -1,0 +1,87 @@
+"""Show a run's progress: a Rich live panel on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from capture.load.progress import writer_behind
+from capture.load.runner import Progress
+from capture.output.run_summary import ms_text, progress_line, status_classes
+
+__all__ = ["Display"]
+
+_PLAIN_EVERY_S = 5.0
+
+
+class Display:
+    """A context manager whose tick() is handed to the runner as on_tick."""
+
+    def __init__(self, *, quiet: bool = False, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._quiet = quiet
+        self._live: Live | None = None
+        self._next_plain = time.monotonic() + _PLAIN_EVERY_S
+        self._is_tty = self._stream.isatty()
+
+    def __enter__(self) -> Display:
+        if not self._quiet and self._is_tty:
+            console = Console(file=self._stream)
+            self._live = Live(console=console, refresh_per_second=4, transient=True)
+            self._live.__enter__()
+        return self
+
+    def __exit__(
+        self, t: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._live is not None:
+            self._live.__exit__(t, e, tb)
+
+    @property
+    def on_tick(self) -> Callable[[Progress], None] | None:
+        """Returns the runner's callback, or None when nothing is shown (no snapshots)."""
+        return None if self._quiet else self.tick
+
+    def tick(self, p: Progress) -> None:
+        """Updates the display with the runner's latest progress."""
+        if self._quiet:
+            return
+        if self._live is not None:
+            self._live.update(_panel(p))
+            return
+        now = time.monotonic()
+        if now >= self._next_plain:
+            self._next_plain = now + _PLAIN_EVERY_S
+            behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
+            line = progress_line(p) + (f"  {behind}" if behind else "")
+            print(line, file=self._stream, flush=True)
+
+
+def _panel(p: Progress) -> Table:
+    snap = p.stats
+    rate = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    table = Table.grid(padding=(0, 2))
+    table.add_column(style="bold")
+    table.add_column()
+    planned = f" of {p.planned_s:.0f} s" if p.planned_s else ""
+    planned += f" / {p.planned_requests} requests" if p.planned_requests else ""
+    table.add_row("elapsed", f"{p.elapsed_s:.1f} s{planned}")
+    table.add_row("sent", f"{snap.sent}  ({rate:.0f}/s)")
+    table.add_row("ok / failed", f"{snap.ok} / {snap.failed}")
+    table.add_row("by class", status_classes(snap) or "-")
+    lat = snap.latency_ms
+    table.add_row("latency", f"p50 {ms_text(lat.get('p50'))}   p99 {ms_text(lat.get('p99'))}")
+    table.add_row("sessions busy", f"{p.busy_sessions} / {p.connections}")
+    behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
+    if behind:
+        table.add_row("storage", behind)
+    if p.stopping:
+        table.add_row("stopping", p.stopping)
+    return table

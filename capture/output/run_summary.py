@@ -1,0 +1,150 @@
+"""Pure formatters: summaries and rows in, lines of text out. No I/O."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from capture.load.runner import Progress, RunSummary
+from capture.store.stats import StatsSnapshot
+
+__all__ = ["ms_text", "progress_line", "status_classes", "summary_json", "summary_lines"]
+
+
+def ms_text(value: float | None) -> str:
+    if value is None:
+        return "-"
+    if value >= 1000:
+        return f"{value / 1000:.2f} s"
+    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+
+
+def _percentile_text(values: dict[str, float]) -> str:
+    return "  ".join(f"{k} {ms_text(v)}" for k, v in values.items())
+
+
+def _counts(counts: dict[Any, int], total: int) -> str:
+    items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
+    return "  ".join(f"{k}: {n} ({100.0 * n / total:.1f}%)" for k, n in items) if total else ""
+
+
+def status_classes(snap: StatsSnapshot) -> str:
+    classes: dict[str, int] = {}
+    for code, n in snap.status_counts.items():
+        key = f"{code // 100}xx"
+        classes[key] = classes.get(key, 0) + n
+    parts = [f"{k} {v}" for k, v in sorted(classes.items())]
+    parts += [f"{k} {v}" for k, v in sorted(snap.error_counts.items())]
+    return " ".join(parts)
+
+
+def progress_line(p: Progress) -> str:
+    """Returns one plain line of progress, for logs and non-terminal stderr."""
+    snap = p.stats
+    rate = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    planned = f"/{p.planned_s:.0f}s" if p.planned_s else ""
+    of = f"/{p.planned_requests}" if p.planned_requests else ""
+    lat = snap.latency_ms
+    line = (
+        f"[{p.elapsed_s:6.1f}s{planned}] sent {snap.sent}{of}  {rate:.0f}/s  ok {snap.ok}"
+        f"  failed {snap.failed}  p50 {ms_text(lat.get('p50'))}  p99 {ms_text(lat.get('p99'))}"
+        f"  busy {p.busy_sessions}/{p.connections}"
+    )
+    classes = status_classes(snap)
+    if classes:
+        line += f"  [{classes}]"
+    if p.stopping:
+        line += f"  stopping: {p.stopping}"
+    return line
+
+
+def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
+    """Yields the end-of-run summary as aligned text lines."""
+    snap = s.stats
+    title = f"run {s.run_id}" + (f" {s.name!r}" if s.name else "")
+    yield f"capture {title}: {s.status.value} after {s.duration_s:.2f} s ({s.stop_reason})"
+    pct = 100.0 * s.failed / s.sent if s.sent else 0.0
+    line = f"  requests  {s.sent} sent, {s.ok} ok, {s.failed} failed ({pct:.2f}%)"
+    line += f", {s.stored} failures stored"
+    if s.dropped:
+        line += f", {s.dropped} NOT stored"
+    if s.aborted:
+        line += f", {s.aborted} abandoned in flight"
+    yield line
+    rate = f"  rate      {s.rate:.1f}/s achieved"
+    if s.qps_asked:
+        rate += f", {s.qps_asked:g}/s asked ({100.0 * s.rate / s.qps_asked:.1f}%)"
+    yield rate
+    if snap.latency_ms:
+        yield f"  latency   {_percentile_text(snap.latency_ms)}"
+    if s.qps_asked and snap.lag_ms:
+        yield f"  send lag  {_percentile_text(snap.lag_ms)}"
+        behind = keep_up_warning(s)
+        if behind:
+            yield f"  WARNING   {behind}"
+    if snap.wait_ms and snap.wait_ms.get("p99", 0.0) >= 1.0:
+        yield f"  pool wait {_percentile_text(snap.wait_ms)}"
+    if snap.status_counts:
+        yield f"  status    {_counts(snap.status_counts, s.sent)}"
+    if snap.error_counts:
+        yield f"  errors    {_counts(snap.error_counts, s.sent)}"
+    yield f"  sockets   {s.sockets_used} client sockets used for {s.connections} connections"
+    if s.storage_error:
+        yield f"  storage   {s.storage_error}"
+    if s.failed:
+        yield f"  failures  capture failures --db {db} --run {s.run_id}"
+
+
+LAG_WARN_MS = 50.0  # a send this late is no longer the rate the user asked for
+
+
+def keep_up_warning(s: RunSummary) -> str | None:
+    """Says plainly when the pool could not keep up with --qps, else None."""
+    if not s.qps_asked or s.aborted or s.stop_reason != "completed":
+        return None
+    p99 = s.stats.lag_ms.get("p99", 0.0)
+    achieved = 100.0 * s.rate / s.qps_asked
+    if achieved >= 99.0 and p99 <= LAG_WARN_MS:
+        return None
+    return (
+        f"the pool did not keep up: asked {s.qps_asked:g}/s, achieved {s.rate:.1f}/s "
+        f"({achieved:.1f}%), send lag p99 {p99:.1f} ms; add connections (-c), "
+        f"workers (-w) or processes (--procs)"
+    )
+
+
+def summary_json(s: RunSummary, *, db: str) -> str:
+    """Returns the summary as one JSON document."""
+    snap = s.stats
+    return json.dumps(
+        {
+            "run_id": s.run_id,
+            "name": s.name,
+            "status": s.status.value,
+            "stop_reason": s.stop_reason,
+            "db": db,
+            "duration_s": round(s.duration_s, 6),
+            "sent": s.sent,
+            "ok": s.ok,
+            "failed": s.failed,
+            "stored": s.stored,
+            "dropped": s.dropped,
+            "aborted": s.aborted,
+            "rate": round(s.rate, 3),
+            "qps_asked": s.qps_asked,
+            "latency_ms": snap.latency_ms,
+            "lag_ms": snap.lag_ms,
+            "wait_ms": snap.wait_ms,
+            "status_counts": {str(k): v for k, v in sorted(snap.status_counts.items())},
+            "error_counts": dict(sorted(snap.error_counts.items())),
+            "sockets_used": s.sockets_used,
+            "connections": s.connections,
+            "storage_error": s.storage_error,
+            "keep_up_warning": keep_up_warning(s),
+            "requests_lost": s.requests_lost,
+            "failures_lost": s.failures_lost,
+            "procs": s.extra.get("procs", 1),
+        },
+        indent=2,
+    )

@@ -1,0 +1,236 @@
+"""Formatters for the inspection commands: rows in, tables or lines out. Pure.
+
+Every untrusted value (URL, header, body, error message) goes through safe.visible
+before it can reach a terminal, and Rich tables get Text cells so markup inside data
+is shown literally.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from typing import Any
+from urllib.parse import urlsplit
+
+from rich.table import Table
+from rich.text import Text
+
+from capture.safe import visible
+
+__all__ = [
+    "Format",
+    "failures_table",
+    "machine_lines",
+    "runs_table",
+    "short_url",
+    "sockets_table",
+]
+
+
+class Format(StrEnum):
+    """Output formats of the listing commands."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    csv = "csv"
+
+
+def _cell(value: object) -> Text:
+    return Text(visible("" if value is None else str(value), one_line=True))
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.1f}ms"
+
+
+def _size(value: int | None) -> str:
+    if value is None:
+        return "-"
+    for unit in ("B", "KiB", "MiB"):
+        if value < 1024 or unit == "MiB":
+            return f"{value}{unit}" if unit == "B" else f"{value:.1f}{unit}"
+        value = value / 1024  # type: ignore[assignment]
+    return str(value)
+
+
+def short_url(url: str, width: int = 40) -> str:
+    """Returns path and query of url, shortened in the middle to width characters."""
+    parts = urlsplit(url)
+    text = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+    if len(text) <= width:
+        return text
+    keep = (width - 1) // 2
+    return f"{text[:keep]}…{text[-(width - 1 - keep) :]}"
+
+
+def outcome(row: dict[str, Any]) -> str:
+    """Returns '503', 'reset', or '200 body_reset' for a request row."""
+    status, kind = row.get("status"), row.get("error_kind")
+    if status is not None and kind:
+        return f"{status} {kind}"
+    return str(status) if status is not None else str(kind or "-")
+
+
+def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
+    """Returns the failures list as a table."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    columns = ["id", *(["run"] if all_runs else []), "offset", "method", "url", "outcome"]
+    columns += ["latency", "body", "socket", "conn#"]
+    for name in columns:
+        justify = "right" if name in ("id", "run", "offset", "latency", "body", "conn#") else "left"
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        cells = [str(row["id"]), *([str(row["run_id"])] if all_runs else [])]
+        cells += [f"{row['offset_ms'] / 1000:.3f}s", row["method"], short_url(row["url"])]
+        cells += [outcome(row), _ms(row["latency_ms"]), _size(row.get("body_size"))]
+        cells += [row.get("local_addr") or "-", str(row.get("connection_request_no") or "-")]
+        table.add_row(*(_cell(c) for c in cells))
+    return table
+
+
+def runs_table(rows: list[dict[str, Any]]) -> Table:
+    """Returns the runs list as a table."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    for name, justify in [
+        ("id", "right"),
+        ("name", "left"),
+        ("started", "left"),
+        ("duration", "right"),
+        ("requests", "right"),
+        ("failures", "right"),
+        ("rate", "right"),
+        ("status", "left"),
+    ]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        rate = "-" if r["rate"] is None else f"{r['rate']:.1f}/s"
+        table.add_row(
+            *(
+                _cell(c)
+                for c in [
+                    r["id"],
+                    r["name"] or "",
+                    r["started_at"][:19].replace("T", " "),
+                    f"{r['duration_s']:.1f}s",
+                    r["requests"],
+                    r["failures"],
+                    rate,
+                    r["status"],
+                ]
+            )
+        )
+    return table
+
+
+def sockets_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
+    """Returns the per-socket histogram as a table (with a run column for all runs)."""
+    table = Table(box=None, pad_edge=False, header_style="bold")
+    if all_runs:
+        table.add_column("run", justify="right")
+    for name, justify in [
+        ("client socket", "left"),
+        ("remote", "left"),
+        ("session", "right"),
+        ("requests", "right"),
+        ("failures", "right"),
+        ("first", "right"),
+        ("last", "right"),
+        ("failed at request #", "left"),
+    ]:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for r in rows:
+        table.add_row(
+            *(
+                _cell(c)
+                for c in [
+                    *([r["run_id"]] if all_runs else []),
+                    r["local_addr"] or "(no connection)",
+                    r["remote_addr"] or "-",
+                    r["session"],
+                    r["requests"],
+                    r["failures"],
+                    f"{r['first_ms'] / 1000:.2f}s",
+                    f"{r['last_ms'] / 1000:.2f}s",
+                    failed_at(r["failed_at"]),
+                ]
+            )
+        )
+    return table
+
+
+def failed_at(text: str | None, most: int = 12) -> str:
+    """Turns '3,1,2' (group_concat) into '1, 2, 3', shortened after most numbers."""
+    if not text:
+        return ""
+    numbers = sorted(int(x) for x in text.split(",") if x)
+    shown = ", ".join(str(n) for n in numbers[:most])
+    return shown + (f", … ({len(numbers)})" if len(numbers) > most else "")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, bytes | memoryview):
+        raw = bytes(value)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return {"base64": base64.b64encode(raw).decode("ascii")}
+    if isinstance(value, str) and value[:1] == "[" and value[-1:] == "]":
+        try:  # headers are stored as JSON text; emit them as JSON, not a string
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def machine_lines(rows: Iterable[dict[str, Any]], fmt: Format) -> Iterator[str]:
+    """Yields rows as json (one document), jsonl (one per line) or csv lines."""
+    if fmt is Format.jsonl:
+        for row in rows:
+            yield json.dumps({k: _jsonable(v) for k, v in row.items()})
+    elif fmt is Format.json:
+        yield json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2)
+    elif fmt is Format.csv:
+        buffer = io.StringIO()
+        writer: Any = None
+        for row in rows:
+            if writer is None:
+                # "\r\n" only so that a field with a bare CR is quoted too (the csv
+                # module quotes the characters of lineterminator); it is cut off below.
+                writer = csv.DictWriter(buffer, fieldnames=list(row), lineterminator="\r\n")
+                writer.writeheader()
+                yield _take(buffer)
+            writer.writerow({k: _csv_value(v) for k, v in row.items()})
+            # One record per yield, kept whole: splitting would rewrite line breaks
+            # (\r\n, \u2028) inside quoted fields.
+            yield _take(buffer)
+    else:
+        raise ValueError(fmt)
+
+
+def _take(buffer: io.StringIO) -> str:
+    """Returns the one CSV record in buffer, without its terminator, and empties buffer."""
+    text = buffer.getvalue().removesuffix("\r\n")
+    buffer.seek(0)
+    buffer.truncate()
+    return text
+
+
+# A cell starting with one of these is a formula to Excel, LibreOffice and Sheets
+# (OWASP "CSV Injection"): a quote in front makes it text, as they advise.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_value(value: Any) -> Any:
+    converted = _jsonable(value)
+    if isinstance(converted, list | dict):
+        converted = json.dumps(converted)
+    if isinstance(converted, str) and converted.startswith(_FORMULA_START):
+        return "'" + converted
+    return converted

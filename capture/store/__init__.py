@@ -1,0 +1,2 @@
+"""The capture file: schema, revisions, the write side and its writer thread, the read
+side, queries and filters."""

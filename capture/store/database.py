@@ -1,0 +1,300 @@
+"""Open a capture database, bring its schema to head, and manage run rows.
+
+One engine per process role: the writer thread's (BEGIN IMMEDIATE, batched commits)
+and read-only ones for the query commands. Pragmas are set on every connection.
+
+Test-only: CAPTURE_TEST_MAX_PAGES=N sets `PRAGMA max_page_count` on write connections
+(a full disk, without filling one) and CAPTURE_TEST_BUSY_TIMEOUT_MS=N shortens their
+busy timeout (a lock held longer than it). Not a supported interface.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import sys
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Engine, create_engine, event, func, insert, select, update
+from sqlalchemy.exc import DatabaseError, OperationalError
+
+from capture import __version__
+from capture.errors import DataError, StorageError, UsageError
+from capture.store.reader import (
+    check_revision,
+    check_sqlite_file,
+    file_revision,
+    open_readonly,
+    revision,
+    sqlite_path,
+    table_names,
+)
+from capture.store.schema import REVISIONS, failures, requests, runs
+
+if TYPE_CHECKING:
+    from alembic.config import Config
+
+__all__ = [
+    "create_run",
+    "finish_run",
+    "now_iso",
+    "open_for_write",
+    "run_totals",
+    "upgrade_file",
+]
+
+BUSY_TIMEOUT_MS = 5000
+CHECKPOINT_WAIT_MS = 500  # how long the end-of-run checkpoint waits for readers to finish
+_TEST_MAX_PAGES_ENV = "CAPTURE_TEST_MAX_PAGES"
+_TEST_BUSY_TIMEOUT_ENV = "CAPTURE_TEST_BUSY_TIMEOUT_MS"
+
+
+def now_iso(ts: float | None = None) -> str:
+    """Returns a UTC timestamp as ISO-8601 text with microseconds and a Z."""
+    moment = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _migrations_dir() -> str:
+    # Installed: the capture.migrations package. From a checkout: the top-level folder.
+    try:
+        return str(resources.files("capture.migrations"))
+    except ModuleNotFoundError:  # pragma: no cover - only when packaging is broken
+        return str(Path(__file__).resolve().parent.parent / "migrations")
+
+
+def _alembic_config() -> Config:
+    # Alembic is imported only to migrate: read commands start faster without it.
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", _migrations_dir())
+    return cfg
+
+
+def head_revision() -> str:
+    """Returns the newest schema revision this version of capture knows."""
+    return REVISIONS[-1]
+
+
+def _install_pragmas(engine: Engine, *, writer: bool) -> None:
+    busy_ms = BUSY_TIMEOUT_MS
+    max_pages = None
+    if writer:
+        busy_ms = int(os.environ.get(_TEST_BUSY_TIMEOUT_ENV) or busy_ms)
+        max_pages = int(os.environ.get(_TEST_MAX_PAGES_ENV) or 0) or None
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: sqlite3.Connection, _record: Any) -> None:
+        # Take transactions into our own hands: pysqlite's implicit BEGIN is deferred,
+        # and a deferred writer can fail with SQLITE_BUSY_SNAPSHOT mid-batch.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute(f"PRAGMA busy_timeout = {busy_ms}")
+        cur.execute("PRAGMA foreign_keys = ON")
+        if writer:
+            cur.execute("PRAGMA journal_mode = WAL")
+            cur.execute("PRAGMA synchronous = NORMAL")
+            cur.execute("PRAGMA journal_size_limit = 67108864")
+            if max_pages is not None:
+                cur.execute(f"PRAGMA max_page_count = {max_pages}")
+        else:
+            cur.execute("PRAGMA query_only = ON")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if writer else "BEGIN")
+
+
+def _precreate(path: Path) -> None:
+    """Creates the database file owner-readable only; -wal and -shm inherit the mode."""
+    if not path.parent.is_dir():
+        raise UsageError(f"--db {str(path)!r}: directory {str(path.parent)!r} does not exist")
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise UsageError(f"--db {str(path)!r}: cannot create ({exc.strerror})") from None
+    os.close(fd)
+
+
+def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
+    """Returns the file's schema revision; refuses files that are not capture's or too new."""
+    with engine.connect() as conn:
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        try:
+            current = revision(driver)
+            tables = table_names(driver)
+        except sqlite3.OperationalError as exc:
+            raise StorageError(f"cannot open the database: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise DataError(f"cannot open the database: {exc}") from None
+    check_revision(current, tables, allow_empty=allow_empty)
+    return current
+
+
+def open_for_write(db: str) -> Engine:
+    """Opens (creating if needed) a database for a run and upgrades its schema to head."""
+    path = sqlite_path(db)
+    info = check_sqlite_file(path)  # before anything opens it: a FIFO would block
+    existing = info is not None and info.st_size > 0  # an empty file counts as new
+    if info is None:
+        _precreate(path)
+    if existing:
+        # Look before touching: even switching on WAL would change a foreign file.
+        current = file_revision(path, allow_empty=True)
+    engine = create_engine(f"sqlite:///{path}", pool_size=2, max_overflow=2)
+    try:
+        _install_pragmas(engine, writer=True)
+        if not existing:
+            current = _check_revision(engine, allow_empty=True)
+        if current != head_revision():
+            upgrade(engine)
+    except OperationalError as exc:
+        raise StorageError(f"cannot open the database: {exc.orig}") from None
+    except DatabaseError as exc:
+        raise DataError(f"cannot open the database: {exc.orig}") from None
+    return engine
+
+
+def upgrade(engine: Engine) -> None:
+    """Runs every migration the database has not had yet, on one connection."""
+    from alembic import command
+
+    cfg = _alembic_config()
+    with engine.connect() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "head")
+        conn.commit()
+
+
+def upgrade_file(db: str) -> tuple[str | None, str]:
+    """Upgrades a capture file to the latest schema. Returns (before, after) revisions."""
+    before = open_readonly(db, any_revision=True).revision
+    engine = open_for_write(db)
+    checkpoint(engine)  # also folds back a WAL a run had to leave behind
+    engine.dispose()
+    return before, head_revision()
+
+
+def create_run(
+    engine: Engine, *, name: str | None, command_line: str, config_json: str, qps: float | None
+) -> int:
+    """Inserts a run row with status 'running' and returns its id."""
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(
+                insert(runs).values(
+                    name=name,
+                    started_at=now_iso(),
+                    status="running",
+                    command_line=command_line,
+                    config_json=config_json,
+                    hostname=socket.gethostname(),
+                    pid=os.getpid(),
+                    capture_version=__version__,
+                    qps_asked=qps,
+                )
+            )
+            key = result.inserted_primary_key
+    except OperationalError as exc:  # locked by another process, disk full, read-only file
+        raise StorageError(f"cannot start a run in the database: {exc.orig}") from None
+    assert key is not None and isinstance(key[0], int)
+    run_id: int = key[0]
+    return run_id
+
+
+def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
+    """Counts what the database holds for a run: requests, ok, failed, stored failures, sockets."""
+    with engine.connect() as conn:
+        row = conn.execute(
+            select(
+                func.count(),
+                func.coalesce(func.sum(requests.c.failed), 0),
+                func.count(requests.c.local_addr.distinct()),
+            ).where(requests.c.run_id == run_id)
+        ).one()
+        stored = conn.execute(
+            select(func.count()).select_from(failures).where(failures.c.run_id == run_id)
+        ).scalar_one()
+    total, failed, sockets = int(row[0]), int(row[1]), int(row[2])
+    return {
+        "requests_total": total,
+        "ok_total": total - failed,
+        "failed_total": failed,
+        "failures_stored": int(stored),
+        "sockets_used": sockets,
+    }
+
+
+def finish_run(
+    engine: Engine, run_id: int, *, status: str, duration_s: float, dropped: int, aborted: int
+) -> tuple[dict[str, int], str | None]:
+    """Marks a run finished with its status and totals. Returns the totals, and why the
+    end could not be written (None when it was): on a full disk even this small update
+    can fail, and the caller still owes the user the run's summary."""
+    try:
+        totals = run_totals(engine, run_id)  # a read: works on a full disk
+    except OperationalError as exc:
+        raise StorageError(f"could not count run {run_id} ({exc.orig})") from None
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                update(runs)
+                .where(runs.c.id == run_id)
+                .values(
+                    status=status,
+                    finished_at=now_iso(),
+                    duration_s=duration_s,
+                    failures_dropped=dropped,
+                    aborted_total=aborted,
+                    **totals,
+                )
+            )
+    except OperationalError as exc:
+        return totals, (
+            f"could not record the end of run {run_id} ({exc.orig}); "
+            "it stays 'running' and `capture runs` shows it as crashed"
+        )
+    return totals, None
+
+
+def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | None:
+    """Folds the WAL back into the database file, so the .db alone is complete.
+
+    Waits at most wait_ms for readers to finish. Returns None when done, or says how
+    much is left in the -wal file and why.
+    """
+    raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
+    conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
+    why = "another connection holds a read transaction"
+    try:
+        (busy_ms,) = conn.execute("PRAGMA busy_timeout").fetchone()
+        # TRUNCATE waits (busy handler) until no reader uses the WAL; a reader holding a
+        # snapshot for the whole run would stall the end of the run for busy_timeout.
+        conn.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+        try:
+            (blocked, _, _) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_ms)}")
+    except sqlite3.Error as exc:  # disk full: the checkpoint grows the .db file
+        blocked, why = 1, str(exc)
+    finally:
+        raw.close()
+    if not blocked:
+        return None
+    path = Path(str(engine.url.database))
+    wal = path.with_name(path.name + "-wal")
+    size = wal.stat().st_size if wal.exists() else 0
+    return f"{size} bytes are still in {wal} ({why})"
+
+
+def program_name() -> str:
+    """Returns how the user invoked capture, for the runs.command_line column."""
+    return Path(sys.argv[0]).name or "capture"

@@ -1,0 +1,111 @@
+"""The filters of `capture failures` and `capture export`, parsed from user input. Pure."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from capture.config import MAX_ROW_ID, StatusSpec, parse_duration, parse_header
+from capture.errors import UsageError
+
+__all__ = ["FailureQuery", "When", "check_id", "parse_when"]
+
+
+def check_id(value: int, *, option: str, lowest: int = 1) -> None:
+    """Refuses an id or count outside lowest..MAX_ROW_ID, the integers SQLite holds."""
+    if not lowest <= value <= MAX_ROW_ID:
+        raise UsageError(f"{option} must be between {lowest} and {MAX_ROW_ID}")
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """A point in a run: an offset from its start (ms), or a UTC time (ISO text)."""
+
+    offset_ms: float | None = None
+    time_iso: str | None = None
+
+
+def parse_when(text: str, *, option: str) -> When:
+    """Turn '30s' / '2m' (offset into the run) or an ISO date-time into a When."""
+    if re.fullmatch(r"\s*[\d.]+\s*(ms|s|m|h)?\s*", text):
+        return When(offset_ms=parse_duration(text, option=option) * 1000.0)
+    try:
+        moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(
+            f"{option}: {text!r} is neither an offset (30s, 5m) nor a time (2026-01-02T03:04:05)"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+14:00 is before year 1 in UTC
+        raise UsageError(f"{option}: {text!r} is outside the years 1-9999 in UTC") from None
+    return When(time_iso=utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ"))
+
+
+@dataclass(frozen=True, slots=True)
+class FailureQuery:
+    """Which failures to list; every field narrows the selection."""
+
+    status: StatusSpec | None = None
+    errors: tuple[str, ...] = ()
+    url_glob: str | None = None
+    method: str | None = None
+    since: When | None = None
+    until: When | None = None
+    slower_than_ms: float | None = None
+    body_contains: bytes | None = None
+    header: tuple[str, str] | None = None
+    socket: str | None = None
+    session: int | None = None
+    limit: int | None = 50
+    offset: int = 0
+    oldest: bool = False
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        status: str | None = None,
+        error: str | None = None,
+        url: str | None = None,
+        method: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        slower_than: str | None = None,
+        body_contains: str | None = None,
+        header: str | None = None,
+        socket: str | None = None,
+        session: int | None = None,
+        limit: int | None = 50,
+        offset: int = 0,
+        oldest: bool = False,
+    ) -> FailureQuery:
+        """Parses the CLI's text options into a query; raises UsageError on bad input."""
+        if limit is not None:
+            check_id(limit, option="--limit", lowest=0)
+        check_id(offset, option="--offset", lowest=0)
+        if session is not None:
+            check_id(session, option="--session", lowest=0)
+        return cls(
+            status=None if status is None else StatusSpec.parse(status, option="--status"),
+            errors=tuple(e.strip() for e in error.split(",") if e.strip()) if error else (),
+            url_glob=url,
+            method=method.upper() if method else None,
+            since=None if since is None else parse_when(since, option="--since"),
+            until=None if until is None else parse_when(until, option="--until"),
+            slower_than_ms=(
+                None
+                if slower_than is None
+                else parse_duration(slower_than, option="--slower-than") * 1000.0
+            ),
+            body_contains=None if body_contains is None else body_contains.encode(),
+            header=None if header is None else parse_header(header),
+            socket=socket,
+            session=session,
+            limit=limit,
+            offset=offset,
+            oldest=oldest,
+        )

@@ -1,0 +1,228 @@
+"""Read queries behind the inspection commands, in plain SQL on a read-only sqlite3
+connection (reader.py). Filters reach SQL only as bound parameters."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from typing import Any
+
+from capture.config import MAX_ROW_ID
+from capture.errors import NotFoundError, UsageError
+from capture.store.filters import FailureQuery, check_id
+from capture.store.reader import ReadOnly
+
+__all__ = ["exchange", "failure_rows", "resolve_runs", "run_rows", "socket_rows"]
+
+_LIST_COLUMNS = (
+    "r.id, r.run_id, r.seq, r.started_at, r.offset_ms, r.method, r.url, r.status,"
+    " r.error_kind, r.latency_ms, r.ttfb_ms, f.body_size, f.body_truncated, f.content_type,"
+    " r.local_addr, r.remote_addr, r.session, r.connection_no, r.connection_request_no,"
+    " r.correlation_id"
+)
+
+_HEADER_EXISTS = (
+    "EXISTS (SELECT 1 FROM json_each(f.response_headers) AS h"
+    " WHERE lower(json_extract(h.value, '$[0]')) = lower(?)"
+    " AND json_extract(h.value, '$[1]') = ?)"
+)
+
+
+def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+    return [dict(row) for row in cursor]
+
+
+def resolve_runs(conn: sqlite3.Connection, spec: str | None) -> list[int] | None:
+    """Turns --run ID|NAME|all (default: the latest) into run ids; None means all runs."""
+    if spec is not None and spec.strip().lower() == "all":
+        return None
+    if spec is None or spec.strip().lower() == "latest":
+        (latest,) = conn.execute("SELECT max(id) FROM runs").fetchone()
+        if latest is None:
+            raise NotFoundError("the database holds no runs yet")
+        return [int(latest)]
+    spec = spec.strip()
+    if spec.isascii() and spec.isdigit():  # not '²': str.isdigit() is true for it
+        if int(spec) > MAX_ROW_ID:
+            raise UsageError(f"run id {spec} is larger than any id ({MAX_ROW_ID})")
+        (found,) = conn.execute("SELECT max(id) FROM runs WHERE id = ?", (int(spec),)).fetchone()
+    else:
+        (found,) = conn.execute("SELECT max(id) FROM runs WHERE name = ?", (spec,)).fetchone()
+    if found is None:
+        raise NotFoundError(f"no run {spec!r} in this database (see: capture runs)")
+    return [int(found)]
+
+
+def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
+    """Returns the WHERE terms of q and their parameters, in order."""
+    cond: list[str] = []
+    params: list[Any] = []
+    if q.status is not None:
+        cond.append("(" + " OR ".join("r.status BETWEEN ? AND ?" for _ in q.status.ranges) + ")")
+        params += [bound for pair in q.status.ranges for bound in pair]
+    if q.errors:
+        cond.append(f"r.error_kind IN ({', '.join('?' * len(q.errors))})")
+        params += q.errors
+    if q.url_glob:
+        pattern = q.url_glob if any(c in q.url_glob for c in "*?[") else f"*{q.url_glob}*"
+        cond.append("r.url GLOB ?")
+        params.append(pattern)
+    if q.method:
+        cond.append("r.method = ?")
+        params.append(q.method)
+    for when, op in ((q.since, ">="), (q.until, "<")):
+        if when is None:
+            continue
+        column = "r.offset_ms" if when.offset_ms is not None else "r.started_at"
+        cond.append(f"{column} {op} ?")
+        params.append(when.offset_ms if when.offset_ms is not None else when.time_iso)
+    if q.slower_than_ms is not None:
+        cond.append("r.latency_ms > ?")
+        params.append(q.slower_than_ms)
+    if q.body_contains is not None:
+        cond.append("instr(f.body, ?) > 0")
+        params.append(q.body_contains)
+    if q.header is not None:
+        cond.append(_HEADER_EXISTS)
+        params += q.header
+    if q.socket:
+        if q.socket.isdigit():  # a bare port: the client side
+            cond.append("r.local_addr LIKE ?")
+            params.append(f"%:{q.socket}")
+        else:
+            cond.append("(r.local_addr = ? OR r.remote_addr = ?)")
+            params += [q.socket, q.socket]
+    if q.session is not None:
+        cond.append("r.session = ?")
+        params.append(q.session)
+    return cond, params
+
+
+def _failure_columns(conn: sqlite3.Connection) -> str:
+    names = [r[0] for r in conn.execute("SELECT name FROM pragma_table_info('failures')")]
+    return ", ".join(f"f.{n}" for n in names if n not in ("request_id", "run_id"))
+
+
+def failure_rows(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool = False
+) -> list[dict[str, Any]]:
+    """Returns the failures matching q, newest first unless q.oldest."""
+    with db.connect() as conn:
+        run_ids = resolve_runs(conn, run_spec)
+        columns = f"r.*, {_failure_columns(conn)}" if full else _LIST_COLUMNS
+        cond, params = _conditions(q)
+        # Walk the failures of the run in id order and stop at the page: without the
+        # hint SQLite may pick a requests index, read every request row and sort them.
+        source = "failures AS f"
+        if run_ids is not None:
+            source += " INDEXED BY ix_failures_run_id"
+            cond.insert(0, f"f.run_id IN ({', '.join('?' * len(run_ids))})")
+            params[:0] = run_ids
+        sql = (
+            f"SELECT {columns} FROM {source} JOIN requests AS r ON r.id = f.request_id"
+            f"{' WHERE ' + ' AND '.join(cond) if cond else ''}"
+            f" ORDER BY f.request_id {'ASC' if q.oldest else 'DESC'} LIMIT ? OFFSET ?"
+        )
+        params += [-1 if q.limit is None else q.limit, q.offset]
+        return _dicts(conn.execute(sql, params))
+
+
+def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> dict[str, Any]:
+    """Returns one failed exchange in full, with its neighbours on the same connection."""
+    check_id(request_id, option="ID")
+    with db.connect() as conn:
+        row = conn.execute(
+            f"SELECT r.*, {_failure_columns(conn)} FROM requests AS r"
+            " LEFT JOIN failures AS f ON f.request_id = r.id WHERE r.id = ?",
+            (request_id,),
+        ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no request with id {request_id} in this database")
+        found = dict(row)
+        found["neighbours"] = _neighbours(conn, found, around)
+    return found
+
+
+_NEIGHBOURS = """
+SELECT id, seq, offset_ms, status, error_kind, latency_ms, connection_request_no
+FROM requests WHERE run_id = ? AND session = ? AND connection_no = ? AND seq {op} ?
+ORDER BY seq {order} LIMIT ?
+"""
+
+
+def _neighbours(conn: sqlite3.Connection, row: dict[str, Any], around: int) -> list[dict[str, Any]]:
+    if row["connection_no"] is None:
+        return []
+    same = (row["run_id"], row["session"], row["connection_no"], row["seq"], around)
+    before = _dicts(conn.execute(_NEIGHBOURS.format(op="<", order="DESC"), same))
+    after = _dicts(conn.execute(_NEIGHBOURS.format(op=">", order="ASC"), same))
+    return [*reversed(before), *after]
+
+
+def pid_alive(pid: int) -> bool:
+    """Tells whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, it is just not ours
+    return True
+
+
+def run_status(row: dict[str, Any]) -> str:
+    """Returns the run's status, 'crashed' for a 'running' run whose process is gone."""
+    status = str(row["status"])
+    if status == "running" and row.get("pid") and not pid_alive(int(row["pid"])):
+        return "crashed"
+    return status
+
+
+# Counted per run on the (run_id, seq) and (run_id, failed, status) indexes: a GROUP BY
+# over every request row takes seconds on a million-row file. The span (for a run with
+# no duration yet: running or crashed) needs the rows themselves.
+_RUNS = """
+SELECT id, name, started_at, finished_at, status, pid, hostname, duration_s, qps_asked,
+       (SELECT count(*) FROM requests WHERE run_id = runs.id) AS requests,
+       (SELECT count(*) FROM requests WHERE run_id = runs.id AND failed = 1) AS failures,
+       CASE WHEN duration_s IS NULL THEN
+           (SELECT max(offset_ms + latency_ms) FROM requests WHERE run_id = runs.id)
+       END AS span_ms
+FROM runs ORDER BY id
+"""
+
+
+def run_rows(db: ReadOnly) -> list[dict[str, Any]]:
+    """Returns every run, oldest first, with counts taken from the rows themselves."""
+    with db.connect() as conn:
+        rows = _dicts(conn.execute(_RUNS))
+    for item in rows:
+        item["status"] = run_status(item)
+        duration = item["duration_s"] or (item["span_ms"] or 0) / 1000.0
+        item["duration_s"] = duration
+        item["rate"] = item["requests"] / duration if duration else None
+        del item["span_ms"]
+    return rows
+
+
+_SOCKETS = """
+SELECT run_id, local_addr, min(remote_addr) AS remote_addr, min(session) AS session,
+       count(*) AS requests, coalesce(sum(failed), 0) AS failures,
+       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
+       group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at
+FROM requests {where}
+GROUP BY run_id, local_addr ORDER BY run_id, requests DESC, local_addr
+"""
+
+
+def socket_rows(
+    db: ReadOnly, run_spec: str | None
+) -> tuple[list[int] | None, list[dict[str, Any]]]:
+    """Returns each client socket of a run (or of every run for 'all'): remote, requests,
+    failures, first and last use; with the run ids asked for (None: all)."""
+    with db.connect() as conn:
+        run_ids = resolve_runs(conn, run_spec)
+        if run_ids is None:
+            return None, _dicts(conn.execute(_SOCKETS.format(where="")))
+        sql = _SOCKETS.format(where=f"WHERE run_id IN ({', '.join('?' * len(run_ids))})")
+        return run_ids, _dicts(conn.execute(sql, run_ids))

@@ -1,0 +1,142 @@
+"""The data behind `capture summary`: counts, percentiles, timeline and failure groups
+of one run, computed in SQL so a million-row run stays fast."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from typing import Any
+
+from capture.store.queries import resolve_runs, run_status
+from capture.store.reader import ReadOnly
+
+__all__ = ["run_report"]
+
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+TOP = 10
+
+
+def run_report(db: ReadOnly, run_spec: str | None) -> dict[str, Any]:
+    """Returns everything `capture summary` shows for one run."""
+    with db.connect() as conn:
+        (run_id,) = resolve_runs(conn, run_spec) or [0]
+        run = dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
+        run["status"] = run_status(run)
+        # One scan of the (run_id, failed, status) index gives the totals and the statuses.
+        by_status = conn.execute(
+            "SELECT failed, status, count(*) FROM requests WHERE run_id = ?"
+            " GROUP BY failed, status",
+            (run_id,),
+        ).fetchall()
+        statuses: Counter[int | None] = Counter()
+        total = failed = 0
+        for was_failed, status, n in by_status:
+            statuses[status] += n
+            total += n
+            failed += n if was_failed else 0
+        report: dict[str, Any] = {"run": run, "requests": total, "failed": failed}
+        report["status_counts"] = sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0))
+        report["error_counts"] = [
+            (kind, int(n))
+            for kind, n in conn.execute(
+                "SELECT error_kind, count(*) AS n FROM requests"
+                " WHERE run_id = ? AND error_kind IS NOT NULL"
+                " GROUP BY error_kind ORDER BY n DESC",
+                (run_id,),
+            )
+        ]
+        report["latency_ok"] = _percentiles(conn, run_id, 0, total - failed)
+        report["latency_failed"] = _percentiles(conn, run_id, 1, failed)
+        report.update(_failure_pass(conn, run_id))
+    return report
+
+
+_BY_RANK = (
+    "SELECT latency_ms FROM requests WHERE run_id = ? AND failed = ?"
+    " ORDER BY latency_ms LIMIT 1 OFFSET ?"
+)
+
+
+def _percentiles(
+    conn: sqlite3.Connection, run_id: int, failed: int, count: int
+) -> dict[str, float]:
+    """Exact percentiles by rank, walking the (run_id, failed, latency_ms) index."""
+    if count == 0:
+        return {}
+    out: dict[str, float] = {}
+    for p in PERCENTILES:
+        rank = max(0, min(count - 1, int(count * p / 100.0 + 0.5) - 1))
+        out[f"p{p:g}"] = float(conn.execute(_BY_RANK, (run_id, failed, rank)).fetchone()[0])
+    (top,) = conn.execute(
+        "SELECT max(latency_ms) FROM requests WHERE run_id = ? AND failed = ?", (run_id, failed)
+    ).fetchone()
+    out["max"] = float(top)
+    return out
+
+
+_FAILURE_PASS_SQL = """
+SELECT r.id, r.url, r.remote_addr, r.local_addr, r.offset_ms,
+       CAST(r.offset_ms / 1000 AS INTEGER), r.status, r.error_kind, f.body_signature
+FROM failures AS f INDEXED BY ix_failures_run_id JOIN requests AS r ON r.id = f.request_id
+WHERE f.run_id = ?
+"""
+
+
+def _failure_pass(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
+    """One pass over the run's failures for the timeline, the top lists and the groups.
+
+    One indexed scan, counted with C-level Counter/zip/dict over columns, beats five
+    GROUP BYs that each read every failed row again (~1 s against ~6 s on 200,000
+    failures). First and last are by request id, which follows time to within a batch.
+    """
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: zip(*rows) below, and no per-row objects
+    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
+    if not rows:
+        return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
+                "groups": []}  # fmt: skip
+    rids, urls, remotes, locals_, offsets, seconds, statuses, kinds, sigs = zip(*rows, strict=True)
+    keys = list(zip(statuses, kinds, urls, sigs, strict=True))
+    counts = Counter(keys)
+    first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
+                     strict=True))  # fmt: skip
+    last = dict(zip(keys, offsets, strict=True))
+    by_url: Counter[str] = Counter()
+    merged: dict[tuple[str, str, str | None], list[Any]] = {}
+    for (status, kind, url, sig), n in counts.items():
+        by_url[url] += n
+        outcome = " ".join(str(x) for x in (status, kind) if x is not None)
+        key = (outcome, url.split("?", 1)[0], sig)
+        rid, first_ms = first[(status, kind, url, sig)]
+        last_ms = last[(status, kind, url, sig)]
+        group = merged.get(key)
+        if group is None:  # [count, first_ms, last_ms, example_id]
+            merged[key] = [n, first_ms, last_ms, rid]
+        else:
+            group[0] += n
+            if rid < group[3]:
+                group[1], group[3] = first_ms, rid
+            group[2] = max(group[2], last_ms)
+    ranked = sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
+    return {
+        "failures_per_second": sorted(Counter(seconds).items()),
+        "top_urls": _most(by_url),
+        "by_remote": _most(Counter(remotes)),
+        "by_socket": _most(Counter(locals_)),
+        "groups": [
+            {
+                "outcome": o,
+                "path": p,
+                "signature": sig,
+                "count": g[0],
+                "first_ms": g[1],
+                "last_ms": g[2],
+                "example_id": g[3],
+            }
+            for (o, p, sig), g in ranked[: TOP * 2]
+        ],
+    }
+
+
+def _most(counter: Counter[Any]) -> list[tuple[Any, int]]:
+    return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]

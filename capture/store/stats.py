@@ -1,0 +1,145 @@
+"""Live counters and latency histograms for one run, fed by the writer thread.
+
+Percentiles come from HdrHistogram (bounded memory, exact to 3 significant digits)
+rather than from sorting samples, which would grow without bound over a long run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = ["PERCENTILES", "Stats", "StatsSnapshot"]
+
+PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+_MAX_US = 3_600_000_000  # one hour, in microseconds
+_SIG_DIGITS = 3
+
+
+def _histogram() -> HdrHistogram:
+    return HdrHistogram(1, _MAX_US, _SIG_DIGITS)
+
+
+@dataclass(frozen=True, slots=True)
+class StatsSnapshot:
+    """A consistent copy of the counters, for the live display and the summary."""
+
+    sent: int = 0
+    ok: int = 0
+    failed: int = 0
+    status_counts: dict[int, int] = field(default_factory=dict)
+    error_counts: dict[str, int] = field(default_factory=dict)
+    latency_ms: dict[str, float] = field(default_factory=dict)  # p50.. and max
+    lag_ms: dict[str, float] = field(default_factory=dict)
+    wait_ms: dict[str, float] = field(default_factory=dict)
+    sockets: int = 0
+    last_offset_s: float = 0.0
+
+
+class Stats:
+    """Accumulates outcomes; add() is called by one thread, snapshot() by any."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.sent = 0
+        self.failed = 0
+        self.status_counts: Counter[int] = Counter()
+        self.error_counts: Counter[str] = Counter()
+        self.sockets: set[str] = set()
+        self.latency = _histogram()
+        self.lag = _histogram()
+        self.wait = _histogram()
+        self.last_offset_s = 0.0
+
+    def add_many(self, records: Sequence[Any]) -> None:
+        """Counts finished records (capture.store.record.Record) under one lock acquisition."""
+        with self._lock:
+            status_counts, error_counts, sockets = (
+                self.status_counts,
+                self.error_counts,
+                self.sockets,
+            )
+            latency, lag, wait = (
+                self.latency.record_value,
+                self.lag.record_value,
+                self.wait.record_value,
+            )
+            last = self.last_offset_s
+            for rec in records:
+                if rec.failed:
+                    self.failed += 1
+                if rec.status is not None:
+                    status_counts[rec.status] += 1
+                if rec.error_kind is not None:
+                    error_counts[rec.error_kind] += 1
+                if rec.local_addr is not None:
+                    sockets.add(rec.local_addr)
+                latency(_us(rec.latency_s))
+                wait(_us(rec.wait_s))
+                if rec.lag_s is not None:
+                    lag(_us(rec.lag_s))
+                end = rec.start_s + rec.latency_s
+                if end > last:
+                    last = end
+            self.sent += len(records)
+            self.last_offset_s = last
+
+    def export(self) -> dict[str, Any]:
+        """Returns the counters and encoded histograms, to send to another process."""
+        with self._lock:
+            return {
+                "sent": self.sent,
+                "failed": self.failed,
+                "status_counts": dict(self.status_counts),
+                "error_counts": dict(self.error_counts),
+                "sockets": sorted(self.sockets),
+                "last_offset_s": self.last_offset_s,
+                "latency": self.latency.encode(),
+                "lag": self.lag.encode(),
+                "wait": self.wait.encode(),
+            }
+
+    def merge(self, payload: dict[str, Any]) -> None:
+        """Adds another process's export() to these counters."""
+        with self._lock:
+            self.sent += payload["sent"]
+            self.failed += payload["failed"]
+            self.status_counts.update(payload["status_counts"])
+            self.error_counts.update(payload["error_counts"])
+            self.sockets.update(payload["sockets"])
+            self.last_offset_s = max(self.last_offset_s, payload["last_offset_s"])
+            for name in ("latency", "lag", "wait"):
+                getattr(self, name).add(HdrHistogram.decode(payload[name]))
+
+    def snapshot(self) -> StatsSnapshot:
+        """Returns a copy of the counters and percentiles."""
+        with self._lock:
+            return StatsSnapshot(
+                sent=self.sent,
+                ok=self.sent - self.failed,
+                failed=self.failed,
+                status_counts=dict(self.status_counts),
+                error_counts=dict(self.error_counts),
+                latency_ms=_percentiles(self.latency),
+                lag_ms=_percentiles(self.lag),
+                wait_ms=_percentiles(self.wait),
+                sockets=len(self.sockets),
+                last_offset_s=self.last_offset_s,
+            )
+
+
+def _us(seconds: float) -> int:
+    return min(_MAX_US, max(1, int(seconds * 1_000_000)))
+
+
+def _percentiles(hist: HdrHistogram) -> dict[str, float]:
+    if hist.get_total_count() == 0:
+        return {}
+    out = {f"p{p:g}": hist.get_value_at_percentile(p) / 1000.0 for p in PERCENTILES}
+    out["max"] = hist.get_max_value() / 1000.0
+    return out

@@ -1,0 +1,451 @@
+"""The one thread that owns the write connection: batches records into transactions.
+
+Workers only append Records to a queue bounded in bytes (QUEUE_BYTES, --max-queue) and
+in rows; when it is full they wait for the writer (backpressure instead of unbounded
+memory). A record counts until its batch is stored, not until the writer takes it. A batch
+commits after BATCH_ROWS records, half the byte bound or BATCH_INTERVAL_S, whichever comes
+first, so a crash loses at most the last interval. Shutdown is a flag, a flush and a join.
+
+The queue is a deque the writer polls, not a queue.Queue: a Queue wakes the writer on
+every put, and that hand-off of the GIL per request cost more than the insert itself.
+Workers take a lock only to count bytes; the writer wakes them only when they wait.
+
+Another process's write lock is waited out. A storage error (disk full) rolls the batch
+back whole; it is retried without bodies, then as requests rows alone, and whatever still
+does not fit is counted, never lost silently (the rule is in README.md).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import DBAPIError
+
+from capture.config import DEFAULT_MAX_QUEUE_BYTES, Target
+from capture.redact import Redactor
+from capture.store.database import now_iso
+from capture.store.record import Record, queued_bytes
+from capture.store.schema import requests
+from capture.store.signature import signature
+from capture.store.stats import Stats
+
+__all__ = ["QUEUE_BYTES", "RecordQueue", "Writer"]
+
+BATCH_ROWS = 500
+BATCH_INTERVAL_S = 0.2
+QUEUE_BYTES = DEFAULT_MAX_QUEUE_BYTES
+QUEUE_RECORDS = 10_000  # also bounds the rows: light records are ~1.8 KB each
+_POLL_S = 0.005  # how long the writer sleeps when there is nothing to store
+_MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
+_LOCKED = "the database stayed locked by another connection"
+
+log = logging.getLogger("capture")
+
+
+_REQUEST_COLUMNS = (
+    "run_id", "seq", "worker", "session", "method", "url", "started_at", "offset_ms",
+    "lag_ms", "wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "status", "error_kind",
+    "failed", "bytes_in", "local_addr", "remote_addr", "connection_no",
+    "connection_request_no", "correlation_id",
+)  # fmt: skip
+_FAILURE_COLUMNS = (
+    "run_id", "reason", "http_version", "request_headers", "request_body",
+    "response_headers", "body", "body_size", "body_truncated", "content_type",
+    "content_encoding", "error_class", "error_message", "body_signature",
+)  # fmt: skip
+
+
+_REQUESTS_HEAD = f"INSERT INTO requests (id, {', '.join(_REQUEST_COLUMNS)}) VALUES "
+_FAILURES_HEAD = f"INSERT INTO failures (request_id, {', '.join(_FAILURE_COLUMNS)}) VALUES "
+# Bound parameters per statement: SQLite's limit (999 before 3.32).
+_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
+
+
+@functools.lru_cache(maxsize=64)
+def _values_sql(head: str, width: int, rows: int) -> str:
+    one = f"({', '.join('?' * width)})"
+    return head + ", ".join([one] * rows)
+
+
+def _insert_rows(conn: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
+    """Inserts rows with one multi-row INSERT per chunk, not one step per row.
+
+    pysqlite's executemany releases and retakes the GIL around every row's step; with
+    16 workers holding it, each retake waited, and the writer fell behind once every
+    response was a stored failure. A statement per ~500 rows takes it a few times."""
+    if not rows:
+        return
+    width = len(rows[0])
+    per = max(1, _MAX_PARAMS // width)
+    for start in range(0, len(rows), per):
+        chunk = rows[start : start + per]
+        params = tuple(value for row in chunk for value in row)
+        conn.exec_driver_sql(_values_sql(head, width, len(chunk)), params)
+
+
+class _Clock:
+    """Turns run offsets into ISO-8601 UTC text, formatting each second only once."""
+
+    def __init__(self, wall_start: float) -> None:
+        self._wall_start = wall_start
+        self._second = -1
+        self._prefix = ""
+
+    def iso(self, offset_s: float) -> str:
+        moment = self._wall_start + offset_s
+        second = int(moment)
+        if second != self._second:
+            self._second = second
+            self._prefix = now_iso(second)[:19]
+        return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}Z"
+
+
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else round(seconds * 1000.0, 3)
+
+
+class RecordQueue:
+    """Records on their way to the database, bounded in bytes and rows; put() waits.
+
+    The bytes of a record count from put() until release(), after its batch is stored,
+    so the bound covers what the writer holds too. One record is always let in when
+    none is held, however big, so a record larger than the bound cannot wait for ever.
+    """
+
+    def __init__(self, max_bytes: int, max_records: int = QUEUE_RECORDS) -> None:
+        self.max_bytes = max_bytes
+        self.max_records = max_records
+        self._items: deque[tuple[Record, int]] = deque()
+        self._room = threading.Condition(threading.Lock())
+        self.held_bytes = 0  # put and not yet released
+        self.held_records = 0
+        self.peak_bytes = 0
+        self.wait_s = 0.0  # worker-seconds spent waiting for room, summed over workers
+        self.waiting = 0  # workers waiting for room right now
+        self._open = True
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def put(self, record: Record, size: int) -> None:
+        """Appends record (about size bytes); waits while the queue is full and open."""
+        with self._room:
+            if self._open and self._full(size):
+                began = time.perf_counter()
+                self.waiting += 1
+                try:
+                    while self._open and self._full(size):
+                        self._room.wait()
+                finally:
+                    self.waiting -= 1
+                    self.wait_s += time.perf_counter() - began
+            self.held_bytes += size
+            self.held_records += 1
+            self.peak_bytes = max(self.peak_bytes, self.held_bytes)
+            self._items.append((record, size))  # inside the lock: take() sees it counted
+
+    def _full(self, size: int) -> bool:
+        held = self.held_records
+        return held > 0 and (held >= self.max_records or self.held_bytes + size > self.max_bytes)
+
+    def take(self) -> tuple[Record, int] | None:
+        """Returns the oldest record and its size, or None; it stays held until release()."""
+        try:
+            return self._items.popleft()  # atomic: no lock on the writer's side
+        except IndexError:
+            return None
+
+    def release(self, size: int, records: int) -> None:
+        """Frees the room of stored (or given up) records and wakes waiting workers."""
+        with self._room:
+            self.held_bytes -= size
+            self.held_records -= records
+            if self.waiting:
+                self._room.notify_all()
+
+    def close(self) -> None:
+        """Stops waiting: every put() from now on, and every waiting one, goes through.
+
+        A waiting worker's record is in memory already; letting it in costs nothing more,
+        and the writer is flushing or gone, so waiting would only hang the worker."""
+        with self._room:
+            self._open = False
+            self._room.notify_all()
+
+
+class Writer:
+    """Drains records from a bounded queue into SQLite, one transaction per batch."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        run_id: int,
+        *,
+        wall_start: float,
+        targets: Sequence[Target],
+        redactor: Redactor,
+        stats: Stats,
+        queue_bytes: int = QUEUE_BYTES,
+        queue_records: int = QUEUE_RECORDS,
+    ) -> None:
+        self._engine = engine
+        self._run_id = run_id
+        self._clock = _Clock(wall_start)
+        self._targets = targets
+        self._urls = tuple(redactor.url(t.url) for t in targets)  # secret query values
+        self._redactor = redactor
+        # Header lists repeat: a target's request headers, a server's error responses
+        # within one second (same Date). Redacting (an HMAC per secret) and encoding them
+        # once per distinct list took ~10 us off every stored failure.
+        self._headers_json = functools.lru_cache(maxsize=1024)(self._encode_headers)
+        self._stats = stats
+        self.queue = RecordQueue(queue_bytes, queue_records)
+        # Flushing at half the bound leaves the other half to the workers while it commits.
+        self._flush_bytes = max(1, queue_bytes // 2)
+        self._stopping = threading.Event()
+        self.stored_requests = 0
+        self.stored_failures = 0
+        # After a storage error (disk full, ...): failures stored without their bodies,
+        # failures whose requests row was stored but not their failures row, and records
+        # that got no row at all (lost_failures of them failed).
+        self.stripped_bodies = 0
+        self.dropped_failures = 0
+        self.lost_requests = 0
+        self.lost_failures = 0
+        self.error: str | None = None  # the first storage error
+        self._warned_locked = False
+        self.abandon = threading.Event()  # set by give_up(): stop retrying
+        self._thread = threading.Thread(target=self._loop, name="capture-writer", daemon=True)
+
+    def start(self) -> None:
+        """Starts the writer thread."""
+        self._thread.start()
+
+    def put(self, record: Record) -> None:
+        """Hands a finished record over; waits while the queue is full."""
+        self.queue.put(record, queued_bytes(record))
+
+    def close(self, timeout: float) -> bool:
+        """Flushes what is queued and stops. Returns False if the thread did not finish."""
+        self._stopping.set()
+        self.queue.close()  # a worker still waiting for room (abort, grace over) goes on
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def give_up(self, timeout: float) -> bool:
+        """Stops waiting on locks: what cannot be stored at once is counted lost.
+
+        Returns False if the thread still did not finish within timeout.
+        """
+        self.abandon.set()
+        return self.close(timeout)
+
+    def _loop(self) -> None:
+        try:
+            self._drain()
+        finally:
+            self.queue.close()  # a writer that died must not leave workers waiting
+            if not self._stopping.is_set():
+                self.error = self.error or "internal error: the writer thread stopped"
+
+    def _drain(self) -> None:
+        queue = self.queue
+        take = queue.take
+        batch: list[Record] = []
+        held = 0  # the batch's bytes, released once it is stored
+        flush_at = 0.0
+        while True:
+            stopping = self._stopping.is_set()  # read first: then every record put
+            while len(batch) < BATCH_ROWS and held < self._flush_bytes:  # before it is
+                item = take()  # in the queue
+                if item is None:
+                    break
+                if not batch:
+                    flush_at = time.monotonic() + BATCH_INTERVAL_S
+                batch.append(item[0])
+                held += item[1]
+            if batch and (
+                len(batch) >= BATCH_ROWS
+                or held >= self._flush_bytes
+                or queue.waiting  # workers wait for room: no point waiting for more rows
+                or stopping
+                or time.monotonic() >= flush_at
+            ):
+                self._flush(batch)
+                queue.release(held, len(batch))
+                batch, held = [], 0
+                continue
+            if stopping and not queue:
+                return
+            if not queue:
+                self._stopping.wait(_POLL_S)
+
+    def _flush(self, batch: list[Record]) -> None:
+        if not batch:
+            return
+        self._stats.add_many(batch)
+        try:
+            self._store(batch)
+        except Exception as exc:  # a bug here must not stop the thread: workers would block
+            self.error = self.error or f"internal error: {type(exc).__name__}: {exc}"
+            self.lost_requests += len(batch)
+            self.lost_failures += sum(1 for rec in batch if rec.detail)
+
+    def _store(self, batch: list[Record]) -> None:
+        request_rows = [self._request_row(rec) for rec in batch]
+        failure_rows = [(rec.seq, self._failure_row(rec)) for rec in batch if rec.detail]
+        if self.abandon.is_set() and self.error is not None:
+            cause: str | None = self.error  # giving up: do not wait on the lock once more
+        else:
+            cause = self._commit_retrying(request_rows, failure_rows)
+        if cause is None:
+            self.stored_requests += len(request_rows)
+            self.stored_failures += len(failure_rows)
+            return
+        self.error = self.error or cause
+        if cause != _LOCKED and failure_rows:
+            # Disk full and the like: SQLite rolled the whole transaction back (nothing is
+            # half-written). Keep what fits: the failures without bodies, then the light
+            # rows alone, so failed_total = failures_stored + failures_dropped still holds.
+            stripped = _strip_bodies(failure_rows)
+            if stripped and self._commit_retrying(request_rows, failure_rows) is None:
+                self.stored_requests += len(request_rows)
+                self.stored_failures += len(failure_rows)
+                self.stripped_bodies += stripped
+                return
+            if self._commit_retrying(request_rows, []) is None:
+                self.stored_requests += len(request_rows)
+                self.dropped_failures += len(failure_rows)
+                return
+        self.lost_requests += len(request_rows)
+        self.lost_failures += len(failure_rows)
+
+    def _commit_retrying(
+        self,
+        request_rows: list[tuple[Any, ...]],
+        failure_rows: list[tuple[int, dict[str, Any]]],
+    ) -> str | None:
+        """Commits one batch, waiting out another process's write lock. Returns the cause
+        of a failure, _LOCKED for a lock that outlasted the wait, or None when stored."""
+        busy_since: float | None = None
+        delay = 0.02
+        while True:
+            try:
+                self._commit(request_rows, failure_rows)
+                return None
+            except DBAPIError as exc:
+                message = str(exc.orig)
+                if "locked" not in message and "busy" not in message:
+                    return message
+            # Another process holds the write lock (a DB browser, a second run) longer
+            # than busy_timeout: wait and retry rather than drop the batch.
+            now = time.monotonic()
+            if busy_since is None:
+                busy_since = now
+                if not self._warned_locked:
+                    self._warned_locked = True
+                    log.warning(
+                        "capture: the database is locked by another connection; "
+                        "waiting to write (up to %.0f s)",
+                        _MAX_BUSY_WAIT_S,
+                    )
+            if self.abandon.is_set() or now - busy_since >= _MAX_BUSY_WAIT_S:
+                return _LOCKED
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _commit(
+        self,
+        request_rows: list[tuple[Any, ...]],
+        failure_rows: list[tuple[int, dict[str, Any]]],
+    ) -> None:
+        with self._engine.begin() as conn:
+            # Ids are given here, under the write lock, so failures can point at their
+            # request row without a round trip per row, even with several writers.
+            base = conn.execute(select(func.coalesce(func.max(requests.c.id), 0))).scalar_one()
+            ids = {row[1]: base + offset for offset, row in enumerate(request_rows, 1)}
+            # Plain tuples to the driver: SQLAlchemy's per-row parameter processing
+            # cost more than the insert itself (bench/RESULTS.md).
+            _insert_rows(conn, _REQUESTS_HEAD, [(ids[row[1]], *row) for row in request_rows])
+            _insert_rows(
+                conn,
+                _FAILURES_HEAD,
+                [(ids[seq], *(row[c] for c in _FAILURE_COLUMNS)) for seq, row in failure_rows],
+            )
+
+    def _request_row(self, rec: Record) -> tuple[Any, ...]:
+        """Returns the row in _REQUEST_COLUMNS order (seq second: _commit keys ids on it)."""
+        target = self._targets[rec.target]
+        return (
+            self._run_id,
+            rec.seq,
+            rec.worker,
+            rec.session,
+            rec.method or target.method,
+            self._urls[rec.target] if rec.url is None else self._redactor.url(rec.url),
+            self._clock.iso(rec.start_s),
+            _ms(rec.start_s),
+            _ms(rec.lag_s),
+            _ms(rec.wait_s),
+            _ms(rec.connect_s),
+            _ms(rec.ttfb_s),
+            _ms(rec.latency_s),
+            rec.status,
+            rec.error_kind,
+            int(rec.failed),
+            rec.bytes_in,
+            rec.local_addr,
+            rec.remote_addr,
+            rec.connection_no,
+            rec.connection_request_no,
+            rec.correlation_id,
+        )
+
+    def _encode_headers(self, pairs: tuple[tuple[str, str], ...]) -> str:
+        return json.dumps(self._redactor.pairs(list(pairs)))
+
+    def _failure_row(self, rec: Record) -> dict[str, Any]:
+        d = rec.detail
+        assert d is not None
+        return {
+            "run_id": self._run_id,
+            "reason": d.reason,
+            "http_version": d.http_version,
+            "request_headers": self._headers_json(tuple(d.request_headers)),
+            "request_body": d.request_body,
+            "response_headers": (
+                None
+                if d.response_headers is None
+                else self._headers_json(tuple(d.response_headers))
+            ),
+            "body": d.body,
+            "body_size": d.body_size,
+            "body_truncated": int(d.body_truncated),
+            "content_type": d.content_type,
+            "content_encoding": d.content_encoding,
+            "error_class": d.error_class,
+            "error_message": d.error_message,
+            "body_signature": signature(d.body, d.error_message),
+        }
+
+
+def _strip_bodies(failure_rows: list[tuple[int, dict[str, Any]]]) -> int:
+    """Drops the stored bodies of failure rows (body_size stays). Returns how many had one."""
+    stripped = 0
+    for _, row in failure_rows:
+        if row["body"] or row["request_body"]:
+            stripped += 1
+        if row["body"]:
+            row["body_truncated"] = 1  # body_size still says how much there was
+        row["body"] = None
+        row["request_body"] = None
+    return stripped

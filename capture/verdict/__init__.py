@@ -1,0 +1,1 @@
+"""Judging an exchange: the error-kind vocabulary, the built-in rules."""
