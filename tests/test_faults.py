@@ -315,21 +315,29 @@ def cut_handshake() -> Iterator[str]:
     listener.listen(16)
     listener.settimeout(0.2)
     stop = threading.Event()
+    handlers: list[threading.Thread] = []
+
+    def cut(sock: socket.socket) -> None:
+        with sock:
+            sock.settimeout(2.0)
+            try:
+                sock.recv(65536)
+                sock.shutdown(socket.SHUT_WR)
+                sock.recv(65536)  # wait for the client to give up
+            except OSError:
+                pass
 
     def serve() -> None:
+        # A thread per connection: served one after another, a handshake queued behind a
+        # slow one outlasted --timeout and came out as read_timeout, not tls.
         while not stop.is_set():
             try:
                 sock, _ = listener.accept()
             except OSError:
                 continue
-            with sock:
-                sock.settimeout(2.0)
-                try:
-                    sock.recv(65536)
-                    sock.shutdown(socket.SHUT_WR)
-                    sock.recv(65536)  # wait for the client to give up
-                except OSError:
-                    pass
+            handler = threading.Thread(target=cut, args=(sock,), daemon=True)
+            handlers.append(handler)
+            handler.start()
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
@@ -339,6 +347,8 @@ def cut_handshake() -> Iterator[str]:
         stop.set()
         thread.join(2.0)
         listener.close()
+        for handler in handlers:  # the clients are gone: each ends at its next recv
+            handler.join(2.0)
 
 
 # ---- every fault of the built-in target: one run each, then the evidence ---------------
