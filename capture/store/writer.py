@@ -32,6 +32,7 @@ from sqlalchemy.exc import DBAPIError
 
 from capture.config import DEFAULT_MAX_QUEUE_BYTES, Target
 from capture.redact import Redactor
+from capture.store.columns import FAILURES, REQUESTS
 from capture.store.database import now_iso
 from capture.store.record import Record, queued_bytes
 from capture.store.schema import requests
@@ -51,21 +52,11 @@ _LOCKED = "the database stayed locked by another connection"
 log = logging.getLogger("capture")
 
 
-_REQUEST_COLUMNS = (
-    "run_id", "seq", "worker", "session", "method", "url", "started_at", "offset_ms",
-    "lag_ms", "wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "status", "error_kind",
-    "failed", "bytes_in", "local_addr", "remote_addr", "connection_no",
-    "connection_request_no", "correlation_id",
-)  # fmt: skip
-_FAILURE_COLUMNS = (
-    "run_id", "reason", "http_version", "request_headers", "request_body",
-    "response_headers", "body", "body_size", "body_truncated", "content_type",
-    "content_encoding", "error_class", "error_message", "body_signature",
-)  # fmt: skip
-
-
-_REQUESTS_HEAD = f"INSERT INTO requests (id, {', '.join(_REQUEST_COLUMNS)}) VALUES "
-_FAILURES_HEAD = f"INSERT INTO failures (request_id, {', '.join(_FAILURE_COLUMNS)}) VALUES "
+# Every column but the key, which _commit gives: the rows are built in this order.
+_REQUEST_COLUMNS = REQUESTS.names[1:]
+_FAILURE_COLUMNS = FAILURES.names[1:]
+_REQUESTS_HEAD = f"INSERT INTO requests ({', '.join(REQUESTS.names)}) VALUES "
+_FAILURES_HEAD = f"INSERT INTO failures ({', '.join(FAILURES.names)}) VALUES "
 # Bound parameters per statement: SQLite's limit (999 before 3.32).
 _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
