@@ -42,8 +42,6 @@ _POLL_S = 0.05  # how often each process looks at the shared state and its paren
 _LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _RUNNING, _HALTED, _ABORTED = 0, 1, 2
-_COUNTERS = ("stored_requests", "stored_failures", "dropped_failures", "lost_requests",
-             "lost_failures", "stripped_bodies")  # fmt: skip
 
 
 class _Shared(Coordinator):
@@ -209,8 +207,8 @@ def _child(
             "reason": result.reason,
             "aborted": result.aborted,
             "error": result.error,
+            "storage": result.storage,  # a StorageTally: pickled whole through the queue
         }
-        payload.update({name: getattr(result, name) for name in _COUNTERS})
     except BaseException as exc:  # report, never die silently: the parent waits for us
         payload = {"fatal": f"process {index}: {type(exc).__name__}: {exc}"}
     _report(events, ("done", index, payload), coordinator.parent_gone)
@@ -376,7 +374,7 @@ def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: i
             reason=payload["reason"],
             aborted=payload["aborted"],
             error=payload["error"],
-            **{n: payload[n] for n in _COUNTERS},
+            storage=payload["storage"],
         )
         result.add(other)
     return result
