@@ -30,6 +30,7 @@ from capture.errors import UsageError
 from capture.load.hooks import Hooks, load_hooks
 from capture.load.progress import Progress
 from capture.load.workers import Coordinator, ShareResult, Signals, _Plan, run_share
+from capture.redact import Redactor
 from capture.store import database as store
 from capture.store.stats import Stats
 
@@ -170,11 +171,11 @@ def _child(
     db: str,
     run_id: int,
     share: tuple[int, int],
-    shared: tuple[_State, Any, int],
+    shared: tuple[_State, Any, int, Redactor],
 ) -> None:
     """A child process: set up, wait for the common start, run its share, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until run_share installs its handlers
-    state, events, parent_pid = shared
+    state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
     index = share[0]
     coordinator = _Shared(state, events, index, parent_pid)
@@ -197,6 +198,7 @@ def _child(
             engine,
             run_id,
             begin,
+            redactor=redactor,
             hooks=hooks,
             share=share,
             coordinator=coordinator,
@@ -243,14 +245,17 @@ def run_parallel(
     db: str,
     run_id: int,
     *,
+    redactor: Redactor,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
 ) -> ShareResult:
-    """Runs config over config.procs processes; returns the merged result."""
+    """Runs config over config.procs processes; returns the merged result.
+
+    Every child gets the run's redactor (pickled, its key with it), not one of its own."""
     if hooks is not None and hooks.any and config.hooks_spec is None:
         raise UsageError("with --procs, give hooks as --hooks FILE or module (hooks_spec)")
     with Signals() as signals:  # from the start: a signal to the parent alone stops all
-        return _run_parallel(config, engine, db, run_id, hooks, on_tick, signals)
+        return _run_parallel(config, engine, db, run_id, redactor, hooks, on_tick, signals)
 
 
 def _run_parallel(
@@ -258,6 +263,7 @@ def _run_parallel(
     engine: Engine,
     db: str,
     run_id: int,
+    redactor: Redactor,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
     signals: Signals,
@@ -267,7 +273,7 @@ def _run_parallel(
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
     state = _State.create(ctx)
     events: Any = ctx.Queue()
-    shared = (state, events, os.getpid())
+    shared = (state, events, os.getpid(), redactor)
     children = [
         ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
         for i in range(1, count)
@@ -318,6 +324,7 @@ def _run_parallel(
             engine,
             run_id,
             begin,
+            redactor=redactor,
             hooks=hooks,
             on_tick=on_tick,
             share=(0, count),

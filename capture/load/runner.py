@@ -91,6 +91,8 @@ def run(
     db: str | None = None,
 ) -> RunSummary:
     """Runs the load described by config, storing into engine. Returns the summary."""
+    # The run's one Redactor: its HMAC key makes a secret redact to the same text in the
+    # run row, every share's requests and failures, and every process of --procs.
     redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     run_id = store.create_run(
         engine,
@@ -105,9 +107,11 @@ def run(
 
         if db is None:
             raise UsageError("--procs needs the database path")
-        result = run_parallel(config, engine, db, run_id, hooks=hooks, on_tick=on_tick)
+        result = run_parallel(
+            config, engine, db, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick
+        )
     else:
-        result = run_share(config, engine, run_id, hooks=hooks, on_tick=on_tick)
+        result = run_share(config, engine, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick)
     # The run's duration is its sending time: not the spawning, flushing or checkpoint.
     duration = (result.wall_end or time.time()) - (result.wall_start or wall_start)
     if result.error:

@@ -169,6 +169,7 @@ def run_share(
     run_id: int,
     begin: Callable[[], float] = time.time,
     *,
+    redactor: Redactor,
     hooks: Hooks | None = None,
     on_tick: Callable[[Progress], None] | None = None,
     share: tuple[int, int] = (0, 1),
@@ -182,9 +183,10 @@ def run_share(
     the run starts (with --procs: the moment common to all processes). The schedule of
     --qps counts from there, so set-up never shows as send lag on the first requests.
     Signals are counted by signals (installed by the caller), else by our own handlers.
+    redactor is the run's one Redactor (runner.run builds it), so a secret stored by any
+    share redacts to the same text as in the run's row.
     """
     coordinator = coordinator or _Alone()
-    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     pool = SessionPool(
         config.connections,
         trust_env=config.trust_env,
