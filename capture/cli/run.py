@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import shlex
 from collections.abc import Sequence
@@ -168,8 +169,6 @@ def run(
     from capture.output.live import Display
     from capture.output.run_summary import summary_json, summary_lines
 
-    redaction_key = os.urandom(16)  # one key per run, shared with the runner's Redactor
-    redactor = Redactor(keep_secrets=keep_secrets, key=redaction_key)
     config = RunConfig(
         targets=_targets(urls or [], targets, method, header or [], data),
         requests=requests,
@@ -207,8 +206,12 @@ def run(
         pin_cpu=not no_pin,
         hooks_spec=hooks,
         name=name,
-        command_line=_command_line(invoked_args(), header or [], db, redactor),
-        redaction_key=redaction_key,
+    )
+    # The run's key is the config's (generated once, there): the command line must
+    # redact a secret to the same text as the requests and failures rows do.
+    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
+    config = dataclasses.replace(
+        config, command_line=_command_line(invoked_args(), header or [], db, redactor)
     )
     loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:

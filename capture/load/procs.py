@@ -30,6 +30,7 @@ from capture.errors import UsageError
 from capture.load.hooks import Hooks, load_hooks
 from capture.load.progress import Progress
 from capture.load.workers import Coordinator, ShareResult, Signals, _Plan, run_share
+from capture.redact import Redactor
 from capture.store import database as store
 from capture.store.stats import Stats
 
@@ -42,8 +43,6 @@ _POLL_S = 0.05  # how often each process looks at the shared state and its paren
 _LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _RUNNING, _HALTED, _ABORTED = 0, 1, 2
-_COUNTERS = ("stored_requests", "stored_failures", "dropped_failures", "lost_requests",
-             "lost_failures", "stripped_bodies")  # fmt: skip
 
 
 class _Shared(Coordinator):
@@ -172,11 +171,11 @@ def _child(
     db: str,
     run_id: int,
     share: tuple[int, int],
-    shared: tuple[_State, Any, int],
+    shared: tuple[_State, Any, int, Redactor],
 ) -> None:
     """A child process: set up, wait for the common start, run its share, report."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until run_share installs its handlers
-    state, events, parent_pid = shared
+    state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
     index = share[0]
     coordinator = _Shared(state, events, index, parent_pid)
@@ -199,6 +198,7 @@ def _child(
             engine,
             run_id,
             begin,
+            redactor=redactor,
             hooks=hooks,
             share=share,
             coordinator=coordinator,
@@ -209,8 +209,8 @@ def _child(
             "reason": result.reason,
             "aborted": result.aborted,
             "error": result.error,
+            "storage": result.storage,  # a StorageTally: pickled whole through the queue
         }
-        payload.update({name: getattr(result, name) for name in _COUNTERS})
     except BaseException as exc:  # report, never die silently: the parent waits for us
         payload = {"fatal": f"process {index}: {type(exc).__name__}: {exc}"}
     _report(events, ("done", index, payload), coordinator.parent_gone)
@@ -245,14 +245,17 @@ def run_parallel(
     db: str,
     run_id: int,
     *,
+    redactor: Redactor,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
 ) -> ShareResult:
-    """Runs config over config.procs processes; returns the merged result."""
+    """Runs config over config.procs processes; returns the merged result.
+
+    Every child gets the run's redactor (pickled, its key with it), not one of its own."""
     if hooks is not None and hooks.any and config.hooks_spec is None:
         raise UsageError("with --procs, give hooks as --hooks FILE or module (hooks_spec)")
     with Signals() as signals:  # from the start: a signal to the parent alone stops all
-        return _run_parallel(config, engine, db, run_id, hooks, on_tick, signals)
+        return _run_parallel(config, engine, db, run_id, redactor, hooks, on_tick, signals)
 
 
 def _run_parallel(
@@ -260,6 +263,7 @@ def _run_parallel(
     engine: Engine,
     db: str,
     run_id: int,
+    redactor: Redactor,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
     signals: Signals,
@@ -269,7 +273,7 @@ def _run_parallel(
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
     state = _State.create(ctx)
     events: Any = ctx.Queue()
-    shared = (state, events, os.getpid())
+    shared = (state, events, os.getpid(), redactor)
     children = [
         ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
         for i in range(1, count)
@@ -320,6 +324,7 @@ def _run_parallel(
             engine,
             run_id,
             begin,
+            redactor=redactor,
             hooks=hooks,
             on_tick=on_tick,
             share=(0, count),
@@ -376,7 +381,7 @@ def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: i
             reason=payload["reason"],
             aborted=payload["aborted"],
             error=payload["error"],
-            **{n: payload[n] for n in _COUNTERS},
+            storage=payload["storage"],
         )
         result.add(other)
     return result

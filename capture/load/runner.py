@@ -22,6 +22,7 @@ from capture.load.workers import ShareResult, run_share
 from capture.redact import Redactor
 from capture.store import database as store
 from capture.store.stats import StatsSnapshot
+from capture.store.writer import StorageTally
 
 __all__ = ["Progress", "RunStatus", "RunSummary", "run"]
 
@@ -50,7 +51,6 @@ class RunSummary:
     ok: int
     failed: int
     stored: int
-    dropped: int
     aborted: int
     sockets_used: int
     connections: int
@@ -58,9 +58,23 @@ class RunSummary:
     stats: StatsSnapshot
     db: str | None = None  # where it was stored, as given (path or URL)
     storage_error: str | None = None
-    requests_lost: int = 0  # records that got no row at all after a storage error
-    failures_lost: int = 0  # of those, failed: neither counted in failed_total nor dropped
+    storage: StorageTally = field(default_factory=StorageTally)  # the writers', summed
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def dropped(self) -> int:
+        """Returns how many failures kept their requests row but no failures row."""
+        return self.storage.dropped_failures
+
+    @property
+    def requests_lost(self) -> int:
+        """Returns how many records got no row at all after a storage error."""
+        return self.storage.lost_requests
+
+    @property
+    def failures_lost(self) -> int:
+        """Returns how many lost records failed: neither in failed_total nor dropped."""
+        return self.storage.lost_failures
 
     @property
     def rate(self) -> float:
@@ -77,6 +91,8 @@ def run(
     db: str | None = None,
 ) -> RunSummary:
     """Runs the load described by config, storing into engine. Returns the summary."""
+    # The run's one Redactor: its HMAC key makes a secret redact to the same text in the
+    # run row, every share's requests and failures, and every process of --procs.
     redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     run_id = store.create_run(
         engine,
@@ -91,9 +107,11 @@ def run(
 
         if db is None:
             raise UsageError("--procs needs the database path")
-        result = run_parallel(config, engine, db, run_id, hooks=hooks, on_tick=on_tick)
+        result = run_parallel(
+            config, engine, db, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick
+        )
     else:
-        result = run_share(config, engine, run_id, hooks=hooks, on_tick=on_tick)
+        result = run_share(config, engine, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick)
     # The run's duration is its sending time: not the spawning, flushing or checkpoint.
     duration = (result.wall_end or time.time()) - (result.wall_start or wall_start)
     if result.error:
@@ -107,7 +125,7 @@ def run(
         run_id,
         status=status.value,
         duration_s=duration,
-        dropped=result.dropped_failures,
+        dropped=result.storage.dropped_failures,
         aborted=result.aborted,
     )
     storage_error = _storage_message(result, run_id) if result.error else None
@@ -134,7 +152,6 @@ def run(
         ok=snapshot.ok,
         failed=snapshot.failed,
         stored=totals["failures_stored"],
-        dropped=result.dropped_failures,
         aborted=result.aborted,
         sockets_used=totals["sockets_used"],
         connections=config.connections * config.procs,
@@ -142,18 +159,18 @@ def run(
         stats=snapshot,
         db=db,
         storage_error=storage_error,
-        requests_lost=result.lost_requests,
-        failures_lost=result.lost_failures,
+        storage=result.storage,
         extra={"procs": config.procs},
     )
 
 
 def _storage_message(result: ShareResult, run_id: int) -> str:
     """Says what a storage error cost, in one line (the disk-full rule in README.md)."""
-    not_stored = result.dropped_failures + result.lost_failures
+    tally = result.storage
+    not_stored = tally.dropped_failures + tally.lost_failures
     return (
         f"run {run_id} failed: {result.error}; sending stopped; "
-        f"{not_stored} failures not stored ({result.dropped_failures} of them kept a "
-        f"requests row), {result.lost_requests} requests got no row at all, "
-        f"{result.stripped_bodies} failures stored without bodies"
+        f"{not_stored} failures not stored ({tally.dropped_failures} of them kept a "
+        f"requests row), {tally.lost_requests} requests got no row at all, "
+        f"{tally.stripped_bodies} failures stored without bodies"
     )

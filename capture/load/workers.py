@@ -17,7 +17,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import perf_counter
 from types import FrameType
 from typing import Any
@@ -33,7 +33,7 @@ from capture.redact import Redactor
 from capture.store import database as store
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.store.stats import Stats
-from capture.store.writer import RecordQueue, Writer
+from capture.store.writer import RecordQueue, StorageTally, Writer
 
 __all__ = ["Coordinator", "ShareResult", "Signals", "run_share"]
 
@@ -119,20 +119,13 @@ class ShareResult:
     aborted: int
     wall_start: float = 0.0  # when sending started (after --procs children were ready)
     wall_end: float = 0.0  # when the last request of the share finished
-    stored_requests: int = 0
-    stored_failures: int = 0
-    dropped_failures: int = 0
-    lost_requests: int = 0
-    lost_failures: int = 0
-    stripped_bodies: int = 0
+    storage: StorageTally = field(default_factory=StorageTally)  # the writer's, whole
     error: str | None = None
 
     def add(self, other: ShareResult) -> None:
         """Adds another share's counts (its stats are merged by the caller)."""
         self.aborted += other.aborted
-        for name in ("stored_requests", "stored_failures", "dropped_failures",
-                     "lost_requests", "lost_failures", "stripped_bodies"):  # fmt: skip
-            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.storage += other.storage
         self.error = self.error or other.error
         self.wall_end = max(self.wall_end, other.wall_end)
         if self.reason in ("completed",) and other.reason != "completed":
@@ -176,6 +169,7 @@ def run_share(
     run_id: int,
     begin: Callable[[], float] = time.time,
     *,
+    redactor: Redactor,
     hooks: Hooks | None = None,
     on_tick: Callable[[Progress], None] | None = None,
     share: tuple[int, int] = (0, 1),
@@ -189,9 +183,10 @@ def run_share(
     the run starts (with --procs: the moment common to all processes). The schedule of
     --qps counts from there, so set-up never shows as send lag on the first requests.
     Signals are counted by signals (installed by the caller), else by our own handlers.
+    redactor is the run's one Redactor (runner.run builds it), so a secret stored by any
+    share redacts to the same text as in the run's row.
     """
     coordinator = coordinator or _Alone()
-    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
     pool = SessionPool(
         config.connections,
         trust_env=config.trust_env,
@@ -281,12 +276,7 @@ def run_share(
         aborted=aborted,
         wall_start=wall_start,
         wall_end=wall_end,
-        stored_requests=writer.stored_requests,
-        stored_failures=writer.stored_failures,
-        dropped_failures=writer.dropped_failures,
-        lost_requests=writer.lost_requests,
-        lost_failures=writer.lost_failures,
-        stripped_bodies=writer.stripped_bodies,
+        storage=writer.tally,
         error=writer.error,
     )
 

@@ -67,8 +67,8 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     pct = 100.0 * s.failed / s.sent if s.sent else 0.0
     line = f"  requests  {s.sent} sent, {s.ok} ok, {s.failed} failed ({pct:.2f}%)"
     line += f", {s.stored} failures stored"
-    if s.dropped:
-        line += f", {s.dropped} NOT stored"
+    if s.storage.dropped_failures:
+        line += f", {s.storage.dropped_failures} NOT stored"
     if s.aborted:
         line += f", {s.aborted} abandoned in flight"
     yield line
@@ -129,7 +129,7 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "ok": s.ok,
             "failed": s.failed,
             "stored": s.stored,
-            "dropped": s.dropped,
+            "dropped": s.storage.dropped_failures,
             "aborted": s.aborted,
             "rate": round(s.rate, 3),
             "qps_asked": s.qps_asked,
@@ -142,8 +142,9 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "connections": s.connections,
             "storage_error": s.storage_error,
             "keep_up_warning": keep_up_warning(s),
-            "requests_lost": s.requests_lost,
-            "failures_lost": s.failures_lost,
+            # The JSON's names since it was published; the tally's are lost_requests, ...
+            "requests_lost": s.storage.lost_requests,
+            "failures_lost": s.storage.lost_failures,
             "procs": s.extra.get("procs", 1),
         },
         indent=2,

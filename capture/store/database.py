@@ -25,6 +25,7 @@ from sqlalchemy.exc import DatabaseError, OperationalError
 from capture import __version__
 from capture.errors import DataError, StorageError, UsageError
 from capture.store.reader import (
+    BUSY_TIMEOUT_MS,
     check_revision,
     check_sqlite_file,
     file_revision,
@@ -32,6 +33,7 @@ from capture.store.reader import (
     revision,
     sqlite_path,
     table_names,
+    wal_file,
 )
 from capture.store.schema import REVISIONS, failures, requests, runs
 
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
     from alembic.config import Config
 
 __all__ = [
+    "BUSY_TIMEOUT_MS",
     "create_run",
     "finish_run",
     "now_iso",
@@ -47,7 +50,6 @@ __all__ = [
     "upgrade_file",
 ]
 
-BUSY_TIMEOUT_MS = 5000
 CHECKPOINT_WAIT_MS = 500  # how long the end-of-run checkpoint waits for readers to finish
 _TEST_MAX_PAGES_ENV = "CAPTURE_TEST_MAX_PAGES"
 _TEST_BUSY_TIMEOUT_ENV = "CAPTURE_TEST_BUSY_TIMEOUT_MS"
@@ -289,8 +291,7 @@ def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | No
         raw.close()
     if not blocked:
         return None
-    path = Path(str(engine.url.database))
-    wal = path.with_name(path.name + "-wal")
+    wal = wal_file(Path(str(engine.url.database)))
     size = wal.stat().st_size if wal.exists() else 0
     return f"{size} bytes are still in {wal} ({why})"
 

@@ -9,17 +9,22 @@ from typing import Any
 
 from capture.config import MAX_ROW_ID
 from capture.errors import NotFoundError, UsageError
+from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.filters import FailureQuery, check_id
 from capture.store.reader import ReadOnly
 
 __all__ = ["exchange", "failure_rows", "resolve_runs", "run_rows", "socket_rows"]
 
-_LIST_COLUMNS = (
-    "r.id, r.run_id, r.seq, r.started_at, r.offset_ms, r.method, r.url, r.status,"
-    " r.error_kind, r.latency_ms, r.ttfb_ms, f.body_size, f.body_truncated, f.content_type,"
-    " r.local_addr, r.remote_addr, r.session, r.connection_no, r.connection_request_no,"
-    " r.correlation_id"
-)
+# The columns of a failures listing, in its order; select_list refuses unknown names.
+_LIST_COLUMNS = ", ".join(
+    (
+        select_list("r", REQUESTS, "id", "run_id", "seq", "started_at", "offset_ms", "method",
+                    "url", "status", "error_kind", "latency_ms", "ttfb_ms"),
+        select_list("f", FAILURES, "body_size", "body_truncated", "content_type"),
+        select_list("r", REQUESTS, "local_addr", "remote_addr", "session", "connection_no",
+                    "connection_request_no", "correlation_id"),
+    )
+)  # fmt: skip
 
 _HEADER_EXISTS = (
     "EXISTS (SELECT 1 FROM json_each(f.response_headers) AS h"
@@ -98,9 +103,8 @@ def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
     return cond, params
 
 
-def _failure_columns(conn: sqlite3.Connection) -> str:
-    names = [r[0] for r in conn.execute("SELECT name FROM pragma_table_info('failures')")]
-    return ", ".join(f"f.{n}" for n in names if n not in ("request_id", "run_id"))
+# A failure's own columns, shown beside its request row's (r.*): not the two keys.
+_FAILURE_COLUMNS = select_list("f", FAILURES, *FAILURES.names[2:])
 
 
 def failure_rows(
@@ -109,7 +113,7 @@ def failure_rows(
     """Returns the failures matching q, newest first unless q.oldest."""
     with db.connect() as conn:
         run_ids = resolve_runs(conn, run_spec)
-        columns = f"r.*, {_failure_columns(conn)}" if full else _LIST_COLUMNS
+        columns = f"r.*, {_FAILURE_COLUMNS}" if full else _LIST_COLUMNS
         cond, params = _conditions(q)
         # Walk the failures of the run in id order and stop at the page: without the
         # hint SQLite may pick a requests index, read every request row and sort them.
@@ -132,7 +136,7 @@ def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> dict[str, Any
     check_id(request_id, option="ID")
     with db.connect() as conn:
         row = conn.execute(
-            f"SELECT r.*, {_failure_columns(conn)} FROM requests AS r"
+            f"SELECT r.*, {_FAILURE_COLUMNS} FROM requests AS r"
             " LEFT JOIN failures AS f ON f.request_id = r.id WHERE r.id = ?",
             (request_id,),
         ).fetchone()

@@ -24,6 +24,7 @@ from urllib.parse import quote, urlsplit
 
 from capture.errors import DataError, UsageError
 from capture.safe import SQLITE_MAGIC, read_head, regular_or_missing
+from capture.store.columns import TABLES
 from capture.store.revisions import REVISIONS
 
 __all__ = [
@@ -37,12 +38,13 @@ __all__ = [
     "revision",
     "sqlite_path",
     "table_names",
+    "wal_file",
 ]
 
-BUSY_TIMEOUT_MS = 5000
+BUSY_TIMEOUT_MS = 5000  # for every connection, reading or writing (database.py)
 HEADER_BYTES = 100  # the database header; bytes 18 and 19 are 2 in WAL mode
 SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite opens beside the database
-CAPTURE_TABLES = frozenset({"alembic_version", "runs", "requests", "failures"})
+CAPTURE_TABLES = frozenset({"alembic_version", *(t.name for t in TABLES)})
 _CORE_TABLES = CAPTURE_TABLES - {"alembic_version"}
 
 
@@ -71,6 +73,11 @@ def hide_password(url: str) -> str:
 def sidecar(path: Path, suffix: str) -> Path:
     """Returns the -wal, -shm or -journal file that belongs beside a database."""
     return path.with_name(path.name + suffix)
+
+
+def wal_file(path: Path) -> Path:
+    """Returns the write-ahead log beside a database: what a run has not folded back yet."""
+    return sidecar(path, "-wal")
 
 
 def check_sqlite_file(path: Path) -> os.stat_result | None:
@@ -171,7 +178,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     # checkpoint, leaves them behind. With no -wal there (a finished run), open it
     # read-write but query_only: SQLite then deletes both when the last connection
     # closes, and a run that starts meanwhile simply keeps them.
-    wal = sidecar(path, "-wal")
+    wal = wal_file(path)
     fresh = not wal.exists() and _wal_mode(path)
     try:
         conn = _open(path, mode="rw" if fresh else "ro")
@@ -253,7 +260,7 @@ def describe(db: str) -> dict[str, object]:
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
             for name in ("runs", "requests", "failures")
         }
-    wal = source.path.with_name(source.path.name + "-wal")
+    wal = wal_file(source.path)
     info: dict[str, object] = {
         "path": str(source.path),
         "size_bytes": source.path.stat().st_size,

@@ -7,6 +7,7 @@ import sqlite3
 from collections import Counter
 from typing import Any
 
+from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.queries import resolve_runs, run_status
 from capture.store.reader import ReadOnly
 
@@ -74,9 +75,12 @@ def _percentiles(
     return out
 
 
-_FAILURE_PASS_SQL = """
-SELECT r.id, r.url, r.remote_addr, r.local_addr, r.offset_ms,
-       CAST(r.offset_ms / 1000 AS INTEGER), r.status, r.error_kind, f.body_signature
+# The columns _failure_pass unpacks, in its order (the second of the run: an expression).
+_FAILURE_PASS_SQL = f"""
+SELECT {select_list("r", REQUESTS, "id", "url", "remote_addr", "local_addr", "offset_ms")},
+       CAST(r.offset_ms / 1000 AS INTEGER),
+       {select_list("r", REQUESTS, "status", "error_kind")},
+       {select_list("f", FAILURES, "body_signature")}
 FROM failures AS f INDEXED BY ix_failures_run_id JOIN requests AS r ON r.id = f.request_id
 WHERE f.run_id = ?
 """

@@ -1,10 +1,13 @@
 """SQLAlchemy Core tables: the public schema of a capture file (see docs/schema.md).
 
-The migrations under migrations/versions create exactly these tables; a test runs
-`alembic check` to prove the two never drift apart.
+Built from the plain list in columns.py, the one place columns are named. The migrations
+under migrations/versions create exactly these tables; a test runs `alembic check` to
+prove the two never drift apart.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -17,7 +20,9 @@ from sqlalchemy import (
     Table,
     Text,
 )
+from sqlalchemy.types import TypeEngine
 
+from capture.store.columns import FAILURES, REQUESTS, RUNS, ColumnSpec, TableSpec
 from capture.store.revisions import REVISIONS
 
 __all__ = ["REVISIONS", "failures", "metadata", "requests", "runs"]
@@ -34,85 +39,31 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-runs = Table(
-    "runs",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("name", Text),
-    Column("started_at", Text, nullable=False),
-    Column("finished_at", Text),
-    Column("status", Text, nullable=False),
-    Column("command_line", Text),
-    Column("config_json", Text),
-    Column("hostname", Text),
-    Column("pid", Integer),
-    Column("capture_version", Text),
-    Column("duration_s", Float),
-    Column("qps_asked", Float),
-    Column("requests_total", Integer),
-    Column("ok_total", Integer),
-    Column("failed_total", Integer),
-    Column("failures_stored", Integer),
-    Column("failures_dropped", Integer),
-    Column("aborted_total", Integer),
-    Column("sockets_used", Integer),
-)
+_TYPES: dict[str, type[TypeEngine[Any]]] = {
+    "integer": Integer,
+    "real": Float,
+    "text": Text,
+    "blob": LargeBinary,
+}
 
-requests = Table(
-    "requests",
-    metadata,
-    Column("id", Integer, primary_key=True),
-    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("seq", Integer, nullable=False),
-    Column("worker", Integer, nullable=False),
-    Column("session", Integer, nullable=False),
-    Column("method", Text, nullable=False),
-    Column("url", Text, nullable=False),
-    Column("started_at", Text, nullable=False),
-    Column("offset_ms", Float, nullable=False),
-    Column("lag_ms", Float),
-    Column("wait_ms", Float, nullable=False),
-    Column("connect_ms", Float),
-    Column("ttfb_ms", Float),
-    Column("latency_ms", Float, nullable=False),
-    Column("status", Integer),
-    Column("error_kind", Text),
-    Column("failed", Integer, nullable=False),
-    Column("bytes_in", Integer, nullable=False),
-    Column("local_addr", Text),
-    Column("remote_addr", Text),
-    Column("connection_no", Integer),
-    Column("connection_request_no", Integer),
-    Column("correlation_id", Text),
-    Index(None, "run_id", "seq", unique=True),
-    Index(None, "run_id", "failed", "status"),
-    Index(None, "run_id", "local_addr"),
-    Index(None, "run_id", "error_kind"),
-    Index(None, "run_id", "failed", "latency_ms"),
-)
 
-failures = Table(
-    "failures",
-    metadata,
-    Column(
-        "request_id",
-        Integer,
-        ForeignKey("requests.id", ondelete="CASCADE"),
-        primary_key=True,
-    ),
-    Column("run_id", Integer, ForeignKey("runs.id", ondelete="CASCADE"), nullable=False),
-    Column("reason", Text),
-    Column("http_version", Text),
-    Column("request_headers", Text, nullable=False),
-    Column("request_body", LargeBinary),
-    Column("response_headers", Text),
-    Column("body", LargeBinary),
-    Column("body_size", Integer),
-    Column("body_truncated", Integer, nullable=False),
-    Column("content_type", Text),
-    Column("content_encoding", Text),
-    Column("error_class", Text),
-    Column("error_message", Text),
-    Column("body_signature", Text),
-    Index(None, "run_id"),
-)
+def _column(spec: ColumnSpec) -> Column[Any]:
+    keys = [] if spec.references is None else [ForeignKey(spec.references, ondelete="CASCADE")]
+    return Column(
+        spec.name,
+        _TYPES[spec.type],
+        *keys,
+        primary_key=spec.primary_key,
+        nullable=spec.nullable,
+    )
+
+
+def _table(spec: TableSpec) -> Table:
+    """Returns the SQLAlchemy table for spec, registered in metadata."""
+    indexes = [Index(None, *ix.columns, unique=ix.unique) for ix in spec.indexes]
+    return Table(spec.name, metadata, *(_column(c) for c in spec.columns), *indexes)
+
+
+runs = _table(RUNS)
+requests = _table(REQUESTS)
+failures = _table(FAILURES)

@@ -25,6 +25,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -32,13 +33,14 @@ from sqlalchemy.exc import DBAPIError
 
 from capture.config import DEFAULT_MAX_QUEUE_BYTES, Target
 from capture.redact import Redactor
+from capture.store.columns import FAILURES, REQUESTS
 from capture.store.database import now_iso
 from capture.store.record import Record, queued_bytes
 from capture.store.schema import requests
 from capture.store.signature import signature
 from capture.store.stats import Stats
 
-__all__ = ["QUEUE_BYTES", "RecordQueue", "Writer"]
+__all__ = ["QUEUE_BYTES", "RecordQueue", "StorageTally", "Writer"]
 
 BATCH_ROWS = 500
 BATCH_INTERVAL_S = 0.2
@@ -51,21 +53,11 @@ _LOCKED = "the database stayed locked by another connection"
 log = logging.getLogger("capture")
 
 
-_REQUEST_COLUMNS = (
-    "run_id", "seq", "worker", "session", "method", "url", "started_at", "offset_ms",
-    "lag_ms", "wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "status", "error_kind",
-    "failed", "bytes_in", "local_addr", "remote_addr", "connection_no",
-    "connection_request_no", "correlation_id",
-)  # fmt: skip
-_FAILURE_COLUMNS = (
-    "run_id", "reason", "http_version", "request_headers", "request_body",
-    "response_headers", "body", "body_size", "body_truncated", "content_type",
-    "content_encoding", "error_class", "error_message", "body_signature",
-)  # fmt: skip
-
-
-_REQUESTS_HEAD = f"INSERT INTO requests (id, {', '.join(_REQUEST_COLUMNS)}) VALUES "
-_FAILURES_HEAD = f"INSERT INTO failures (request_id, {', '.join(_FAILURE_COLUMNS)}) VALUES "
+# Every column but the key, which _commit gives: the rows are built in this order.
+_REQUEST_COLUMNS = REQUESTS.names[1:]
+_FAILURE_COLUMNS = FAILURES.names[1:]
+_REQUESTS_HEAD = f"INSERT INTO requests ({', '.join(REQUESTS.names)}) VALUES "
+_FAILURES_HEAD = f"INSERT INTO failures ({', '.join(FAILURES.names)}) VALUES "
 # Bound parameters per statement: SQLite's limit (999 before 3.32).
 _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 
@@ -76,8 +68,38 @@ def _values_sql(head: str, width: int, rows: int) -> str:
     return head + ", ".join([one] * rows)
 
 
-def _insert_rows(conn: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
-    """Inserts rows with one multi-row INSERT per chunk, not one step per row.
+@dataclass(frozen=True, slots=True)
+class StorageTally:
+    """What a writer did with its records; summed over processes with +.
+
+    stored_requests and stored_failures got their rows (stripped_bodies of those failures
+    without their bodies, after a storage error); dropped_failures kept a requests row
+    but no failures row; lost_requests got no row at all, lost_failures of them failed.
+    """
+
+    stored_requests: int = 0
+    stored_failures: int = 0
+    dropped_failures: int = 0
+    lost_requests: int = 0
+    lost_failures: int = 0
+    stripped_bodies: int = 0
+
+    def __add__(self, other: StorageTally) -> StorageTally:
+        return StorageTally(
+            self.stored_requests + other.stored_requests,
+            self.stored_failures + other.stored_failures,
+            self.dropped_failures + other.dropped_failures,
+            self.lost_requests + other.lost_requests,
+            self.lost_failures + other.lost_failures,
+            self.stripped_bodies + other.stripped_bodies,
+        )
+
+
+def _insert_rows(
+    conn: Any, head: str, rows: list[tuple[Any, ...]], *, max_params: int = _MAX_PARAMS
+) -> None:
+    """Inserts rows with one multi-row INSERT per chunk, not one step per row; each chunk
+    binds at most max_params values (a single row wider than that still goes alone).
 
     pysqlite's executemany releases and retakes the GIL around every row's step; with
     16 workers holding it, each retake waited, and the writer fell behind once every
@@ -85,7 +107,7 @@ def _insert_rows(conn: Any, head: str, rows: list[tuple[Any, ...]]) -> None:
     if not rows:
         return
     width = len(rows[0])
-    per = max(1, _MAX_PARAMS // width)
+    per = max(1, max_params // width)
     for start in range(0, len(rows), per):
         chunk = rows[start : start + per]
         params = tuple(value for row in chunk for value in row)
@@ -212,15 +234,7 @@ class Writer:
         # Flushing at half the bound leaves the other half to the workers while it commits.
         self._flush_bytes = max(1, queue_bytes // 2)
         self._stopping = threading.Event()
-        self.stored_requests = 0
-        self.stored_failures = 0
-        # After a storage error (disk full, ...): failures stored without their bodies,
-        # failures whose requests row was stored but not their failures row, and records
-        # that got no row at all (lost_failures of them failed).
-        self.stripped_bodies = 0
-        self.dropped_failures = 0
-        self.lost_requests = 0
-        self.lost_failures = 0
+        self.tally = StorageTally()  # replaced by the writer thread only; read after close()
         self.error: str | None = None  # the first storage error
         self._warned_locked = False
         self.abandon = threading.Event()  # set by give_up(): stop retrying
@@ -297,8 +311,8 @@ class Writer:
             self._store(batch)
         except Exception as exc:  # a bug here must not stop the thread: workers would block
             self.error = self.error or f"internal error: {type(exc).__name__}: {exc}"
-            self.lost_requests += len(batch)
-            self.lost_failures += sum(1 for rec in batch if rec.detail)
+            lost = sum(1 for rec in batch if rec.detail)
+            self.tally += StorageTally(lost_requests=len(batch), lost_failures=lost)
 
     def _store(self, batch: list[Record]) -> None:
         request_rows = [self._request_row(rec) for rec in batch]
@@ -308,8 +322,7 @@ class Writer:
         else:
             cause = self._commit_retrying(request_rows, failure_rows)
         if cause is None:
-            self.stored_requests += len(request_rows)
-            self.stored_failures += len(failure_rows)
+            self.tally += StorageTally(len(request_rows), len(failure_rows))
             return
         self.error = self.error or cause
         if cause != _LOCKED and failure_rows:
@@ -318,16 +331,14 @@ class Writer:
             # rows alone, so failed_total = failures_stored + failures_dropped still holds.
             stripped = _strip_bodies(failure_rows)
             if stripped and self._commit_retrying(request_rows, failure_rows) is None:
-                self.stored_requests += len(request_rows)
-                self.stored_failures += len(failure_rows)
-                self.stripped_bodies += stripped
+                self.tally += StorageTally(
+                    len(request_rows), len(failure_rows), stripped_bodies=stripped
+                )
                 return
             if self._commit_retrying(request_rows, []) is None:
-                self.stored_requests += len(request_rows)
-                self.dropped_failures += len(failure_rows)
+                self.tally += StorageTally(len(request_rows), dropped_failures=len(failure_rows))
                 return
-        self.lost_requests += len(request_rows)
-        self.lost_failures += len(failure_rows)
+        self.tally += StorageTally(lost_requests=len(request_rows), lost_failures=len(failure_rows))
 
     def _commit_retrying(
         self,

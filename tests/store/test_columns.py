@@ -1,0 +1,68 @@
+"""columns.py is the one list of the schema: the migrated file, the SQLAlchemy tables, the
+writer's INSERTs and the read side's SQL all agree with it."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from capture.store import columns, database, queries, report, schema, writer
+from capture.store.columns import FAILURES, REQUESTS, TABLES, TableSpec
+from tests.conftest import query
+
+_SQL_TYPES = {"integer": "INTEGER", "real": "FLOAT", "text": "TEXT", "blob": "BLOB"}
+
+
+@pytest.mark.parametrize("table", TABLES, ids=[t.name for t in TABLES])
+def test_the_migrated_file_has_exactly_the_listed_columns(db_path: Path, table: TableSpec) -> None:
+    """Name, type, NOT NULL and key of every column, in order, as the migrations made them."""
+    database.open_for_write(str(db_path)).dispose()
+    found = query(
+        db_path, f"SELECT name, type, \"notnull\", pk FROM pragma_table_info('{table.name}')"
+    )
+    listed = [
+        (c.name, _SQL_TYPES[c.type], int(not c.nullable), int(c.primary_key)) for c in table.columns
+    ]
+    assert found == listed
+    keys = query(
+        db_path, f'SELECT "from", "table", "to" FROM pragma_foreign_key_list(\'{table.name}\')'
+    )
+    assert sorted(keys) == sorted(
+        (c.name, *c.references.split(".")) for c in table.columns if c.references
+    )
+    indexes = query(
+        db_path,
+        "SELECT il.name, il.\"unique\" FROM pragma_index_list(?) AS il WHERE il.origin = 'c'",
+        table.name,
+    )
+    assert sorted(indexes) == sorted(
+        (f"ix_{table.name}_{'_'.join(ix.columns)}", int(ix.unique)) for ix in table.indexes
+    )
+
+
+def test_sqlalchemy_tables_and_inserts_come_from_the_list() -> None:
+    """schema.py's tables and the writer's INSERT heads name the listed columns in order."""
+    for spec in TABLES:
+        assert tuple(schema.metadata.tables[spec.name].columns.keys()) == spec.names
+    heads = (writer._REQUESTS_HEAD, writer._FAILURES_HEAD)
+    listed = (f"INSERT INTO {t.name} ({', '.join(t.names)}) VALUES " for t in (REQUESTS, FAILURES))
+    assert heads == tuple(listed)
+
+
+def test_select_list_refuses_a_column_the_table_lacks() -> None:
+    """A renamed column fails where the SQL is built, at import, not in front of a user."""
+    assert columns.select_list("r", REQUESTS, "id", "url") == "r.id, r.url"
+    with pytest.raises(KeyError, match="requests has no column uri"):
+        columns.select_list("r", REQUESTS, "id", "uri")
+
+
+@pytest.mark.parametrize("module", [queries, report], ids=["queries", "report"])
+def test_every_aliased_column_in_the_read_sql_is_listed(module: object) -> None:
+    """r.NAME and f.NAME in the read side's SQL (requests AS r, failures AS f) exist."""
+    source = Path(str(getattr(module, "__file__", ""))).read_text()
+    used = set(re.findall(r"\b([rf])\.([a-z_]+)\b", source))
+    known = {"r": set(REQUESTS.names), "f": set(FAILURES.names)}
+    assert used, "no aliased columns found: the pattern no longer matches the SQL"
+    assert sorted((a, n) for a, n in used if n not in known[a]) == []
