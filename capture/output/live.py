@@ -12,9 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from capture.load.progress import writer_behind
-from capture.load.runner import Progress
 from capture.output.run_summary import ms_text, progress_line, status_classes
+from capture.results import Progress, writer_behind
 
 __all__ = ["Display"]
 

@@ -6,7 +6,7 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from capture.load.runner import Progress, RunSummary
+from capture.results import Progress, RunSummary
 from capture.store.stats import StatsSnapshot
 
 __all__ = ["ms_text", "progress_line", "status_classes", "summary_json", "summary_lines"]
