@@ -290,7 +290,7 @@ def test_summary_says_when_the_pool_cannot_keep_up(cli, server: FaultServer, db_
         "run", f"{server.url}/?delay=0.02", "-c", "1", "--qps", "200", "-d", "0.5s", "--db", db_path
     )
     assert result.exit_code == 0, result.stderr
-    assert "WARNING   the pool did not keep up: asked 200/s" in result.stdout
+    assert "WARNING   the pool did not keep up: asked 200.0/s" in result.stdout
     assert query(db_path, "select count(*) from requests") == [(100,)]  # none skipped
     calm = cli("run", f"{server.url}/", "-c", "2", "--qps", "50", "-d", "0.5s", "--db", db_path)
     assert calm.exit_code == 0 and "did not keep up" not in calm.stdout

@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from capture.output.run_summary import ms_text, progress_line, status_classes
+from capture.output.run_summary import progress_line, status_classes
+from capture.output.units import ms, rate, seconds
 from capture.results import Progress, writer_behind
 
 __all__ = ["Display"]
@@ -65,18 +66,18 @@ class Display:
 
 def _panel(p: Progress) -> Table:
     snap = p.stats
-    rate = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    per_second = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    planned = f" of {p.planned_s:.0f} s" if p.planned_s else ""
+    planned = f" of {seconds(p.planned_s, 0)}" if p.planned_s else ""
     planned += f" / {p.planned_requests} requests" if p.planned_requests else ""
-    table.add_row("elapsed", f"{p.elapsed_s:.1f} s{planned}")
-    table.add_row("sent", f"{snap.sent}  ({rate:.0f}/s)")
+    table.add_row("elapsed", f"{seconds(p.elapsed_s)}{planned}")
+    table.add_row("sent", f"{snap.sent}  ({rate(per_second)})")
     table.add_row("ok / failed", f"{snap.ok} / {snap.failed}")
     table.add_row("by class", status_classes(snap) or "-")
     lat = snap.latency_ms
-    table.add_row("latency", f"p50 {ms_text(lat.get('p50'))}   p99 {ms_text(lat.get('p99'))}")
+    table.add_row("latency", f"p50 {ms(lat.get('p50'))}   p99 {ms(lat.get('p99'))}")
     table.add_row("sessions busy", f"{p.busy_sessions} / {p.connections}")
     behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
     if behind:

@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from rich.table import Table
 from rich.text import Text
 
+from capture.output.units import ms, rate, seconds, size
 from capture.safe import visible
 
 __all__ = [
@@ -42,22 +43,6 @@ class Format(StrEnum):
 
 def _cell(value: object) -> Text:
     return Text(visible("" if value is None else str(value), one_line=True))
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.1f}ms"
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value = value / 1024  # type: ignore[assignment]
-    return str(value)
 
 
 def short_url(url: str, width: int = 40) -> str:
@@ -88,8 +73,8 @@ def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Tab
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         cells = [str(row["id"]), *([str(row["run_id"])] if all_runs else [])]
-        cells += [f"{row['offset_ms'] / 1000:.3f}s", row["method"], short_url(row["url"])]
-        cells += [outcome(row), _ms(row["latency_ms"]), _size(row.get("body_size"))]
+        cells += [seconds(row["offset_ms"] / 1000, 3), row["method"], short_url(row["url"])]
+        cells += [outcome(row), ms(row["latency_ms"]), size(row.get("body_size"))]
         cells += [row.get("local_addr") or "-", str(row.get("connection_request_no") or "-")]
         table.add_row(*(_cell(c) for c in cells))
     return table
@@ -110,7 +95,6 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
     ]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        rate = "-" if r["rate"] is None else f"{r['rate']:.1f}/s"
         table.add_row(
             *(
                 _cell(c)
@@ -118,10 +102,10 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
                     r["id"],
                     r["name"] or "",
                     r["started_at"][:19].replace("T", " "),
-                    f"{r['duration_s']:.1f}s",
+                    seconds(r["duration_s"]),
                     r["requests"],
                     r["failures"],
-                    rate,
+                    rate(r["rate"]),
                     r["status"],
                 ]
             )
@@ -156,8 +140,8 @@ def sockets_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Tabl
                     r["session"],
                     r["requests"],
                     r["failures"],
-                    f"{r['first_ms'] / 1000:.2f}s",
-                    f"{r['last_ms'] / 1000:.2f}s",
+                    seconds(r["first_ms"] / 1000, 2),
+                    seconds(r["last_ms"] / 1000, 2),
                     failed_at(r["failed_at"]),
                 ]
             )
