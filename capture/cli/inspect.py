@@ -363,7 +363,7 @@ def replay(
     """
     from capture.config import DEFAULT_MAX_BODY_BYTES, parse_duration, parse_header
     from capture.load.replay import replay as send_again
-    from capture.output.tables import outcome
+    from capture.output.cells import outcome
     from capture.store import queries as query
     from capture.store.reader import open_readonly
 

@@ -1,4 +1,4 @@
-"""Formatters for one exchange in full (`capture show`) and for repeating it (`--curl`).
+"""One exchange in full (`capture show`) and a curl command repeating it (`--curl`).
 Pure: a row in, lines out, every untrusted byte made visible first."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import string
 from collections.abc import Iterator
 from typing import Any
 
-from capture.output.tables import outcome
+from capture.output.cells import outcome
 from capture.output.units import ms, seconds
 from capture.redact import REDACTED_PREFIX
 from capture.safe import visible, visible_bytes

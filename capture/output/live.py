@@ -1,4 +1,5 @@
-"""Show a run's progress: a Rich live panel on a terminal, plain lines otherwise."""
+"""A run in flight, on stderr: a Rich live panel on a terminal, a plain progress line
+every few seconds otherwise."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from capture.output.run_summary import progress_line, status_classes
 from capture.output.units import ms, rate, seconds
 from capture.results import Progress, writer_behind
+from capture.store.stats import StatsSnapshot
 
-__all__ = ["Display"]
+__all__ = ["Display", "progress_line", "status_classes"]
 
 _PLAIN_EVERY_S = 5.0
 
@@ -85,3 +86,33 @@ def _panel(p: Progress) -> Table:
     if p.stopping:
         table.add_row("stopping", p.stopping)
     return table
+
+
+def status_classes(snap: StatsSnapshot) -> str:
+    classes: dict[str, int] = {}
+    for code, n in snap.status_counts.items():
+        key = f"{code // 100}xx"
+        classes[key] = classes.get(key, 0) + n
+    parts = [f"{k} {v}" for k, v in sorted(classes.items())]
+    parts += [f"{k} {v}" for k, v in sorted(snap.error_counts.items())]
+    return " ".join(parts)
+
+
+def progress_line(p: Progress) -> str:
+    """Returns one plain line of progress, for logs and non-terminal stderr."""
+    snap = p.stats
+    per_second = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    planned = f"/{seconds(p.planned_s, 0)}" if p.planned_s else ""
+    of = f"/{p.planned_requests}" if p.planned_requests else ""
+    lat = snap.latency_ms
+    line = (
+        f"[{seconds(p.elapsed_s):>8}{planned}] sent {snap.sent}{of}  {rate(per_second)}"
+        f"  ok {snap.ok}  failed {snap.failed}  p50 {ms(lat.get('p50'))}  p99 {ms(lat.get('p99'))}"
+        f"  busy {p.busy_sessions}/{p.connections}"
+    )
+    classes = status_classes(snap)
+    if classes:
+        line += f"  [{classes}]"
+    if p.stopping:
+        line += f"  stopping: {p.stopping}"
+    return line

@@ -1,4 +1,5 @@
-"""Pure formatters: summaries and rows in, lines of text out. No I/O."""
+"""The end of `capture run`: a RunSummary in, aligned text lines or one JSON document out.
+Pure."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from capture.output.units import ms, percent, rate, seconds
-from capture.results import Progress, RunSummary
-from capture.store.stats import StatsSnapshot
+from capture.results import RunSummary
 
-__all__ = ["progress_line", "status_classes", "summary_json", "summary_lines"]
+__all__ = ["keep_up_warning", "summary_json", "summary_lines"]
 
 
 def _percentile_text(values: dict[str, float]) -> str:
@@ -20,36 +20,6 @@ def _percentile_text(values: dict[str, float]) -> str:
 def _counts(counts: dict[Any, int], total: int) -> str:
     items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
     return "  ".join(f"{k}: {n} ({percent(n, total)})" for k, n in items) if total else ""
-
-
-def status_classes(snap: StatsSnapshot) -> str:
-    classes: dict[str, int] = {}
-    for code, n in snap.status_counts.items():
-        key = f"{code // 100}xx"
-        classes[key] = classes.get(key, 0) + n
-    parts = [f"{k} {v}" for k, v in sorted(classes.items())]
-    parts += [f"{k} {v}" for k, v in sorted(snap.error_counts.items())]
-    return " ".join(parts)
-
-
-def progress_line(p: Progress) -> str:
-    """Returns one plain line of progress, for logs and non-terminal stderr."""
-    snap = p.stats
-    per_second = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
-    planned = f"/{seconds(p.planned_s, 0)}" if p.planned_s else ""
-    of = f"/{p.planned_requests}" if p.planned_requests else ""
-    lat = snap.latency_ms
-    line = (
-        f"[{seconds(p.elapsed_s):>8}{planned}] sent {snap.sent}{of}  {rate(per_second)}"
-        f"  ok {snap.ok}  failed {snap.failed}  p50 {ms(lat.get('p50'))}  p99 {ms(lat.get('p99'))}"
-        f"  busy {p.busy_sessions}/{p.connections}"
-    )
-    classes = status_classes(snap)
-    if classes:
-        line += f"  [{classes}]"
-    if p.stopping:
-        line += f"  stopping: {p.stopping}"
-    return line
 
 
 def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:

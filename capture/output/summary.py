@@ -1,11 +1,11 @@
-"""Formatter for `capture summary`: the report dict in, lines out. Pure."""
+"""The `capture summary` view of a stored run: store.report's dict in, lines out. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from capture.output.tables import short_url
+from capture.output.cells import short_url
 from capture.output.units import NONE, ms, percent, seconds
 from capture.safe import visible
 

@@ -1,4 +1,5 @@
-"""Formatters for the inspection commands: rows in, tables or lines out. Pure.
+"""Row listings of the inspection commands (failures, runs, sockets): Rich tables for a
+terminal, json, jsonl or csv lines for programs; and the one Format enum. Pure.
 
 Every untrusted value (URL, header, body, error message) goes through safe.visible
 before it can reach a terminal, and Rich tables get Text cells so markup inside data
@@ -14,11 +15,11 @@ import json
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from rich.table import Table
 from rich.text import Text
 
+from capture.output.cells import outcome, short_url
 from capture.output.units import ms, rate, seconds, size
 from capture.safe import visible
 
@@ -27,7 +28,6 @@ __all__ = [
     "failures_table",
     "machine_lines",
     "runs_table",
-    "short_url",
     "sockets_table",
 ]
 
@@ -43,24 +43,6 @@ class Format(StrEnum):
 
 def _cell(value: object) -> Text:
     return Text(visible("" if value is None else str(value), one_line=True))
-
-
-def short_url(url: str, width: int = 40) -> str:
-    """Returns path and query of url, shortened in the middle to width characters."""
-    parts = urlsplit(url)
-    text = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
-    if len(text) <= width:
-        return text
-    keep = (width - 1) // 2
-    return f"{text[:keep]}…{text[-(width - 1 - keep) :]}"
-
-
-def outcome(row: dict[str, Any]) -> str:
-    """Returns '503', 'reset', or '200 body_reset' for a request row."""
-    status, kind = row.get("status"), row.get("error_kind")
-    if status is not None and kind:
-        return f"{status} {kind}"
-    return str(status) if status is not None else str(kind or "-")
 
 
 def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
