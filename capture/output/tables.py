@@ -24,6 +24,8 @@ from capture.output.units import ms, rate, seconds, size
 from capture.safe import visible
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "LISTING_FORMATS",
     "Format",
     "failures_table",
     "machine_lines",
@@ -33,12 +35,17 @@ __all__ = [
 
 
 class Format(StrEnum):
-    """Output formats of the listing commands."""
+    """Every output format; each command takes the ones in its tuple below."""
 
     table = "table"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    har = "har"
+
+
+LISTING_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv)  # failures, runs, sockets
+EXPORT_FORMATS = (Format.har, Format.jsonl, Format.csv)  # export: every stored byte
 
 
 def _cell(value: object) -> Text:
