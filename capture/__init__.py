@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from capture.api import Database, open_db, run
     from capture.config import RunConfig, StatusSpec, Target
     from capture.load.hooks import Context, Hooks, Outcome
-    from capture.load.runner import RunSummary
+    from capture.results import RunSummary
 
 # Imported lazily so `capture --help` does not pay for SQLAlchemy and requests.
 _LAZY = {
@@ -44,7 +44,7 @@ _LAZY = {
     "Context": "load.hooks",
     "Hooks": "load.hooks",
     "Outcome": "load.hooks",
-    "RunSummary": "load.runner",
+    "RunSummary": "results",
 }
 
 

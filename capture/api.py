@@ -25,7 +25,7 @@ from capture.store.reader import ReadOnly, open_readonly
 from capture.store.report import run_report
 
 if TYPE_CHECKING:
-    from capture.load.runner import Progress, RunSummary
+    from capture.results import Progress, RunSummary
 
 __all__ = ["Database", "open_db", "run"]
 

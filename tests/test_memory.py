@@ -22,8 +22,8 @@ from capture import api
 from capture.config import RunConfig, Target
 from capture.load.hooks import Context, Hooks
 from capture.load.pool import SessionPool
-from capture.load.progress import Progress
 from capture.load.send import Sender
+from capture.results import Progress
 from capture.store.record import Record, queued_bytes
 from capture.store.writer import RecordQueue
 from capture.target.server import FaultServer

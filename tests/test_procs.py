@@ -148,7 +148,7 @@ def test_the_live_display_counts_every_process(server: FaultServer, db_path: Pat
     """on_tick (the live panel's feed) sees the sessions of all processes, not just the
     parent's: 2 processes x 2 sessions, each request held 0.3 s by the target."""
     import capture
-    from capture.load.progress import Progress
+    from capture.results import Progress
 
     ticks: list[Progress] = []
     config = capture.RunConfig(

@@ -296,7 +296,7 @@ def test_summary_says_when_the_pool_cannot_keep_up(
         "run", f"{server.url}/?delay=0.02", "-c", "1", "--qps", "200", "-d", "0.5s", "--db", db_path
     )
     assert result.exit_code == 0, result.stderr
-    assert "WARNING   the pool did not keep up: asked 200/s" in result.stdout
+    assert "WARNING   the pool did not keep up: asked 200.0/s" in result.stdout
     assert query(db_path, "select count(*) from requests") == [(100,)]  # none skipped
     # Late sends warn even when the rate catches up: the first exchange holds the only
     # connection for 200 ms, so the second one goes out at least 100 ms behind its time.
@@ -305,7 +305,7 @@ def test_summary_says_when_the_pool_cannot_keep_up(
     targets.write_text("".join(json.dumps({"url": u}) + "\n" for u in urls))
     late = cli("run", "--targets", targets, "-c", "1", "--qps", "10", "-d", "1s", "--db", db_path)
     assert late.exit_code == 0, late.stderr
-    assert "WARNING   the pool did not keep up: asked 10/s" in late.stdout
+    assert "WARNING   the pool did not keep up: asked 10.0/s" in late.stdout
     # Two connections for 10/s of ~1 ms exchanges: ample, and 110 ms of slack before the
     # rate drops under 99 %. Yet a loaded machine can still hold one send back by more
     # than LAG_WARN_MS, and then the warning is true. So what must hold every time: the

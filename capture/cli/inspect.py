@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterable
-from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
@@ -15,25 +14,30 @@ from rich.console import Console, RenderableType
 from capture.cli.app import DbOpt, app
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
-from capture.output.tables import Format
+from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
 from capture.safe import visible
 
 __all__ = ["db_app"]
 
 
-class ExportFormat(StrEnum):
-    """Formats of `capture export`."""
+def _format_option(allowed: tuple[Format, ...], help_text: str) -> Any:
+    """Returns a --format option that lists and takes only the formats a command writes."""
 
-    har = "har"
-    jsonl = "jsonl"
-    csv = "csv"
+    def check(value: Format) -> Format:
+        if value not in allowed:
+            choices = ", ".join(f"'{f}'" for f in allowed)
+            raise typer.BadParameter(f"'{value}' is not one of {choices}.")
+        return value
+
+    metavar = "<" + "|".join(allowed) + ">"
+    return typer.Option("--format", "-f", metavar=metavar, help=help_text, callback=check)
 
 
 RunOpt = Annotated[
     str | None,
     typer.Option("--run", "-r", help="Run id or name, or 'all' (default: the latest run)."),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = Annotated[Format, _format_option(LISTING_FORMATS, "Output format.")]
 StatusOpt = Annotated[
     str | None, typer.Option("--status", "-s", help="Status filter: 5xx, 503, 500-504, 4xx,429.")
 ]
@@ -287,9 +291,7 @@ def export(
     output: Annotated[
         Path, typer.Option("--output", "-o", help="File to write; '-' for stdout.")
     ] = Path("-"),
-    fmt: Annotated[
-        ExportFormat, typer.Option("--format", "-f", help="har, jsonl or csv.")
-    ] = ExportFormat.har,
+    fmt: Annotated[Format, _format_option(EXPORT_FORMATS, "har, jsonl or csv.")] = Format.har,
     db: DbOpt = DEFAULT_DB,
     status: StatusOpt = None,
     error: ErrorOpt = None,
@@ -333,10 +335,10 @@ def export(
     )
     source = open_readonly(db)
     rows = query.failure_rows(source, q, run, full=True)
-    if fmt is ExportFormat.har:
+    if fmt is Format.har:
         lines: Iterable[str] = [json.dumps(har_document(rows), indent=2)]
     else:
-        lines = machine_lines(rows, Format(fmt.value))
+        lines = machine_lines(rows, fmt)
     if str(output) in ("-", "/dev/stdout"):
         _emit(lines)
         return
@@ -363,7 +365,7 @@ def replay(
     """
     from capture.config import DEFAULT_MAX_BODY_BYTES, parse_duration, parse_header
     from capture.load.replay import replay as send_again
-    from capture.output.tables import outcome
+    from capture.output.cells import outcome
     from capture.store import queries as query
     from capture.store.reader import open_readonly
 

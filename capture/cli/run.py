@@ -164,10 +164,10 @@ def run(
     Example: capture run http://127.0.0.1:8080/ -c 10 -d 30s --qps 200
     """
     from capture import api
-    from capture.load import runner
     from capture.load.hooks import load_hooks
     from capture.output.live import Display
     from capture.output.run_summary import summary_json, summary_lines
+    from capture.results import RunStatus
 
     config = RunConfig(
         targets=_targets(urls or [], targets, method, header or [], data),
@@ -221,9 +221,9 @@ def run(
     elif not quiet:
         for line in summary_lines(summary, db=db):
             print(line)
-    if summary.status is runner.RunStatus.FAILED:
+    if summary.status is RunStatus.FAILED:
         raise typer.Exit(ExitCode.STORAGE)
-    if summary.status is runner.RunStatus.INTERRUPTED:
+    if summary.status is RunStatus.INTERRUPTED:
         raise typer.Exit(ExitCode.INTERRUPTED)
     if fail_exit and summary.failed:
         raise typer.Exit(ExitCode.FAILURES)

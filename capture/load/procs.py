@@ -28,9 +28,9 @@ from sqlalchemy import Engine
 from capture.config import RunConfig
 from capture.errors import UsageError
 from capture.load.hooks import Hooks, load_hooks
-from capture.load.progress import Progress
 from capture.load.workers import Coordinator, ShareResult, Signals, _Plan, run_share
 from capture.redact import Redactor
+from capture.results import Progress
 from capture.store import database as store
 from capture.store.stats import Stats
 

@@ -8,78 +8,20 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
 
 from sqlalchemy import Engine
 
 from capture.config import RunConfig
 from capture.errors import UsageError
 from capture.load.hooks import Hooks
-from capture.load.progress import Progress
 from capture.load.workers import ShareResult, run_share
 from capture.redact import Redactor
+from capture.results import Progress, RunStatus, RunSummary
 from capture.store import database as store
-from capture.store.stats import StatsSnapshot
-from capture.store.writer import StorageTally
 
-__all__ = ["Progress", "RunStatus", "RunSummary", "run"]
+__all__ = ["run"]
 
 log = logging.getLogger("capture")
-
-
-class RunStatus(StrEnum):
-    """The `runs.status` values."""
-
-    RUNNING = "running"
-    COMPLETED = "completed"
-    INTERRUPTED = "interrupted"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """The outcome of a run, from the live counters cross-checked with the database."""
-
-    run_id: int
-    name: str | None
-    status: RunStatus
-    stop_reason: str
-    duration_s: float
-    sent: int
-    ok: int
-    failed: int
-    stored: int
-    aborted: int
-    sockets_used: int
-    connections: int
-    qps_asked: float | None
-    stats: StatsSnapshot
-    db: str | None = None  # where it was stored, as given (path or URL)
-    storage_error: str | None = None
-    storage: StorageTally = field(default_factory=StorageTally)  # the writers', summed
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def dropped(self) -> int:
-        """Returns how many failures kept their requests row but no failures row."""
-        return self.storage.dropped_failures
-
-    @property
-    def requests_lost(self) -> int:
-        """Returns how many records got no row at all after a storage error."""
-        return self.storage.lost_requests
-
-    @property
-    def failures_lost(self) -> int:
-        """Returns how many lost records failed: neither in failed_total nor dropped."""
-        return self.storage.lost_failures
-
-    @property
-    def rate(self) -> float:
-        """Returns requests per second over the run's duration."""
-        return self.sent / self.duration_s if self.duration_s > 0 else 0.0
 
 
 def run(

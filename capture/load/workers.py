@@ -27,13 +27,14 @@ from sqlalchemy import Engine
 from capture.config import RunConfig
 from capture.load.hooks import Hooks, Outcome
 from capture.load.pool import SessionPool
-from capture.load.progress import Progress, writer_behind
 from capture.load.send import Sender
 from capture.redact import Redactor
+from capture.results import Progress, writer_behind
 from capture.store import database as store
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.store.stats import Stats
-from capture.store.writer import RecordQueue, StorageTally, Writer
+from capture.store.tally import StorageTally
+from capture.store.writer import RecordQueue, Writer
 
 __all__ = ["Coordinator", "ShareResult", "Signals", "run_share"]
 

@@ -1,4 +1,4 @@
-"""Formatters for one exchange in full (`capture show`) and for repeating it (`--curl`).
+"""One exchange in full (`capture show`) and a curl command repeating it (`--curl`).
 Pure: a row in, lines out, every untrusted byte made visible first."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ import string
 from collections.abc import Iterator
 from typing import Any
 
-from capture.output.tables import outcome
+from capture.output.cells import outcome
+from capture.output.units import ms, seconds
 from capture.redact import REDACTED_PREFIX
 from capture.safe import visible, visible_bytes
 
@@ -97,8 +98,8 @@ def exchange_lines(row: dict[str, Any]) -> Iterator[str]:
         if message:
             yield f"  {message}"
         yield ""
-    yield f"started   {row['started_at']}  (+{row['offset_ms'] / 1000:.3f}s into the run)"
-    timings = [f"latency {row['latency_ms']:.2f} ms"]
+    yield f"started   {row['started_at']}  (+{seconds(row['offset_ms'] / 1000, 3)} into the run)"
+    timings = [f"latency {ms(row['latency_ms'])}"]
     for key, label in (
         ("ttfb_ms", "ttfb"),
         ("connect_ms", "connect"),
@@ -106,7 +107,7 @@ def exchange_lines(row: dict[str, Any]) -> Iterator[str]:
         ("lag_ms", "send lag"),
     ):
         if row.get(key) is not None:
-            timings.append(f"{label} {row[key]:.2f} ms")
+            timings.append(f"{label} {ms(row[key])}")
     yield "timings   " + ", ".join(timings)
     reuse = row.get("connection_request_no")
     yield (
@@ -123,7 +124,7 @@ def exchange_lines(row: dict[str, Any]) -> Iterator[str]:
         for n in neighbours:
             yield (
                 f"  #{n['connection_request_no']:<4} id {n['id']:<8} seq {n['seq']:<8}"
-                f" {outcome(n):<20} {n['latency_ms']:.2f} ms"
+                f" {outcome(n):<20} {ms(n['latency_ms'])}"
             )
 
 

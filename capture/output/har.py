@@ -34,10 +34,27 @@ def _content(row: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
-def _entry(row: dict[str, Any]) -> dict[str, Any]:
+def _timings(row: dict[str, Any]) -> dict[str, float]:
+    """Splits a request's time into HAR phases; -1 where a phase did not happen."""
     latency = float(row["latency_ms"])
+    connect = float(row["connect_ms"]) if row.get("connect_ms") is not None else -1
     ttfb = row.get("ttfb_ms")
-    wait = float(ttfb) if ttfb is not None else latency
+    # ttfb and latency both count the connect from the request's start; HAR counts
+    # each phase once. No response: all of it after the connect was waiting.
+    first_byte = float(ttfb) if ttfb is not None else latency
+    return {
+        "blocked": float(row.get("wait_ms") or 0.0),  # waiting for a free session
+        "dns": -1,
+        "connect": connect,
+        "ssl": -1,  # inside connect when TLS was used
+        "send": 0,
+        "wait": max(0.0, first_byte - max(connect, 0.0)),
+        "receive": max(0.0, latency - first_byte),
+    }
+
+
+def _entry(row: dict[str, Any]) -> dict[str, Any]:
+    timings = _timings(row)
     request: dict[str, Any] = {
         "method": row["method"],
         "url": row["url"],
@@ -75,19 +92,11 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
     remote = row.get("remote_addr") or ""
     entry: dict[str, Any] = {
         "startedDateTime": row["started_at"],
-        "time": latency,
+        "time": sum(v for v in timings.values() if v != -1),  # as HAR 1.2 defines it
         "request": request,
         "response": response,
         "cache": {},
-        "timings": {
-            "blocked": float(row.get("wait_ms") or 0.0),
-            "dns": -1,
-            "connect": float(row["connect_ms"]) if row.get("connect_ms") is not None else -1,
-            "ssl": -1,
-            "send": 0,
-            "wait": wait,
-            "receive": max(0.0, latency - wait),
-        },
+        "timings": timings,
         "serverIPAddress": remote.rsplit(":", 1)[0].strip("[]"),
         # HAR's "connection" is the parent TCP connection's id: the client port will do.
         "connection": (row.get("local_addr") or "").rsplit(":", 1)[-1],

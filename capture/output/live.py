@@ -1,4 +1,5 @@
-"""Show a run's progress: a Rich live panel on a terminal, plain lines otherwise."""
+"""A run in flight, on stderr: a Rich live panel on a terminal, a plain progress line
+every few seconds otherwise."""
 
 from __future__ import annotations
 
@@ -12,11 +13,11 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
-from capture.load.progress import writer_behind
-from capture.load.runner import Progress
-from capture.output.run_summary import ms_text, progress_line, status_classes
+from capture.output.units import ms, rate, seconds
+from capture.results import Progress, writer_behind
+from capture.store.stats import StatsSnapshot
 
-__all__ = ["Display"]
+__all__ = ["Display", "progress_line", "status_classes"]
 
 _PLAIN_EVERY_S = 5.0
 
@@ -66,18 +67,18 @@ class Display:
 
 def _panel(p: Progress) -> Table:
     snap = p.stats
-    rate = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    per_second = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
     table = Table.grid(padding=(0, 2))
     table.add_column(style="bold")
     table.add_column()
-    planned = f" of {p.planned_s:.0f} s" if p.planned_s else ""
+    planned = f" of {seconds(p.planned_s, 0)}" if p.planned_s else ""
     planned += f" / {p.planned_requests} requests" if p.planned_requests else ""
-    table.add_row("elapsed", f"{p.elapsed_s:.1f} s{planned}")
-    table.add_row("sent", f"{snap.sent}  ({rate:.0f}/s)")
+    table.add_row("elapsed", f"{seconds(p.elapsed_s)}{planned}")
+    table.add_row("sent", f"{snap.sent}  ({rate(per_second)})")
     table.add_row("ok / failed", f"{snap.ok} / {snap.failed}")
     table.add_row("by class", status_classes(snap) or "-")
     lat = snap.latency_ms
-    table.add_row("latency", f"p50 {ms_text(lat.get('p50'))}   p99 {ms_text(lat.get('p99'))}")
+    table.add_row("latency", f"p50 {ms(lat.get('p50'))}   p99 {ms(lat.get('p99'))}")
     table.add_row("sessions busy", f"{p.busy_sessions} / {p.connections}")
     behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
     if behind:
@@ -85,3 +86,33 @@ def _panel(p: Progress) -> Table:
     if p.stopping:
         table.add_row("stopping", p.stopping)
     return table
+
+
+def status_classes(snap: StatsSnapshot) -> str:
+    classes: dict[str, int] = {}
+    for code, n in snap.status_counts.items():
+        key = f"{code // 100}xx"
+        classes[key] = classes.get(key, 0) + n
+    parts = [f"{k} {v}" for k, v in sorted(classes.items())]
+    parts += [f"{k} {v}" for k, v in sorted(snap.error_counts.items())]
+    return " ".join(parts)
+
+
+def progress_line(p: Progress) -> str:
+    """Returns one plain line of progress, for logs and non-terminal stderr."""
+    snap = p.stats
+    per_second = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
+    planned = f"/{seconds(p.planned_s, 0)}" if p.planned_s else ""
+    of = f"/{p.planned_requests}" if p.planned_requests else ""
+    lat = snap.latency_ms
+    line = (
+        f"[{seconds(p.elapsed_s):>8}{planned}] sent {snap.sent}{of}  {rate(per_second)}"
+        f"  ok {snap.ok}  failed {snap.failed}  p50 {ms(lat.get('p50'))}  p99 {ms(lat.get('p99'))}"
+        f"  busy {p.busy_sessions}/{p.connections}"
+    )
+    classes = status_classes(snap)
+    if classes:
+        line += f"  [{classes}]"
+    if p.stopping:
+        line += f"  stopping: {p.stopping}"
+    return line

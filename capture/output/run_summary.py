@@ -1,4 +1,5 @@
-"""Pure formatters: summaries and rows in, lines of text out. No I/O."""
+"""The end of `capture run`: a RunSummary in, aligned text lines or one JSON document out.
+Pure."""
 
 from __future__ import annotations
 
@@ -6,76 +7,37 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
-from capture.load.runner import Progress, RunSummary
-from capture.store.stats import StatsSnapshot
+from capture.output.units import ms, percent, rate, seconds
+from capture.results import RunSummary
 
-__all__ = ["ms_text", "progress_line", "status_classes", "summary_json", "summary_lines"]
-
-
-def ms_text(value: float | None) -> str:
-    if value is None:
-        return "-"
-    if value >= 1000:
-        return f"{value / 1000:.2f} s"
-    return f"{value:.1f} ms" if value >= 10 else f"{value:.2f} ms"
+__all__ = ["keep_up_warning", "summary_json", "summary_lines"]
 
 
 def _percentile_text(values: dict[str, float]) -> str:
-    return "  ".join(f"{k} {ms_text(v)}" for k, v in values.items())
+    return "  ".join(f"{k} {ms(v)}" for k, v in values.items())
 
 
 def _counts(counts: dict[Any, int], total: int) -> str:
     items = sorted(counts.items(), key=lambda kv: (-kv[1], str(kv[0])))
-    return "  ".join(f"{k}: {n} ({100.0 * n / total:.1f}%)" for k, n in items) if total else ""
-
-
-def status_classes(snap: StatsSnapshot) -> str:
-    classes: dict[str, int] = {}
-    for code, n in snap.status_counts.items():
-        key = f"{code // 100}xx"
-        classes[key] = classes.get(key, 0) + n
-    parts = [f"{k} {v}" for k, v in sorted(classes.items())]
-    parts += [f"{k} {v}" for k, v in sorted(snap.error_counts.items())]
-    return " ".join(parts)
-
-
-def progress_line(p: Progress) -> str:
-    """Returns one plain line of progress, for logs and non-terminal stderr."""
-    snap = p.stats
-    rate = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
-    planned = f"/{p.planned_s:.0f}s" if p.planned_s else ""
-    of = f"/{p.planned_requests}" if p.planned_requests else ""
-    lat = snap.latency_ms
-    line = (
-        f"[{p.elapsed_s:6.1f}s{planned}] sent {snap.sent}{of}  {rate:.0f}/s  ok {snap.ok}"
-        f"  failed {snap.failed}  p50 {ms_text(lat.get('p50'))}  p99 {ms_text(lat.get('p99'))}"
-        f"  busy {p.busy_sessions}/{p.connections}"
-    )
-    classes = status_classes(snap)
-    if classes:
-        line += f"  [{classes}]"
-    if p.stopping:
-        line += f"  stopping: {p.stopping}"
-    return line
+    return "  ".join(f"{k}: {n} ({percent(n, total)})" for k, n in items) if total else ""
 
 
 def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     """Yields the end-of-run summary as aligned text lines."""
     snap = s.stats
     title = f"run {s.run_id}" + (f" {s.name!r}" if s.name else "")
-    yield f"capture {title}: {s.status.value} after {s.duration_s:.2f} s ({s.stop_reason})"
-    pct = 100.0 * s.failed / s.sent if s.sent else 0.0
-    line = f"  requests  {s.sent} sent, {s.ok} ok, {s.failed} failed ({pct:.2f}%)"
+    yield f"capture {title}: {s.status.value} after {seconds(s.duration_s, 2)} ({s.stop_reason})"
+    line = f"  requests  {s.sent} sent, {s.ok} ok, {s.failed} failed ({percent(s.failed, s.sent)})"
     line += f", {s.stored} failures stored"
     if s.storage.dropped_failures:
         line += f", {s.storage.dropped_failures} NOT stored"
     if s.aborted:
         line += f", {s.aborted} abandoned in flight"
     yield line
-    rate = f"  rate      {s.rate:.1f}/s achieved"
+    achieved = f"  rate      {rate(s.rate)} achieved"
     if s.qps_asked:
-        rate += f", {s.qps_asked:g}/s asked ({100.0 * s.rate / s.qps_asked:.1f}%)"
-    yield rate
+        achieved += f", {rate(s.qps_asked)} asked ({percent(s.rate, s.qps_asked)})"
+    yield achieved
     if snap.latency_ms:
         yield f"  latency   {_percentile_text(snap.latency_ms)}"
     if s.qps_asked and snap.lag_ms:
@@ -104,12 +66,11 @@ def keep_up_warning(s: RunSummary) -> str | None:
     if not s.qps_asked or s.aborted or s.stop_reason != "completed":
         return None
     p99 = s.stats.lag_ms.get("p99", 0.0)
-    achieved = 100.0 * s.rate / s.qps_asked
-    if achieved >= 99.0 and p99 <= LAG_WARN_MS:
+    if 100.0 * s.rate / s.qps_asked >= 99.0 and p99 <= LAG_WARN_MS:
         return None
     return (
-        f"the pool did not keep up: asked {s.qps_asked:g}/s, achieved {s.rate:.1f}/s "
-        f"({achieved:.1f}%), send lag p99 {p99:.1f} ms; add connections (-c), "
+        f"the pool did not keep up: asked {rate(s.qps_asked)}, achieved {rate(s.rate)} "
+        f"({percent(s.rate, s.qps_asked)}), send lag p99 {ms(p99)}; add connections (-c), "
         f"workers (-w) or processes (--procs)"
     )
 

@@ -1,11 +1,12 @@
-"""Formatter for `capture summary`: the report dict in, lines out. Pure."""
+"""The `capture summary` view of a stored run: store.report's dict in, lines out. Pure."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from typing import Any
 
-from capture.output.tables import short_url
+from capture.output.cells import short_url
+from capture.output.units import NONE, ms, percent, seconds
 from capture.safe import visible
 
 __all__ = ["report_lines", "sparkline"]
@@ -25,12 +26,8 @@ def sparkline(values: list[int], width: int = 60) -> str:
     return "".join(" " if v == 0 else _BARS[min(7, (v * 8 - 1) // top)] for v in buckets)
 
 
-def _pct(part: int, whole: int) -> str:
-    return f"{100.0 * part / whole:.1f}%" if whole else "-"
-
-
 def _percentiles(values: dict[str, float]) -> str:
-    return "  ".join(f"{k} {v:.2f} ms" for k, v in values.items()) or "-"
+    return "  ".join(f"{k} {ms(v)}" for k, v in values.items()) or NONE
 
 
 def report_lines(rep: dict[str, Any]) -> Iterator[str]:
@@ -39,17 +36,17 @@ def report_lines(rep: dict[str, Any]) -> Iterator[str]:
     name = f" {visible(run['name'], one_line=True)!r}" if run["name"] else ""
     duration = run["duration_s"]
     yield f"run {run['id']}{name}: {run['status']}, started {run['started_at']}" + (
-        f", {duration:.1f} s" if duration else ""
+        f", {seconds(duration)}" if duration else ""
     )
-    yield f"  requests {total}, failed {failed} ({_pct(failed, total)})"
+    yield f"  requests {total}, failed {failed} ({percent(failed, total)})"
     yield ""
     yield "status codes:"
     for status, n in rep["status_counts"]:
-        yield f"  {'(no response)' if status is None else status:<14} {n:>9}  {_pct(n, total)}"
+        yield f"  {'(no response)' if status is None else status:<14} {n:>9}  {percent(n, total)}"
     if rep["error_counts"]:
         yield "error kinds:"
         for kind, n in rep["error_counts"]:
-            yield f"  {kind:<20} {n:>9}  {_pct(n, total)}"
+            yield f"  {kind:<20} {n:>9}  {percent(n, total)}"
     yield ""
     yield f"latency ok:      {_percentiles(rep['latency_ok'])}"
     yield f"latency failed:  {_percentiles(rep['latency_failed'])}"
@@ -78,7 +75,7 @@ def report_lines(rep: dict[str, Any]) -> Iterator[str]:
             path = visible(short_url(g["path"], 50), one_line=True)
             yield (
                 f"  {g['count']:>7}  {g['outcome']:<18} {path}"
-                f"  first {g['first_ms'] / 1000:.2f}s last {g['last_ms'] / 1000:.2f}s"
+                f"  first {seconds(g['first_ms'] / 1000, 2)} last {seconds(g['last_ms'] / 1000, 2)}"
                 f"  e.g. capture show {g['example_id']}"
             )
             if signature:

@@ -1,4 +1,5 @@
-"""Formatters for the inspection commands: rows in, tables or lines out. Pure.
+"""Row listings of the inspection commands (failures, runs, sockets): Rich tables for a
+terminal, json, jsonl or csv lines for programs; and the one Format enum. Pure.
 
 Every untrusted value (URL, header, body, error message) goes through safe.visible
 before it can reach a terminal, and Rich tables get Text cells so markup inside data
@@ -14,68 +15,41 @@ import json
 from collections.abc import Iterable, Iterator
 from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit
 
 from rich.table import Table
 from rich.text import Text
 
+from capture.output.cells import outcome, short_url
+from capture.output.units import ms, rate, seconds, size
 from capture.safe import visible
 
 __all__ = [
+    "EXPORT_FORMATS",
+    "LISTING_FORMATS",
     "Format",
     "failures_table",
     "machine_lines",
     "runs_table",
-    "short_url",
     "sockets_table",
 ]
 
 
 class Format(StrEnum):
-    """Output formats of the listing commands."""
+    """Every output format; each command takes the ones in its tuple below."""
 
     table = "table"
     json = "json"
     jsonl = "jsonl"
     csv = "csv"
+    har = "har"
+
+
+LISTING_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv)  # failures, runs, sockets
+EXPORT_FORMATS = (Format.har, Format.jsonl, Format.csv)  # export: every stored byte
 
 
 def _cell(value: object) -> Text:
     return Text(visible("" if value is None else str(value), one_line=True))
-
-
-def _ms(value: float | None) -> str:
-    if value is None:
-        return "-"
-    return f"{value / 1000:.2f}s" if value >= 1000 else f"{value:.1f}ms"
-
-
-def _size(value: int | None) -> str:
-    if value is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB"):
-        if value < 1024 or unit == "MiB":
-            return f"{value}{unit}" if unit == "B" else f"{value:.1f}{unit}"
-        value = value / 1024  # type: ignore[assignment]
-    return str(value)
-
-
-def short_url(url: str, width: int = 40) -> str:
-    """Returns path and query of url, shortened in the middle to width characters."""
-    parts = urlsplit(url)
-    text = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
-    if len(text) <= width:
-        return text
-    keep = (width - 1) // 2
-    return f"{text[:keep]}…{text[-(width - 1 - keep) :]}"
-
-
-def outcome(row: dict[str, Any]) -> str:
-    """Returns '503', 'reset', or '200 body_reset' for a request row."""
-    status, kind = row.get("status"), row.get("error_kind")
-    if status is not None and kind:
-        return f"{status} {kind}"
-    return str(status) if status is not None else str(kind or "-")
 
 
 def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
@@ -88,8 +62,8 @@ def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Tab
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         cells = [str(row["id"]), *([str(row["run_id"])] if all_runs else [])]
-        cells += [f"{row['offset_ms'] / 1000:.3f}s", row["method"], short_url(row["url"])]
-        cells += [outcome(row), _ms(row["latency_ms"]), _size(row.get("body_size"))]
+        cells += [seconds(row["offset_ms"] / 1000, 3), row["method"], short_url(row["url"])]
+        cells += [outcome(row), ms(row["latency_ms"]), size(row.get("body_size"))]
         cells += [row.get("local_addr") or "-", str(row.get("connection_request_no") or "-")]
         table.add_row(*(_cell(c) for c in cells))
     return table
@@ -110,7 +84,6 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
     ]:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for r in rows:
-        rate = "-" if r["rate"] is None else f"{r['rate']:.1f}/s"
         table.add_row(
             *(
                 _cell(c)
@@ -118,10 +91,10 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
                     r["id"],
                     r["name"] or "",
                     r["started_at"][:19].replace("T", " "),
-                    f"{r['duration_s']:.1f}s",
+                    seconds(r["duration_s"]),
                     r["requests"],
                     r["failures"],
-                    rate,
+                    rate(r["rate"]),
                     r["status"],
                 ]
             )
@@ -156,8 +129,8 @@ def sockets_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Tabl
                     r["session"],
                     r["requests"],
                     r["failures"],
-                    f"{r['first_ms'] / 1000:.2f}s",
-                    f"{r['last_ms'] / 1000:.2f}s",
+                    seconds(r["first_ms"] / 1000, 2),
+                    seconds(r["last_ms"] / 1000, 2),
                     failed_at(r["failed_at"]),
                 ]
             )

@@ -25,7 +25,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -39,6 +38,7 @@ from capture.store.record import Record, queued_bytes
 from capture.store.schema import requests
 from capture.store.signature import signature
 from capture.store.stats import Stats
+from capture.store.tally import StorageTally
 
 __all__ = ["QUEUE_BYTES", "RecordQueue", "StorageTally", "Writer"]
 
@@ -66,33 +66,6 @@ _MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
 def _values_sql(head: str, width: int, rows: int) -> str:
     one = f"({', '.join('?' * width)})"
     return head + ", ".join([one] * rows)
-
-
-@dataclass(frozen=True, slots=True)
-class StorageTally:
-    """What a writer did with its records; summed over processes with +.
-
-    stored_requests and stored_failures got their rows (stripped_bodies of those failures
-    without their bodies, after a storage error); dropped_failures kept a requests row
-    but no failures row; lost_requests got no row at all, lost_failures of them failed.
-    """
-
-    stored_requests: int = 0
-    stored_failures: int = 0
-    dropped_failures: int = 0
-    lost_requests: int = 0
-    lost_failures: int = 0
-    stripped_bodies: int = 0
-
-    def __add__(self, other: StorageTally) -> StorageTally:
-        return StorageTally(
-            self.stored_requests + other.stored_requests,
-            self.stored_failures + other.stored_failures,
-            self.dropped_failures + other.dropped_failures,
-            self.lost_requests + other.lost_requests,
-            self.lost_failures + other.lost_failures,
-            self.stripped_bodies + other.stripped_bodies,
-        )
 
 
 def _insert_rows(

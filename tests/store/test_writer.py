@@ -16,7 +16,8 @@ from capture.redact import Redactor
 from capture.store import database as store
 from capture.store.record import FailureDetail, Record
 from capture.store.stats import Stats
-from capture.store.writer import _MAX_PARAMS, StorageTally, Writer, _insert_rows
+from capture.store.tally import StorageTally
+from capture.store.writer import _MAX_PARAMS, Writer, _insert_rows
 from tests.conftest import query
 
 

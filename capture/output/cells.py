@@ -1,0 +1,26 @@
+"""How one stored value reads in every view: a request's outcome, a URL cut to fit. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlsplit
+
+__all__ = ["outcome", "short_url"]
+
+
+def outcome(row: dict[str, Any]) -> str:
+    """Returns '503', 'reset', or '200 body_reset' for a request row."""
+    status, kind = row.get("status"), row.get("error_kind")
+    if status is not None and kind:
+        return f"{status} {kind}"
+    return str(status) if status is not None else str(kind or "-")
+
+
+def short_url(url: str, width: int = 40) -> str:
+    """Returns path and query of url, shortened in the middle to width characters."""
+    parts = urlsplit(url)
+    text = parts.path + (f"?{parts.query}" if parts.query else "") or "/"
+    if len(text) <= width:
+        return text
+    keep = (width - 1) // 2
+    return f"{text[:keep]}…{text[-(width - 1 - keep) :]}"

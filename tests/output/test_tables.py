@@ -1,0 +1,178 @@
+"""Table rendering: given rows in, the exact lines a terminal or a pipe shows."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import pytest
+from rich.console import Console, RenderableType
+
+from capture.output.tables import failures_table, runs_table, sockets_table
+
+ROW: dict[str, Any] = {
+    "id": 7,
+    "run_id": 1,
+    "offset_ms": 1234.5,
+    "method": "GET",
+    "url": "http://127.0.0.1:8080/api/orders?id=42",
+    "status": 503,
+    "error_kind": None,
+    "latency_ms": 12.04,
+    "body_size": 2048,
+    "local_addr": "127.0.0.1:51234",
+    "connection_request_no": 3,
+}
+LONG = "http://h/" + "a" * 30 + "/" + "b" * 30 + "?q=1"
+NO_SOCKET = {"local_addr": None, "connection_request_no": None, "body_size": None}
+RUNS = [
+    {
+        "id": 1,
+        "name": "smoke",
+        "started_at": "2024-05-01T12:00:00.123456+00:00",
+        "duration_s": 30.04,
+        "requests": 1000,
+        "failures": 12,
+        "rate": 33.3,
+        "status": "completed",
+    },
+    {
+        "id": 2,
+        "name": None,
+        "started_at": "2024-05-01T13:00:00+00:00",
+        "duration_s": 0.0,
+        "requests": 0,
+        "failures": 0,
+        "rate": None,
+        "status": "running",
+    },
+]
+SOCKETS = [
+    {
+        "run_id": 3,
+        "local_addr": "127.0.0.1:5000",
+        "remote_addr": "127.0.0.1:8080",
+        "session": 0,
+        "requests": 20,
+        "failures": 14,
+        "first_ms": 12.0,
+        "last_ms": 2500.0,
+        "failed_at": ",".join(str(n) for n in range(14, 0, -1)),  # group_concat: any order
+    },
+    {
+        "run_id": 3,
+        "local_addr": None,
+        "remote_addr": None,
+        "session": 1,
+        "requests": 2,
+        "failures": 2,
+        "first_ms": 0.0,
+        "last_ms": 1.0,
+        "failed_at": "2,1",
+    },
+]
+
+
+def _render(table: RenderableType, width: int, *, terminal: bool = False) -> list[str]:
+    """Returns the lines Rich prints, without the padding it adds after the last column."""
+    out = io.StringIO()
+    Console(file=out, width=width, highlight=False, force_terminal=terminal).print(table)
+    return [line.rstrip() for line in out.getvalue().splitlines()]
+
+
+CASES = {
+    "failure": (
+        lambda: failures_table([ROW]),
+        200,
+        [
+            "id   offset  method  url                outcome  latency    "
+            " body  socket           conn#",
+            " 7  1.234 s  GET     /api/orders?id=42  503      12.0 ms  2."
+            "0 KiB  127.0.0.1:51234      3",
+        ],
+    ),
+    "narrow terminal: the widest columns are cut with an ellipsis": (
+        lambda: failures_table([ROW]),
+        80,
+        [
+            "id   offset  method  url          outcome  latency     body  socket        conn#",
+            " 7  1.234 s  GET     /api/order…  503      12.0 ms  2.0 KiB  127.0.0.1:5…      3",
+        ],
+    ),
+    "long URL cut in the middle, all runs, no socket": (
+        lambda: failures_table(
+            [
+                ROW
+                | NO_SOCKET
+                | {"id": 12345, "url": LONG, "status": 200, "error_kind": "body_reset"}
+            ],
+            all_runs=True,
+        ),
+        200,
+        [
+            "   id  run   offset  method  url                                       outcome"
+            "         latency  body  socket  conn#",
+            "12345    1  1.234 s  GET     /aaaaaaaaaaaaaaaaaa…bbbbbbbbbbbbbbbb?q=1  200 body_reset"
+            "  12.0 ms     -  -           -",
+        ],
+    ),
+    "markup and escapes in data are shown, not obeyed": (
+        lambda: failures_table(
+            [
+                ROW
+                | {
+                    "url": "http://h/[red]x[/red]\x1b[31m",
+                    "status": None,
+                    "error_kind": "reset",
+                    "latency_ms": 0.5,
+                    "body_size": 5 * 1024**2,
+                }
+            ]
+        ),
+        200,
+        [
+            "id   offset  method  url                    outcome  latency"
+            "     body  socket           conn#",
+            " 7  1.234 s  GET     /[red]x[/red]\\x1b[31m  reset    0.50 m"
+            "s  5.0 MiB  127.0.0.1:51234      3",
+        ],
+    ),
+    "runs": (
+        lambda: runs_table(RUNS),
+        200,
+        [
+            "id  name   started              duration  requests  failures    rate  status",
+            " 1  smoke  2024-05-01 12:00:00    30.0 s      1000        12  33.3/s  completed",
+            " 2         2024-05-01 13:00:00     0.0 s         0         0       -  running",
+        ],
+    ),
+    "sockets of all runs, request numbers sorted and cut after 12": (
+        lambda: sockets_table(SOCKETS, all_runs=True),
+        200,
+        [
+            "run  client socket    remote          session  requests  failures   first    last"
+            "  failed at request #",
+            "  3  127.0.0.1:5000   127.0.0.1:8080        0        20        14  0.01 s  2.50 s"
+            "  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, … (14)",
+            "  3  (no connection)  -                     1         2         2  0.00 s  0.00 s"
+            "  1, 2",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize(("table", "width", "lines"), CASES.values(), ids=CASES.keys())
+def test_table_lines(table: Any, width: int, lines: list[str]) -> None:
+    assert _render(table(), width) == lines
+
+
+@pytest.mark.parametrize(("table", "width", "lines"), CASES.values(), ids=CASES.keys())
+def test_no_color_terminal_gets_the_same_lines_and_only_a_bold_header(
+    monkeypatch: pytest.MonkeyPatch, table: Any, width: int, lines: list[str]
+) -> None:
+    monkeypatch.setenv("NO_COLOR", "1")
+    shown = _render(table(), width, terminal=True)
+    header, *rows = shown
+    assert rows == lines[1:]  # no escape sequence at all in the data rows
+    plain = header.replace("\x1b[1m", "").replace("\x1b[0m", "")
+    assert plain.rstrip() == lines[0] and "\x1b" not in plain
