@@ -29,9 +29,10 @@ __all__ = [
 
 if TYPE_CHECKING:
     from capture.api import Database, open_db, run
-    from capture.config import RunConfig, StatusSpec, Target
+    from capture.config import RunConfig, Target
     from capture.load.hooks import Context, Hooks, Outcome
     from capture.load.runner import RunSummary
+    from capture.parse import StatusSpec
 
 # Imported lazily so `capture --help` does not pay for SQLAlchemy and requests.
 _LAZY = {
@@ -39,7 +40,7 @@ _LAZY = {
     "open_db": "api",
     "run": "api",
     "RunConfig": "config",
-    "StatusSpec": "config",
+    "StatusSpec": "parse",
     "Target": "config",
     "Context": "load.hooks",
     "Hooks": "load.hooks",

@@ -361,9 +361,10 @@ def replay(
 
     Example: capture replay 1234 -H 'Authorization: Bearer NEW-TOKEN'
     """
-    from capture.config import DEFAULT_MAX_BODY_BYTES, parse_duration, parse_header
+    from capture.config import DEFAULT_MAX_BODY_BYTES
     from capture.load.replay import replay as send_again
     from capture.output.tables import outcome
+    from capture.parse import parse_duration, parse_header
     from capture.store import queries as query
     from capture.store.reader import open_readonly
 
