@@ -18,9 +18,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from capture import __version__
 from capture.load import headers
 from capture.redact import is_secret_header
+from capture.version import __version__
 
 __all__ = ["SessionPool", "SlotState", "build_session", "current_slot"]
 

@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from capture import __version__
 from capture.errors import DataError, StorageError, UsageError
 from capture.store.reader import (
     check_revision,
@@ -34,6 +33,7 @@ from capture.store.reader import (
     table_names,
 )
 from capture.store.schema import REVISIONS, failures, requests, runs
+from capture.version import __version__
 
 if TYPE_CHECKING:
     from alembic.config import Config
