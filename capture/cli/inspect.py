@@ -15,8 +15,8 @@ from rich.console import Console, RenderableType
 from capture.cli.app import DbOpt, app
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
+from capture.escape import visible
 from capture.output.tables import Format
-from capture.safe import visible
 
 __all__ = ["db_app"]
 
@@ -152,8 +152,8 @@ def show(
 
     Example: capture show 1234            capture show 1234 --body > body.bin
     """
+    from capture.escape import visible_bytes
     from capture.output.exchange import curl_command, exchange_lines
-    from capture.safe import visible_bytes
     from capture.store import queries as query
     from capture.store.filters import check_id
     from capture.store.reader import open_readonly

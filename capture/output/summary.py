@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from capture.escape import visible
 from capture.output.tables import short_url
-from capture.safe import visible
 
 __all__ = ["report_lines", "sparkline"]
 

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from rich.table import Table
 from rich.text import Text
 
-from capture.safe import visible
+from capture.escape import visible
 
 __all__ = [
     "Format",
