@@ -89,11 +89,11 @@ class _TrackingMixin:
 
 
 class _HTTPConnection(_TrackingMixin, HTTPConnection):
-    pass
+    response_class = headers.HTTPResponse  # the fast header parser, for capture alone
 
 
 class _HTTPSConnection(_TrackingMixin, HTTPSConnection):
-    pass
+    response_class = headers.HTTPResponse
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -140,7 +140,6 @@ def build_session(
     *, trust_env: bool = False, insecure: bool = False, keep_cookies: bool = False
 ) -> requests.Session:
     """Returns a session built for load: one connection, no retries, no ambient settings."""
-    headers.install()  # the stdlib header parser, minus the email package for plain headers
     session = _Session()
     session.trust_env = trust_env  # no proxies or ~/.netrc from the environment by default
     session.verify = not insecure
