@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from capture.version import __version__
 
 __all__ = [
     "Context",
@@ -29,8 +29,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from capture.api import Database, open_db, run
-    from capture.config import RunConfig, StatusSpec, Target
+    from capture.config import RunConfig, Target
     from capture.load.hooks import Context, Hooks, Outcome
+    from capture.parse import StatusSpec
     from capture.results import RunSummary
 
 # Imported lazily so `capture --help` does not pay for SQLAlchemy and requests.
@@ -39,7 +40,7 @@ _LAZY = {
     "open_db": "api",
     "run": "api",
     "RunConfig": "config",
-    "StatusSpec": "config",
+    "StatusSpec": "parse",
     "Target": "config",
     "Context": "load.hooks",
     "Hooks": "load.hooks",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from capture.safe import visible
+from capture.escape import visible
 
 __all__ = [
     "CaptureError",

@@ -1,24 +1,23 @@
-"""Make untrusted text safe for a terminal: no escape sequence from a server ever
-reaches it (kubectl's CVE-2021-25743 is the cautionary tale). And look at a path the
-user named before opening it: a FIFO or a device must never hang capture, and an
-output file must never replace the database it was made from."""
+"""Look at a path the user named before opening it: a FIFO or a device must never hang
+capture, and an output file must never replace the database it was made from.
+
+(Escaping untrusted text for a terminal is capture.escape.)"""
 
 from __future__ import annotations
 
 import errno
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from capture.errors import StorageError, UsageError
+
 __all__ = [
     "kind_of",
     "read_head",
     "regular_or_missing",
-    "visible",
-    "visible_bytes",
     "write_output",
 ]
 
@@ -34,41 +33,12 @@ _KINDS = (
     (stat.S_ISSOCK, "a socket"),
 )
 
-# C0 controls except newline and tab, DEL, C1 controls, and bidi overrides/isolates.
-_UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-_UNSAFE_IN_CELL = re.compile(r"[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
-
-
-def _escape(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code == 0x0A:
-        return "\\n"
-    if code == 0x09:
-        return "\\t"
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def visible(text: str, *, one_line: bool = False) -> str:
-    """Returns text with control characters shown as escapes (\\x1b, \\r, \\u202e)."""
-    return (_UNSAFE_IN_CELL if one_line else _UNSAFE).sub(_escape, text)
-
-
-def visible_bytes(data: bytes, *, one_line: bool = False) -> str:
-    """Decodes bytes as UTF-8 (invalid bytes as \\xNN) and escapes control characters."""
-    text = data.decode("utf-8", "backslashreplace")
-    return visible(text, one_line=one_line)
-
 
 def _refuse(message: str) -> Exception:
-    # errors.py imports this module for visible(): import it back only when needed.
-    from capture.errors import UsageError
-
     return UsageError(message)
 
 
 def _write_error(what: str, path: Path, exc: OSError) -> Exception:
-    from capture.errors import StorageError, UsageError
-
     kind = StorageError if exc.errno in _STORAGE_ERRNOS else UsageError
     return kind(f"{what} {str(path)!r}: cannot write ({exc.strerror})")
 

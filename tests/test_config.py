@@ -6,18 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from capture.config import (
-    RunConfig,
-    StatusSpec,
-    Target,
-    load_targets,
-    parse_body,
-    parse_duration,
-    parse_header,
-    parse_size,
-    parse_url,
-)
+from capture.config import RunConfig, Target
 from capture.errors import UsageError
+from capture.parse import StatusSpec, parse_duration, parse_header, parse_size, parse_url
+from capture.targets import load_targets, parse_body
 
 from .conftest import query
 

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from capture import __version__
+from capture.version import __version__
 
 __all__ = ["DbOpt", "app", "invoked_args"]
 

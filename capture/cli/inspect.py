@@ -14,8 +14,8 @@ from rich.console import Console, RenderableType
 from capture.cli.app import DbOpt, app
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
+from capture.escape import visible
 from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
-from capture.safe import visible
 
 __all__ = ["db_app"]
 
@@ -156,8 +156,8 @@ def show(
 
     Example: capture show 1234            capture show 1234 --body > body.bin
     """
+    from capture.escape import visible_bytes
     from capture.output.exchange import curl_command, exchange_lines
-    from capture.safe import visible_bytes
     from capture.store import queries as query
     from capture.store.filters import check_id
     from capture.store.reader import open_readonly
@@ -363,9 +363,10 @@ def replay(
 
     Example: capture replay 1234 -H 'Authorization: Bearer NEW-TOKEN'
     """
-    from capture.config import DEFAULT_MAX_BODY_BYTES, parse_duration, parse_header
+    from capture.config import DEFAULT_MAX_BODY_BYTES
     from capture.load.replay import replay as send_again
     from capture.output.cells import outcome
+    from capture.parse import parse_duration, parse_header
     from capture.store import queries as query
     from capture.store.reader import open_readonly
 

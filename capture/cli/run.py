@@ -12,24 +12,19 @@ from typing import Annotated
 import typer
 
 from capture.cli.app import DbOpt, app, invoked_args
-from capture.config import (
-    DEFAULT_DB,
-    DEFAULT_FAIL_STATUS,
-    DEFAULT_MAX_TIME_S,
+from capture.config import DEFAULT_DB, DEFAULT_FAIL_STATUS, DEFAULT_MAX_TIME_S, RunConfig, Target
+from capture.errors import ExitCode, UsageError
+from capture.parse import (
     MAX_PROCS,
-    RunConfig,
     StatusSpec,
-    Target,
-    load_targets,
-    parse_body,
     parse_duration,
     parse_header,
     parse_queue_size,
     parse_size,
 )
-from capture.errors import ExitCode, UsageError
 from capture.redact import Redactor
 from capture.store.reader import hide_password
+from capture.targets import load_targets, parse_body
 
 __all__ = ["run", "target"]
 

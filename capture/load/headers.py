@@ -11,15 +11,21 @@ A bare CR inside a value is kept in the value, as the server sent it: the email 
 takes it for a line end, and what follows for the end of the head, which loses every
 later header (Content-Length: a 500 sent at once then waits for its body until the
 read timeout).
+
+Only capture's own connections use it, through HTTPResponse below (load/pool.py names
+it as their response_class): http.client.parse_headers is never replaced, so a program
+that imports capture as a library keeps the stdlib parser everywhere else.
 """
 
 from __future__ import annotations
 
 import http.client
 import re
+import types
+from collections.abc import Callable
 from typing import Any
 
-__all__ = ["install", "parse_headers"]
+__all__ = ["HTTPResponse", "parse_headers"]
 
 # The same limits http.client applies (_MAXLINE, _MAXHEADERS in CPython 3.11-3.13).
 _MAX_LINE = 65536
@@ -57,6 +63,20 @@ def _stdlib_parse_lines(lines: list[bytes], _class: type[http.client.HTTPMessage
     return email.parser.Parser(_class=_class).parsestr(text)
 
 
-def install() -> None:
-    """Makes http.client use parse_headers (idempotent)."""
-    http.client.parse_headers = parse_headers  # type: ignore[assignment]
+def _stdlib_begin_with(parse: Callable[..., Any]) -> Callable[[http.client.HTTPResponse], None]:
+    """Returns http.client.HTTPResponse.begin, the stdlib's own code, with its global
+    name parse_headers bound to parse."""
+    # begin() reads the header block through parse_headers, looked up in http.client's
+    # module globals: the same code over a copy of those globals changes that one name
+    # for this class alone, without patching http.client or copying begin's 60 lines.
+    stdlib = http.client.HTTPResponse.begin
+    namespace = {**vars(http.client), "parse_headers": parse}
+    begin = types.FunctionType(stdlib.__code__, namespace, stdlib.__name__, stdlib.__defaults__)
+    begin.__qualname__ = f"HTTPResponse.{stdlib.__name__}"
+    return begin
+
+
+class HTTPResponse(http.client.HTTPResponse):
+    """http.client's response whose header block is read by parse_headers."""
+
+    begin = _stdlib_begin_with(parse_headers)

@@ -18,9 +18,9 @@ from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
-from capture import __version__
 from capture.load import headers
 from capture.redact import is_secret_header
+from capture.version import __version__
 
 __all__ = ["SessionPool", "SlotState", "build_session", "current_slot"]
 
@@ -89,11 +89,11 @@ class _TrackingMixin:
 
 
 class _HTTPConnection(_TrackingMixin, HTTPConnection):
-    pass
+    response_class = headers.HTTPResponse  # the fast header parser, for capture alone
 
 
 class _HTTPSConnection(_TrackingMixin, HTTPSConnection):
-    pass
+    response_class = headers.HTTPResponse
 
 
 class _HTTPPool(HTTPConnectionPool):
@@ -140,7 +140,6 @@ def build_session(
     *, trust_env: bool = False, insecure: bool = False, keep_cookies: bool = False
 ) -> requests.Session:
     """Returns a session built for load: one connection, no retries, no ambient settings."""
-    headers.install()  # the stdlib header parser, minus the email package for plain headers
     session = _Session()
     session.trust_env = trust_env  # no proxies or ~/.netrc from the environment by default
     session.verify = not insecure

@@ -28,7 +28,8 @@ from sqlalchemy import Engine
 from capture.config import RunConfig
 from capture.errors import UsageError
 from capture.load.hooks import Hooks, load_hooks
-from capture.load.workers import Coordinator, ShareResult, Signals, _Plan, run_share
+from capture.load.plan import Plan
+from capture.load.workers import Coordinator, ShareResult, Signals, run_share
 from capture.redact import Redactor
 from capture.results import Progress
 from capture.store import database as store
@@ -86,7 +87,7 @@ class _Shared(Coordinator):
         parent = multiprocessing.parent_process()
         return os.getppid() != self._parent_pid or (parent is not None and not parent.is_alive())
 
-    def watch(self, plan: _Plan, abort: threading.Event) -> None:
+    def watch(self, plan: Plan, abort: threading.Event) -> None:
         self._done.clear()
         self._relay(plan, abort)  # once now: a stop given before the start sends nothing
 
@@ -99,7 +100,7 @@ class _Shared(Coordinator):
     def unwatch(self) -> None:
         self._done.set()
 
-    def _relay(self, plan: _Plan, abort: threading.Event) -> bool:
+    def _relay(self, plan: Plan, abort: threading.Event) -> bool:
         """Passes the run's state on to plan and abort; returns False when nothing is left."""
         if self.parent_gone():
             self.orphaned = True

@@ -26,11 +26,12 @@ from sqlalchemy import Engine
 
 from capture.config import RunConfig
 from capture.load.hooks import Hooks, Outcome
+from capture.load.plan import Plan
 from capture.load.pool import SessionPool
 from capture.load.send import Sender
 from capture.redact import Redactor
 from capture.results import Progress, writer_behind
-from capture.store import database as store
+from capture.store.database import BUSY_TIMEOUT_MS
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
@@ -42,45 +43,9 @@ _TICK_S = 0.25
 _PACED_SWITCH_S = 0.001  # GIL switch interval with --qps; no cost measured (bench/RESULTS.md)
 _WRITER_FLUSH_S = 30.0  # how long a clean stop waits for the writer to drain
 _ABORT_FLUSH_S = 3.0  # how long a second interrupt waits
-_GIVE_UP_S = store.BUSY_TIMEOUT_MS / 1000 + 5.0  # then: a commit waiting on a lock ends
+_GIVE_UP_S = BUSY_TIMEOUT_MS / 1000 + 5.0  # then: a commit waiting on a lock ends
 
 log = logging.getLogger("capture")
-
-
-class _Plan:
-    """Hands out sequence numbers and intended send times until a stop condition holds."""
-
-    def __init__(self, config: RunConfig, start: float, share: tuple[int, int] = (0, 1)) -> None:
-        # Process k of P sends seqs k+1, k+1+P, ...: together they send 1, 2, 3, ... with
-        # the same intended times as one process would. next() on a count is atomic.
-        index, count = share
-        self._seq = itertools.count(index + 1, count)
-        self._limit = config.requests
-        self._start = start
-        self._end = None if config.duration_s is None else start + config.duration_s
-        self._interval = None if config.qps is None else 1.0 / config.qps
-        self.stop = threading.Event()
-        self.reason = "completed"
-
-    def next(self) -> tuple[int, float | None] | None:
-        """Returns (seq, intended start or None), or None when the run must end."""
-        seq = next(self._seq)
-        if self.stop.is_set() or (self._limit is not None and seq > self._limit):
-            return None
-        if self._interval is not None:
-            intended = self._start + (seq - 1) * self._interval
-            if self._end is not None and intended >= self._end:
-                return None
-            return seq, intended
-        if self._end is not None and perf_counter() >= self._end:
-            return None
-        return seq, None
-
-    def halt(self, reason: str) -> None:
-        """Stops handing out work; the first reason given wins."""
-        if not self.stop.is_set():
-            self.reason = reason
-            self.stop.set()
 
 
 class Signals:
@@ -146,7 +111,7 @@ class Coordinator:
     def abort(self) -> None:
         """Tells every process to abandon its in-flight requests."""
 
-    def watch(self, plan: _Plan, abort: threading.Event) -> None:
+    def watch(self, plan: Plan, abort: threading.Event) -> None:
         """Starts relaying other processes' halts to plan and their aborts to abort."""
 
     def unwatch(self) -> None:
@@ -215,7 +180,7 @@ def run_share(
         stats=stats,
         queue_bytes=config.max_queue_bytes,
     )
-    plan = _Plan(config, start, share)
+    plan = Plan(config, start, share)
 
     def halt(reason: str) -> None:
         plan.halt(reason)
@@ -305,7 +270,7 @@ class _Ticks:
     def __init__(
         self,
         config: RunConfig,
-        plan: _Plan,
+        plan: Plan,
         pool: SessionPool,
         busy: list[bool],
         stats: Stats,
@@ -379,7 +344,7 @@ class _Waiting:
 
 def _wait(
     config: RunConfig,
-    plan: _Plan,
+    plan: Plan,
     waiting: _Waiting,
     writer: Writer,
     all_done: threading.Event,
@@ -405,7 +370,7 @@ def _wait(
 def _work(
     idx: int,
     config: RunConfig,
-    plan: _Plan,
+    plan: Plan,
     pool: SessionPool,
     sender: Sender,
     writer: Writer,

@@ -10,10 +10,10 @@ import string
 from collections.abc import Iterator
 from typing import Any
 
+from capture.escape import visible, visible_bytes
 from capture.output.cells import outcome
 from capture.output.units import ms, seconds
 from capture.redact import REDACTED_PREFIX
-from capture.safe import visible, visible_bytes
 
 __all__ = ["curl_command", "exchange_lines", "is_text"]
 

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from capture import __version__
+from capture.version import __version__
 
 __all__ = ["har_document"]
 

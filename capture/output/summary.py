@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from capture.escape import visible
 from capture.output.cells import short_url
 from capture.output.units import NONE, ms, percent, seconds
-from capture.safe import visible
 
 __all__ = ["report_lines", "sparkline"]
 

@@ -19,9 +19,9 @@ from typing import Any
 from rich.table import Table
 from rich.text import Text
 
+from capture.escape import visible
 from capture.output.cells import outcome, short_url
 from capture.output.units import ms, rate, seconds, size
-from capture.safe import visible
 
 __all__ = [
     "EXPORT_FORMATS",

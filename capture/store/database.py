@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import DatabaseError, OperationalError
 
-from capture import __version__
 from capture.errors import DataError, StorageError, UsageError
 from capture.store.reader import (
     BUSY_TIMEOUT_MS,
@@ -36,6 +35,7 @@ from capture.store.reader import (
     wal_file,
 )
 from capture.store.schema import REVISIONS, failures, requests, runs
+from capture.version import __version__
 
 if TYPE_CHECKING:
     from alembic.config import Config

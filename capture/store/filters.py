@@ -6,8 +6,8 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from capture.config import MAX_ROW_ID, StatusSpec, parse_duration, parse_header
 from capture.errors import UsageError
+from capture.parse import MAX_ROW_ID, StatusSpec, parse_duration, parse_header
 
 __all__ = ["FailureQuery", "When", "check_id", "parse_when"]
 

@@ -7,8 +7,8 @@ import os
 import sqlite3
 from typing import Any
 
-from capture.config import MAX_ROW_ID
 from capture.errors import NotFoundError, UsageError
+from capture.parse import MAX_ROW_ID
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.filters import FailureQuery, check_id
 from capture.store.reader import ReadOnly

@@ -139,7 +139,7 @@ def check_revision(
     known = current in REVISIONS
     # A newer capture may add tables, but it keeps runs, requests and failures.
     if not known and not (foreign and missing):
-        from capture import __version__
+        from capture.version import __version__
 
         raise DataError(
             f"{where} has schema revision {current}, newer than this capture "

@@ -8,8 +8,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from capture.config import parse_header
 from capture.errors import UsageError
+from capture.parse import parse_header
 
 __all__ = ["JsonCheck", "Rules"]
 
