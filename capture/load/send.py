@@ -408,7 +408,7 @@ class Sender:
             except Exception as exc:
                 return kind, True, (exc, "is_failure")
             if verdict is True:
-                kind, failed = kind or "hook", True
+                kind, failed = kind or ErrorKind.HOOK, True
             elif verdict is False and kind is None:
                 failed = False  # the hook overrides the status rule, not a broken exchange
             elif isinstance(verdict, str) and verdict:
