@@ -1,5 +1,5 @@
 """One exchange on the wire: send a prepared request, read the body under caps and
-deadlines, judge the outcome (status rules, built-in rules, hooks), and fill in the
+deadlines, gather what verdict.judge needs (built-in rules, hooks), and fill in the
 Record. Runs thousands of times a second, so everything that does not vary per request
 is computed once in `Sender.__init__`, and hook machinery costs nothing when unused."""
 
@@ -30,7 +30,9 @@ from capture.load.body import (
 from capture.load.hooks import Context, Hooks, Outcome
 from capture.load.pool import SessionPool, current_slot
 from capture.store.record import ERROR_MESSAGE_CHARS, FailureDetail, Record, mark_hook_error
-from capture.verdict.classify import ErrorKind, Phase, classify_exception
+from capture.verdict.classify import Phase
+from capture.verdict.judge import Criteria, judge
+from capture.verdict.kinds import ErrorKind
 
 __all__ = ["FailureDetail", "Record", "Sender", "mark_hook_error"]
 
@@ -66,9 +68,13 @@ class Sender:
         self._run_id = run_id
         self._run_start = run_start
         self._max_body = config.max_body_bytes
-        self._fail = config.fail_status.lookup_table()
-        self._slow_s = config.slow_s
         self._max_time_s = config.max_time_s
+        self._criteria = Criteria(
+            config.fail_status.lookup_table(),
+            config.slow_s,
+            config.max_time_s,
+            deadline_errors=(TotalTimeout,),
+        )
         self._id_header = config.id_header
         self._follow = config.follow_redirects
         # The adapter is called directly (no redirects, cookies or hooks) unless an
@@ -337,54 +343,49 @@ class Sender:
         headers: Any,
         redirected: bool,
     ) -> None:
-        kind: str | None = None
+        """Gathers what judge() needs (body, rules, hooks), then records its verdict."""
         status = rec.status
-        if error is not None:
-            if isinstance(error, TotalTimeout):
-                kind = ErrorKind.TOTAL_TIMEOUT
-            else:
-                kind = classify_exception(error, phase, redirected=redirected)
-                if (
-                    kind is ErrorKind.READ_TIMEOUT
-                    and self._max_time_s is not None
-                    and rec.latency_s >= self._max_time_s
-                ):
-                    kind = ErrorKind.TOTAL_TIMEOUT
-        elif status is not None and status < 200:
-            kind = ErrorKind.PROTOCOL  # a 1xx returned as final; send() closed the connection
         body = b"".join(kept) if kept else b""
-        if (
-            kind is None
-            and body
+        undecodable = (
+            error is None
+            and bool(body)
             and is_encoded(raw.headers)
             and decode_fails(body, raw.headers.get("Content-Encoding", ""))
-        ):
-            kind = ErrorKind.DECODE
-        failed = kind is not None or (status is not None and self._fail[status])
+        )
+        rule_kind: ErrorKind | None = None
+        answer: object = None
         hook_error: tuple[BaseException, str] | None = None
         if self._inspect and raw is not None and error is None and status is not None:
             if response is None:  # the lean path has none: build it for the hooks
                 response = self._response(prepared, headers, raw)
-            kind, failed, hook_error = self._inspect_response(rec, response, body, kind, failed)
-        if not failed and self._slow_s is not None and rec.latency_s > self._slow_s:
-            kind = ErrorKind.SLOW
-            failed = True
-        rec.error_kind = None if kind is None else str(kind)
-        rec.failed = failed
-        if failed:
-            rec.detail = self._detail(rec, raw, error, body, kind, prepared, headers)
+            rule_kind, answer, hook_error = self._inspect_response(rec, response, body)
+        verdict = judge(
+            self._criteria,
+            status,
+            rec.latency_s,
+            error,
+            phase,
+            redirected=redirected,
+            undecodable=undecodable,
+            rule_kind=rule_kind,
+            answer=answer,
+            raised=None if hook_error is None else hook_error[1],
+        )
+        rec.error_kind = verdict.kind
+        rec.failed = verdict.failed
+        if verdict.failed:
+            keep_raw = undecodable or verdict.kind == ErrorKind.DECODE
+            rec.detail = self._detail(rec, raw, error, body, keep_raw, prepared, headers)
         if hook_error is not None:
             mark_hook_error(rec, *hook_error)
 
     def _inspect_response(
-        self,
-        rec: Record,
-        response: requests.Response,
-        body: bytes,
-        kind: str | None,
-        failed: bool,
-    ) -> tuple[str | None, bool, tuple[BaseException, str] | None]:
-        """Applies the built-in rules, then is_failure and on_response."""
+        self, rec: Record, response: requests.Response, body: bytes
+    ) -> tuple[ErrorKind | None, object, tuple[BaseException, str] | None]:
+        """Applies the built-in rules, then calls is_failure and on_response.
+
+        Returns the rules' kind, is_failure's answer and the hook that raised, if any.
+        """
         decoded = body
         if body and is_encoded(response.headers):
             decoded = (
@@ -394,31 +395,25 @@ class Sender:
         # requests' own attributes: .content, .text and .json() then work in hooks.
         response._content = decoded
         response._content_consumed = True  # type: ignore[attr-defined]
-        if self._rules is not None and not failed:
-            rule_kind = self._rules.check(response.headers, decoded)
-            if rule_kind is not None:
-                kind, failed = rule_kind, True
+        # Checked before the hooks run, so a hook that changes the response cannot
+        # change what the rules saw. judge() ignores the kind if the exchange already failed.
+        rule_kind = None if self._rules is None else self._rules.check(response.headers, decoded)
         hooks = self._hooks
         if hooks is None:
-            return kind, failed, None
+            return rule_kind, None, None
         ctx = self.context(rec)
+        answer: object = None
         if hooks.is_failure is not None:
             try:
-                verdict = hooks.is_failure(response, ctx)
+                answer = hooks.is_failure(response, ctx)
             except Exception as exc:
-                return kind, True, (exc, "is_failure")
-            if verdict is True:
-                kind, failed = kind or "hook", True
-            elif verdict is False and kind is None:
-                failed = False  # the hook overrides the status rule, not a broken exchange
-            elif isinstance(verdict, str) and verdict:
-                kind, failed = verdict, True
+                return rule_kind, None, (exc, "is_failure")
         if hooks.on_response is not None:
             try:
                 hooks.on_response(response, ctx)
             except Exception as exc:
-                return kind, True, (exc, "on_response")
-        return kind, failed, None
+                return rule_kind, answer, (exc, "on_response")
+        return rule_kind, answer, None
 
     def _response(
         self, prepared: requests.PreparedRequest, headers: Any, raw: Any
@@ -435,10 +430,11 @@ class Sender:
         raw: Any,
         error: BaseException | None,
         body: bytes,
-        kind: str | None,
+        keep_raw: bool,
         prepared: requests.PreparedRequest,
         headers: Any,
     ) -> FailureDetail:
+        """Builds the evidence; keep_raw stores the wire bytes of a body that does not decode."""
         detail = FailureDetail()
         detail.request_headers = list(headers.items())
         raw_body = prepared.body
@@ -463,7 +459,7 @@ class Sender:
         detail.body_size = rec.bytes_in
         stored = body
         truncated = rec.bytes_in > len(body)
-        if encoding and kind != ErrorKind.DECODE and body:
+        if encoding and not keep_raw and body:
             decoded, more = decode(body, encoding, self._max_body)
             if decoded is not None:  # otherwise the raw wire bytes are kept as evidence
                 stored, truncated = decoded, truncated or more

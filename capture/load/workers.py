@@ -36,6 +36,7 @@ from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
 from capture.store.writer import RecordQueue, Writer
+from capture.verdict.kinds import ErrorKind
 
 __all__ = ["Coordinator", "ShareResult", "Signals", "run_share"]
 
@@ -431,7 +432,7 @@ def _call_on_failure(
 
 def _internal_error(rec: Record, exc: BaseException) -> None:
     rec.failed = True
-    rec.error_kind = "unknown"
+    rec.error_kind = ErrorKind.UNKNOWN.value
     detail = FailureDetail()
     detail.error_class = f"{type(exc).__module__}.{type(exc).__qualname__}"
     detail.error_message = "".join(traceback.format_exception(exc))[-4000:]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import traceback
 
+from capture.verdict.kinds import ErrorKind
+
 __all__ = ["ERROR_MESSAGE_CHARS", "FailureDetail", "Record", "mark_hook_error", "queued_bytes"]
 
 ERROR_MESSAGE_CHARS = 4000
@@ -105,7 +107,7 @@ class Record:
 def mark_hook_error(rec: Record, exc: BaseException, hook: str) -> None:
     """Turns rec into a failure of kind hook_error carrying the hook's traceback."""
     rec.failed = True
-    rec.error_kind = "hook_error"
+    rec.error_kind = ErrorKind.HOOK_ERROR.value
     if rec.detail is None:
         rec.detail = FailureDetail()
     trace = "".join(traceback.format_exception(exc))

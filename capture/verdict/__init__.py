@@ -1,1 +1,1 @@
-"""Judging an exchange: the error-kind vocabulary, the built-in rules."""
+"""Judging an exchange: judge() -> Verdict, the complete ErrorKind, exception kinds, rules."""

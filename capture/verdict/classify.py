@@ -1,8 +1,9 @@
-"""Turn the outcome of one exchange into a stable error kind. Pure: no I/O, no state.
+"""Turn an exception from one exchange into a stable error kind. Pure: no I/O, no state.
 
-The order of the checks matters; see docs/error-kinds.md and section 1.5 of the
-transport notes. With stream=True, anything Session.send/HTTPAdapter.send raises
-happened before the body ("send" phase); anything raised while reading is "body".
+The kinds are documented in docs/schema.md ("error_kind vocabulary"); the order of
+the checks matters and tests/verdict/test_classify.py pins it. With stream=True,
+anything Session.send/HTTPAdapter.send raises happened before the body ("send"
+phase); anything raised while reading is "body".
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from enum import StrEnum
 from requests import exceptions as rq
 from urllib3 import exceptions as u3
 
+from capture.verdict.kinds import ErrorKind
+
 __all__ = ["ErrorKind", "Phase", "classify_exception"]
 
 
@@ -25,34 +28,6 @@ class Phase(StrEnum):
 
     SEND = "send"  # connect, TLS, writing the request, reading status line and headers
     BODY = "body"  # reading (and decoding) the response body
-
-
-class ErrorKind(StrEnum):
-    """The documented vocabulary of `requests.error_kind` (docs/schema.md)."""
-
-    DNS = "dns"
-    CONNECT_REFUSED = "connect_refused"
-    CONNECT_TIMEOUT = "connect_timeout"
-    CONNECT_ERROR = "connect_error"
-    CLIENT_RESOURCE = "client_resource"
-    TLS_CERT = "tls_cert"
-    TLS = "tls"
-    PROXY = "proxy"
-    READ_TIMEOUT = "read_timeout"
-    REMOTE_CLOSED = "remote_closed"
-    RESET = "reset"
-    PROTOCOL = "protocol"
-    BODY_TIMEOUT = "body_timeout"
-    BODY_RESET = "body_reset"
-    INCOMPLETE_BODY = "incomplete_body"
-    BAD_CHUNK = "bad_chunk"
-    DECODE = "decode"
-    TOTAL_TIMEOUT = "total_timeout"
-    TOO_MANY_REDIRECTS = "too_many_redirects"
-    BAD_REDIRECT = "bad_redirect"
-    INVALID_REQUEST = "invalid_request"
-    SLOW = "slow"
-    UNKNOWN = "unknown"
 
 
 # Local exhaustion: the client ran out of ports or descriptors; never the target's fault.

@@ -10,6 +10,7 @@ from typing import Any
 
 from capture.errors import UsageError
 from capture.parse import parse_header
+from capture.verdict.kinds import ErrorKind
 
 __all__ = ["JsonCheck", "Rules"]
 
@@ -101,26 +102,26 @@ class Rules:
         """Tells whether the rules read the body (so it must be decoded)."""
         return bool(self.fail_if_body or self.expect_body or self.fail_if_json)
 
-    def check(self, headers: Any, body: bytes) -> str | None:
+    def check(self, headers: Any, body: bytes) -> ErrorKind | None:
         """Returns the failure kind for a response, or None when every rule passes."""
         for name, pattern in self.expect_header:
             value = headers.get(name)
             if value is None or not pattern.search(value):
-                return "header_mismatch"
+                return ErrorKind.HEADER_MISMATCH
         if not self.needs_body:
             return None
         text = body.decode("utf-8", "replace")
         if any(p.search(text) for p in self.fail_if_body):
-            return "body_match"
+            return ErrorKind.BODY_MATCH
         if any(not p.search(text) for p in self.expect_body):
-            return "body_mismatch"
+            return ErrorKind.BODY_MISMATCH
         if self.fail_if_json:
             try:
                 document = json.loads(text)
             except ValueError:
-                return "json_invalid"
+                return ErrorKind.JSON_INVALID
             if any(check.fails(document) for check in self.fail_if_json):
-                return "json_match"
+                return ErrorKind.JSON_MATCH
         return None
 
 
