@@ -13,8 +13,7 @@ import requests
 
 import capture
 from capture.target.server import FaultServer
-
-from .conftest import query
+from tests.conftest import query
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

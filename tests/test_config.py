@@ -10,8 +10,7 @@ from capture.config import RunConfig, Target
 from capture.errors import UsageError
 from capture.parse import StatusSpec, parse_duration, parse_header, parse_size, parse_url
 from capture.targets import load_targets, parse_body
-
-from .conftest import query
+from tests.conftest import query
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ __all__ = ["ERROR_MESSAGE_CHARS", "FailureDetail", "Record", "mark_hook_error", 
 
 ERROR_MESSAGE_CHARS = 4000
 # What a record holds beyond its bodies and header text, measured with tracemalloc on
-# records from real exchanges with the built-in target (tests/test_memory.py checks it):
+# records from real exchanges with the built-in target (tests/store/test_writer_queue.py checks it):
 # ~1.65 KB for a light record (its floats, addresses, strings), ~1 KB more for a failure
 # with 6 header pairs (a tuple and two str headers each, the lists, the detail itself).
 RECORD_BYTES = 1_800

@@ -19,7 +19,7 @@ import pytest
 from capture.errors import ExitCode
 from capture.target.server import FaultServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 HANG_S = 20  # far longer than any of these commands takes; a hang fails, not blocks
 
 

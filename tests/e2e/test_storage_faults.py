@@ -22,10 +22,9 @@ from sqlalchemy import Engine, event
 
 from capture.store import database as store
 from capture.target.server import FaultServer, LedgerEntry
+from tests.conftest import query
 
-from .conftest import query
-
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 ID_HEADER = "X-Capture-Id"  # the header FaultServer echoes and records in its ledger
 KILLS = 20
 SLACK_S = 1.0  # batch interval (0.2 s) plus generous room for a loaded 2-core CI box

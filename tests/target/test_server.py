@@ -628,7 +628,7 @@ def test_tls() -> None:
 def test_serve_prints_its_address_and_stops_on_sigint() -> None:
     code = "from capture.target import serve; serve('127.0.0.1', 0)"
     argv = [sys.executable, "-c", code]
-    cwd = Path(__file__).resolve().parents[1]
+    cwd = Path(__file__).resolve().parents[2]
     with subprocess.Popen(argv, cwd=cwd, stderr=subprocess.PIPE, text=True) as proc:
         try:
             assert proc.stderr is not None

@@ -13,8 +13,7 @@ import pytest
 
 from capture.errors import ExitCode
 from capture.target.server import FaultServer
-
-from .conftest import query
+from tests.conftest import query
 
 Setup = Callable[[Path, str], None]  # (directory, server URL) -> files written
 

@@ -14,10 +14,9 @@ from alembic.config import Config
 from capture.errors import DataError, UsageError
 from capture.store import database as store
 from capture.store import reader
+from tests.conftest import query
 
-from .conftest import query
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_migrations_match_the_tables(db_path: Path) -> None:

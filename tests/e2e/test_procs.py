@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from capture.target.server import FaultServer
-
-from .conftest import query
+from tests.conftest import query
 
 
 def test_two_processes_share_one_run(cli, server: FaultServer, db_path: Path) -> None:

@@ -24,8 +24,7 @@ from capture.errors import ExitCode
 from capture.store.reader import hide_password
 from capture.target.faults import DUP_HEADERS, WEIRD_HEADERS, gzip_bomb, pattern_body
 from capture.target.server import FaultServer
-
-from .conftest import Result, query
+from tests.conftest import Result, query
 
 # Request headers a user might send, one per rule of redact.is_secret_header.
 SECRET_HEADERS = {

@@ -18,8 +18,7 @@ from pathlib import Path
 import pytest
 
 from capture.target.server import FaultServer, LedgerEntry
-
-from .conftest import query
+from tests.conftest import query
 
 # "stops sending within about a second": scheduling slack on a loaded 2-core machine
 _QUIET_AFTER_S = 1.5

@@ -10,8 +10,7 @@ import time
 from pathlib import Path
 
 from capture.target.server import FaultServer
-
-from .conftest import query
+from tests.conftest import query
 
 
 def _start(url: str, db: Path, *extra: str) -> subprocess.Popen[str]:

@@ -21,7 +21,7 @@ import pytest
 from capture.errors import ExitCode
 from capture.target.server import FaultServer
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -27,8 +27,7 @@ from capture.results import Progress
 from capture.store.record import Record, queued_bytes
 from capture.store.writer import RecordQueue
 from capture.target.server import FaultServer
-
-from .conftest import query
+from tests.conftest import query
 
 MiB = 1024**2
 _WAIT_S = 10.0  # bound on every wait for another thread's event

@@ -19,10 +19,9 @@ import pytest
 
 from capture.store.reader import hide_password, sqlite_path
 from capture.target.server import FaultServer
+from tests.conftest import query
 
-from .conftest import query
-
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 # Root ignores file modes; without these capabilities it obeys them like anyone else.
 BOUND = ["setpriv", "--bounding-set", "-dac_override,-dac_read_search,-fowner", "--"]
 

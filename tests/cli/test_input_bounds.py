@@ -15,9 +15,8 @@ from capture.errors import ExitCode
 from capture.output.tables import Format, machine_lines
 from capture.redact import Redactor
 from capture.target.server import FaultServer
-
-from .conftest import query
-from .test_bad_input import Bad, _check_refused, _file, bad
+from tests.cli.test_bad_input import Bad, _check_refused, _file, bad
+from tests.conftest import query
 
 U = "{url}"
 

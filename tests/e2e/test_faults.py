@@ -31,11 +31,10 @@ from capture.target.faults import (
     gzip_bomb,
 )
 from capture.target.server import FaultServer, LedgerEntry
-
-from .conftest import Result, query
+from tests.conftest import Result, query
 
 ID_HEADER = "X-Capture-Id"
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[2] / "README.md"
 PATTERN = b"capture target body 0123456789 abcdefghijklmnopqrstuvwxyz ABCDE\n"
 TIMEOUT = "1s"  # --timeout: 10x a healthy exchange on a busy 2-CPU machine; slow faults wait 2s
 MAX_TIME = "5s"  # --max-time: far beyond any healthy exchange here, even a 50 MB body

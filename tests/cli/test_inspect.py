@@ -18,10 +18,9 @@ import pytest
 
 from capture.cli.main import app, main
 from capture.target.server import FaultServer
+from tests.conftest import Result, query
 
-from .conftest import Result, query
-
-FIXTURES = Path(__file__).parent / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,1 @@
+"""Whole-process suites: faults, storage, interrupts, security, processes, paths."""
