@@ -21,9 +21,10 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from capture.config import RunConfig
 from capture.errors import UsageError
@@ -35,7 +36,7 @@ from capture.results import Progress
 from capture.store import database as store
 from capture.store.stats import Stats
 
-__all__ = ["run_parallel"]
+__all__ = ["process_lost", "run_parallel"]
 
 _READY_TIMEOUT_S = 60.0  # spawning imports capture afresh: seconds on a busy machine
 _REPORT_EVERY_S = 0.5
@@ -44,6 +45,12 @@ _POLL_S = 0.05  # how often each process looks at the shared state and its paren
 _LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
 _RUNNING, _HALTED, _ABORTED = 0, 1, 2
+_LOST = "lost process"  # the stop reason of a run one of whose processes was killed
+
+
+def process_lost(reason: str) -> bool:
+    """True when a run's stop reason says one of its processes was lost (killed)."""
+    return reason.startswith(_LOST)
 
 
 class _Shared(Coordinator):
@@ -108,9 +115,8 @@ class _Shared(Coordinator):
             self._events.cancel_join_thread()
             plan.halt("interrupted")
             return False
-        lost = [c for c in self.children if c.exitcode not in (None, 0)]
-        if lost:  # killed: its share is lost, so the run cannot complete
-            self.halt("lost a process")
+        if lost := _lost(self.children):  # killed: its share is lost, the run cannot complete
+            self.halt(f"{_LOST} {lost[0]}")
         flag = self._state.flag.value
         if flag >= _HALTED:
             plan.halt(self._state.reason.value.decode() or "stopped")
@@ -175,7 +181,22 @@ def _child(
     shared: tuple[_State, Any, int, Redactor],
 ) -> None:
     """A child process: set up, wait for the common start, run its share, report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until run_share installs its handlers
+    with Signals() as signals:
+        # Blocked since the spawn (_spawn): a stop signal sent while we were importing
+        # capture is pending, and is counted now instead of killing us.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, Signals.SIGNALS)
+        _run_child(config, db, run_id, share, shared, signals)
+
+
+def _run_child(
+    config: RunConfig,
+    db: str,
+    run_id: int,
+    share: tuple[int, int],
+    shared: tuple[_State, Any, int, Redactor],
+    signals: Signals,
+) -> None:
+    """_child with its signal handlers installed."""
     state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
     index = share[0]
@@ -185,10 +206,16 @@ def _child(
         engine = store.open_for_write(db)
         hooks = None if config.hooks_spec is None else load_hooks(config.hooks_spec)
 
+        def stopped() -> None:  # a signal while starting stops the run before any send
+            if signals.count and not state.flag.value:
+                coordinator.halt("interrupted")
+
         def begin() -> float:  # set up: tell the parent, wait for the common start
+            stopped()  # before "ready": the parent must see the halt before it starts us
             events.put(("ready", index, None))
             deadline = time.monotonic() + _READY_TIMEOUT_S
             while not state.start_at.value:
+                stopped()
                 if coordinator.parent_gone() or time.monotonic() > deadline:
                     raise RuntimeError("the parent never gave the start")
                 time.sleep(_START_POLL_S)
@@ -203,6 +230,7 @@ def _child(
             hooks=hooks,
             share=share,
             coordinator=coordinator,
+            signals=signals,
         )
         engine.dispose()
         payload = {
@@ -279,8 +307,7 @@ def _run_parallel(
         ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
         for i in range(1, count)
     ]
-    for child in children:
-        child.start()
+    _spawn(children)
     coordinator = _Shared(state, events, 0, 0)
     coordinator.children = children
     finished: dict[int, dict[str, Any]] = {}
@@ -288,23 +315,30 @@ def _run_parallel(
 
     def begin() -> float:
         """The parent is set up: wait until every child is, then start them all."""
-        ready = 0
+        ready: set[int] = set()
         deadline = time.monotonic() + _READY_TIMEOUT_S
-        while ready < len(children) and time.monotonic() < deadline:
+        while len(ready) < len(children) and time.monotonic() < deadline:
+            if signals.count:
+                coordinator.halt("interrupted")
+            if state.flag.value or _lost(children):
+                break  # stopped, or a process lost, while starting: start now, send nothing
             try:
                 kind, index, payload = events.get(timeout=0.2)
             except queue.Empty:
-                if any(c.exitcode is not None for c in children):
-                    break  # one died before it could even report
                 continue
-            if kind == "ready":
-                ready += 1
-            elif kind == "done":
-                finished[index] = payload  # failed before it was ready
-                ready += 1
-        if ready < len(children) or any("fatal" in p for p in finished.values()):
-            causes = [p["fatal"] for p in finished.values() if "fatal" in p]
-            raise _NotStarted(causes[0] if causes else "a process did not start")
+            if kind == "done":  # it failed before it was ready
+                finished[index] = payload
+            if kind in ("ready", "done"):
+                ready.add(index)
+        if signals.count:  # also one that came as the last child got ready
+            coordinator.halt("interrupted")
+        causes = [p["fatal"] for p in finished.values() if "fatal" in p]
+        if causes:
+            raise _NotStarted(causes[0])
+        if lost := _lost(children):
+            coordinator.halt(f"{_LOST} {lost[0]}")  # every watch relays it before a send
+        elif len(ready) < len(children) and not state.flag.value:
+            raise _NotStarted("a process did not start")
         state.start_at.value = time.time()  # everyone starts now: spawning took a while
         return float(state.start_at.value)
 
@@ -340,7 +374,12 @@ def _run_parallel(
             child.join(timeout=5.0)
         return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=str(exc))
     _await_children(config, children, finished, drain, signals, coordinator)
-    return _merge(result, finished, len(children))
+    return _merge(
+        result,
+        finished,
+        children,
+        lambda i: _lost_text(engine, run_id, (i, count), children[i - 1]),
+    )
 
 
 def _await_children(
@@ -368,13 +407,22 @@ def _await_children(
         child.join(timeout=5.0)
 
 
-def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: int) -> ShareResult:
-    """Adds the children's reports to the parent's result."""
-    for index in range(1, children + 1):
+def _merge(
+    result: ShareResult,
+    finished: dict[int, dict[str, Any]],
+    children: list[Any],
+    lost_text: Callable[[int], str],
+) -> ShareResult:
+    """Adds the children's reports to the parent's result; a child without one was lost."""
+    for index in range(1, len(children) + 1):
         payload = finished.get(index)
-        if payload is None or "fatal" in payload:
-            cause = "ended without a report" if payload is None else payload["fatal"]
-            result.error = result.error or f"process {index} {cause}"
+        if payload is None:
+            if not process_lost(result.reason):  # even if our share had ended by then
+                result.reason = f"{_LOST} {index}"
+            result.error = result.error or lost_text(index)
+            continue
+        if "fatal" in payload:
+            result.error = result.error or payload["fatal"]
             continue
         result.stats.merge(payload["stats"])
         other = ShareResult(
@@ -386,3 +434,53 @@ def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: i
         )
         result.add(other)
     return result
+
+
+def _spawn(children: list[Any]) -> None:
+    """Starts the children with the stop signals blocked, as the resource tracker is.
+
+    A child imports capture afresh before any of our code runs in it (seconds on a busy
+    machine); the mask is inherited, so a SIGTERM meanwhile stays pending until _child
+    has its handlers, and stops the run instead of killing the child."""
+    resource_tracker.ensure_running()  # starting it later would unblock the signals
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, Signals.SIGNALS)
+    try:
+        for child in children:
+            child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _lost(children: list[Any]) -> list[int]:
+    """Returns the indexes of the children that have died (killed, or crashed)."""
+    return [i for i, c in enumerate(children, 1) if c.exitcode not in (None, 0)]
+
+
+def _lost_text(engine: Engine, run_id: int, share: tuple[int, int], child: Any) -> str:
+    """Says in one line which process was lost, how, and what it had stored."""
+    index, count = share
+    code = child.exitcode
+    if code is not None and code < 0:
+        how = f"killed by {_signal_name(-code)}"
+    else:
+        how = "ended without a report" if not code else f"exited with code {code}"
+    with engine.connect() as conn:  # its committed rows: process k sent seqs k+1, k+1+P, ...
+        rows, failed = conn.execute(
+            text(
+                "select count(*), coalesce(sum(failed), 0) from requests"
+                " where run_id = :run and (seq - 1) % :count = :index"
+            ),
+            {"run": run_id, "count": count, "index": index},
+        ).one()
+    return (
+        f"process {index} was lost ({how}); it had stored {rows} requests ({failed} failed)"
+        ", and what it had not stored is gone"
+    )
+
+
+def _signal_name(number: int) -> str:
+    """Returns a signal's name (SIGKILL), or its number if it has none."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
