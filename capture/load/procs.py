@@ -10,7 +10,6 @@ counters and histograms, and finishes the run row.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -19,8 +18,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
 from multiprocessing import resource_tracker
 from typing import Any
 
@@ -29,136 +27,25 @@ from sqlalchemy import Engine, text
 from capture.config import RunConfig
 from capture.errors import UsageError
 from capture.load.hooks import Hooks, load_hooks
-from capture.load.plan import Plan
-from capture.load.workers import Coordinator, ShareResult, Signals, run_share
+from capture.load.shared import (
+    POLL_S,
+    Shared,
+    State,
+    lost_children,
+    lost_reason,
+    process_lost,
+)
+from capture.load.workers import ShareResult, Signals, run_share
 from capture.redact import Redactor
 from capture.results import Progress
 from capture.store import database as store
 from capture.store.stats import Stats
 
-__all__ = ["process_lost", "run_parallel"]
+__all__ = ["run_parallel"]
 
 _READY_TIMEOUT_S = 60.0  # spawning imports capture afresh: seconds on a busy machine
-_REPORT_EVERY_S = 0.5
 _START_POLL_S = 0.002  # a child's wait for the common start: its first sends' lag
-_POLL_S = 0.05  # how often each process looks at the shared state and its parent
-_LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-_RUNNING, _HALTED, _ABORTED = 0, 1, 2
-_LOST = "lost process"  # the stop reason of a run one of whose processes was killed
-
-
-def process_lost(reason: str) -> bool:
-    """True when a run's stop reason says one of its processes was lost (killed)."""
-    return reason.startswith(_LOST)
-
-
-class _Shared(Coordinator):
-    """A Coordinator over shared memory, one instance in each process.
-
-    The state is plain shared memory polled every _POLL_S, written under one lock taken
-    with a timeout: a multiprocessing Event or a lock held by a process that was killed
-    (a parent killed inside Event.wait leaves its Condition waiting for a wake-up it will
-    never acknowledge) would block the survivors for ever.
-    """
-
-    def __init__(self, state: _State, events: Any, index: int, parent_pid: int) -> None:
-        self._state, self._events, self._index = state, events, index
-        self._parent_pid = parent_pid  # 0 in the parent
-        self._next_report = 0.0
-        self._done = threading.Event()
-        self.children: list[Any] = []  # the parent's child processes
-        self.orphaned = False
-
-    def failure(self) -> int:
-        with _locked(self._state.lock):
-            self._state.failures.value += 1
-            return int(self._state.failures.value)
-
-    def halt(self, reason: str) -> None:
-        self._raise(_HALTED, reason)
-
-    def abort(self) -> None:
-        self._raise(_ABORTED, "interrupted")
-
-    def _raise(self, level: int, reason: str) -> None:
-        with _locked(self._state.lock):
-            if not self._state.reason.value:
-                self._state.reason.value = reason.encode()[:99]
-            self._state.flag.value = max(self._state.flag.value, level)
-
-    def parent_gone(self) -> bool:
-        """True in a child whose parent has died (it was reparented, or its pipe closed)."""
-        if not self._parent_pid:
-            return False
-        parent = multiprocessing.parent_process()
-        return os.getppid() != self._parent_pid or (parent is not None and not parent.is_alive())
-
-    def watch(self, plan: Plan, abort: threading.Event) -> None:
-        self._done.clear()
-        self._relay(plan, abort)  # once now: a stop given before the start sends nothing
-
-        def relay() -> None:
-            while not self._done.wait(_POLL_S) and self._relay(plan, abort):
-                pass
-
-        threading.Thread(target=relay, name="capture-stop-relay", daemon=True).start()
-
-    def unwatch(self) -> None:
-        self._done.set()
-
-    def _relay(self, plan: Plan, abort: threading.Event) -> bool:
-        """Passes the run's state on to plan and abort; returns False when nothing is left."""
-        if self.parent_gone():
-            self.orphaned = True
-            # nobody reads the queue any more: exiting must not wait to flush it
-            self._events.cancel_join_thread()
-            plan.halt("interrupted")
-            return False
-        if lost := _lost(self.children):  # killed: its share is lost, the run cannot complete
-            self.halt(f"{_LOST} {lost[0]}")
-        flag = self._state.flag.value
-        if flag >= _HALTED:
-            plan.halt(self._state.reason.value.decode() or "stopped")
-        if flag >= _ABORTED:
-            abort.set()
-            return False
-        return True
-
-    def report(self, stats: Stats, busy: int) -> None:
-        now = time.monotonic()
-        if self._index == 0 or now < self._next_report or self.orphaned:
-            return
-        self._next_report = now + _REPORT_EVERY_S
-        self._events.put(("progress", self._index, {**stats.export(), "busy": busy}))
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    """The shared memory of one run's processes."""
-
-    lock: Any
-    flag: Any  # _RUNNING, _HALTED or _ABORTED
-    reason: Any  # the first reason given to halt, as bytes
-    failures: Any  # failures counted across the run
-    start_at: Any  # the common wall-clock start; 0 until the parent gives it
-
-    @classmethod
-    def create(cls, ctx: Any) -> _State:
-        """Returns new shared state from a multiprocessing context."""
-        raw = ctx.RawValue
-        return cls(ctx.Lock(), raw("i", 0), ctx.RawArray("c", 100), raw("q", 0), raw("d", 0.0))
-
-
-@contextlib.contextmanager
-def _locked(lock: Any) -> Iterator[None]:
-    """Holds lock, or after _LOCK_TIMEOUT_S goes on without it: its holder was killed."""
-    held = lock.acquire(timeout=_LOCK_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        if held:
-            lock.release()
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -178,7 +65,7 @@ def _child(
     db: str,
     run_id: int,
     share: tuple[int, int],
-    shared: tuple[_State, Any, int, Redactor],
+    shared: tuple[State, Any, int, Redactor],
 ) -> None:
     """A child process: set up, wait for the common start, run its share, report."""
     with Signals() as signals:
@@ -193,14 +80,14 @@ def _run_child(
     db: str,
     run_id: int,
     share: tuple[int, int],
-    shared: tuple[_State, Any, int, Redactor],
+    shared: tuple[State, Any, int, Redactor],
     signals: Signals,
 ) -> None:
     """_child with its signal handlers installed."""
     state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
     index = share[0]
-    coordinator = _Shared(state, events, index, parent_pid)
+    coordinator = Shared(state, events, index, parent_pid)
     payload: dict[str, Any]
     try:
         engine = store.open_for_write(db)
@@ -258,7 +145,7 @@ def _report(events: Any, message: tuple[str, int, Any], parent_gone: Callable[[]
     flusher.start()
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while flusher.is_alive() and time.monotonic() < deadline:
-        flusher.join(_POLL_S)
+        flusher.join(POLL_S)
         if parent_gone():
             break
     events.cancel_join_thread()
@@ -300,7 +187,7 @@ def _run_parallel(
     """run_parallel with the parent's signal handlers installed."""
     count = config.procs
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    state = _State.create(ctx)
+    state = State.create(ctx)
     events: Any = ctx.Queue()
     shared = (state, events, os.getpid(), redactor)
     children = [
@@ -308,7 +195,7 @@ def _run_parallel(
         for i in range(1, count)
     ]
     _spawn(children)
-    coordinator = _Shared(state, events, 0, 0)
+    coordinator = Shared(state, events, 0, 0)
     coordinator.children = children
     finished: dict[int, dict[str, Any]] = {}
     progress: dict[int, dict[str, Any]] = {}
@@ -320,7 +207,7 @@ def _run_parallel(
         while len(ready) < len(children) and time.monotonic() < deadline:
             if signals.count:
                 coordinator.halt("interrupted")
-            if state.flag.value or _lost(children):
+            if state.flag.value or lost_children(children):
                 break  # stopped, or a process lost, while starting: start now, send nothing
             try:
                 kind, index, payload = events.get(timeout=0.2)
@@ -335,8 +222,8 @@ def _run_parallel(
         causes = [p["fatal"] for p in finished.values() if "fatal" in p]
         if causes:
             raise _NotStarted(causes[0])
-        if lost := _lost(children):
-            coordinator.halt(f"{_LOST} {lost[0]}")  # every watch relays it before a send
+        if lost := lost_children(children):
+            coordinator.halt(lost_reason(lost[0]))  # every watch relays it before a send
         elif len(ready) < len(children) and not state.flag.value:
             raise _NotStarted("a process did not start")
         state.start_at.value = time.time()  # everyone starts now: spawning took a while
@@ -388,7 +275,7 @@ def _await_children(
     finished: dict[int, dict[str, Any]],
     drain: Callable[[], object],
     signals: Signals,
-    coordinator: _Shared,
+    coordinator: Shared,
 ) -> None:
     """Waits for every child's report, passing on signals: a second one aborts them."""
     wait_until = time.monotonic() + config.grace_s + 60.0
@@ -402,7 +289,7 @@ def _await_children(
             if not any(c.is_alive() for c in children if c.pid):
                 drain()
                 break
-            time.sleep(_POLL_S)
+            time.sleep(POLL_S)
     for child in children:
         child.join(timeout=5.0)
 
@@ -418,7 +305,7 @@ def _merge(
         payload = finished.get(index)
         if payload is None:
             if not process_lost(result.reason):  # even if our share had ended by then
-                result.reason = f"{_LOST} {index}"
+                result.reason = lost_reason(index)
             result.error = result.error or lost_text(index)
             continue
         if "fatal" in payload:
@@ -449,11 +336,6 @@ def _spawn(children: list[Any]) -> None:
             child.start()
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def _lost(children: list[Any]) -> list[int]:
-    """Returns the indexes of the children that have died (killed, or crashed)."""
-    return [i for i, c in enumerate(children, 1) if c.exitcode not in (None, 0)]
 
 
 def _lost_text(engine: Engine, run_id: int, share: tuple[int, int], child: Any) -> str:

@@ -46,7 +46,8 @@ def run(
     wall_start = time.time()
     lost = False  # a process of --procs was killed: not a storage error, and said so
     if config.procs > 1:
-        from capture.load.procs import process_lost, run_parallel
+        from capture.load.procs import run_parallel
+        from capture.load.shared import process_lost
 
         if db is None:
             raise UsageError("--procs needs the database path")
