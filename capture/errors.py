@@ -25,6 +25,7 @@ class ExitCode(IntEnum):
     DATA = 3  # the database is missing, unreadable, not a capture file, or too new
     NOT_FOUND = 4  # a run or failure id that does not exist
     STORAGE = 5  # the run could not store what it captured (disk full, locked file)
+    PROCESS_LOST = 6  # --procs: a process of the run was killed (SIGKILL, out of memory)
     INTERNAL = 70  # a bug in capture (EX_SOFTWARE); CAPTURE_DEBUG=1 shows the traceback
     INTERRUPTED = 130  # the run was stopped by SIGINT/SIGTERM (128 + SIGINT, as shells do)
 

@@ -217,7 +217,8 @@ def run(
         for line in summary_lines(summary, db=db):
             print(line)
     if summary.status is RunStatus.FAILED:
-        raise typer.Exit(ExitCode.STORAGE)
+        lost = summary.extra.get("process_lost", False)
+        raise typer.Exit(ExitCode.PROCESS_LOST if lost else ExitCode.STORAGE)
     if summary.status is RunStatus.INTERRUPTED:
         raise typer.Exit(ExitCode.INTERRUPTED)
     if fail_exit and summary.failed:

@@ -10,7 +10,6 @@ counters and histograms, and finishes the run row.
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import multiprocessing
 import os
@@ -19,17 +18,24 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable
+from multiprocessing import resource_tracker
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from capture.config import RunConfig
 from capture.errors import UsageError
 from capture.load.hooks import Hooks, load_hooks
-from capture.load.plan import Plan
-from capture.load.workers import Coordinator, ShareResult, Signals, run_share
+from capture.load.shared import (
+    POLL_S,
+    Shared,
+    State,
+    lost_children,
+    lost_reason,
+    process_lost,
+)
+from capture.load.workers import ShareResult, Signals, run_share
 from capture.redact import Redactor
 from capture.results import Progress
 from capture.store import database as store
@@ -38,121 +44,8 @@ from capture.store.stats import Stats
 __all__ = ["run_parallel"]
 
 _READY_TIMEOUT_S = 60.0  # spawning imports capture afresh: seconds on a busy machine
-_REPORT_EVERY_S = 0.5
 _START_POLL_S = 0.002  # a child's wait for the common start: its first sends' lag
-_POLL_S = 0.05  # how often each process looks at the shared state and its parent
-_LOCK_TIMEOUT_S = 1.0  # the shared lock is held for microseconds: longer means its holder died
 _PR_SET_PDEATHSIG = 1  # from <linux/prctl.h>
-_RUNNING, _HALTED, _ABORTED = 0, 1, 2
-
-
-class _Shared(Coordinator):
-    """A Coordinator over shared memory, one instance in each process.
-
-    The state is plain shared memory polled every _POLL_S, written under one lock taken
-    with a timeout: a multiprocessing Event or a lock held by a process that was killed
-    (a parent killed inside Event.wait leaves its Condition waiting for a wake-up it will
-    never acknowledge) would block the survivors for ever.
-    """
-
-    def __init__(self, state: _State, events: Any, index: int, parent_pid: int) -> None:
-        self._state, self._events, self._index = state, events, index
-        self._parent_pid = parent_pid  # 0 in the parent
-        self._next_report = 0.0
-        self._done = threading.Event()
-        self.children: list[Any] = []  # the parent's child processes
-        self.orphaned = False
-
-    def failure(self) -> int:
-        with _locked(self._state.lock):
-            self._state.failures.value += 1
-            return int(self._state.failures.value)
-
-    def halt(self, reason: str) -> None:
-        self._raise(_HALTED, reason)
-
-    def abort(self) -> None:
-        self._raise(_ABORTED, "interrupted")
-
-    def _raise(self, level: int, reason: str) -> None:
-        with _locked(self._state.lock):
-            if not self._state.reason.value:
-                self._state.reason.value = reason.encode()[:99]
-            self._state.flag.value = max(self._state.flag.value, level)
-
-    def parent_gone(self) -> bool:
-        """True in a child whose parent has died (it was reparented, or its pipe closed)."""
-        if not self._parent_pid:
-            return False
-        parent = multiprocessing.parent_process()
-        return os.getppid() != self._parent_pid or (parent is not None and not parent.is_alive())
-
-    def watch(self, plan: Plan, abort: threading.Event) -> None:
-        self._done.clear()
-        self._relay(plan, abort)  # once now: a stop given before the start sends nothing
-
-        def relay() -> None:
-            while not self._done.wait(_POLL_S) and self._relay(plan, abort):
-                pass
-
-        threading.Thread(target=relay, name="capture-stop-relay", daemon=True).start()
-
-    def unwatch(self) -> None:
-        self._done.set()
-
-    def _relay(self, plan: Plan, abort: threading.Event) -> bool:
-        """Passes the run's state on to plan and abort; returns False when nothing is left."""
-        if self.parent_gone():
-            self.orphaned = True
-            # nobody reads the queue any more: exiting must not wait to flush it
-            self._events.cancel_join_thread()
-            plan.halt("interrupted")
-            return False
-        lost = [c for c in self.children if c.exitcode not in (None, 0)]
-        if lost:  # killed: its share is lost, so the run cannot complete
-            self.halt("lost a process")
-        flag = self._state.flag.value
-        if flag >= _HALTED:
-            plan.halt(self._state.reason.value.decode() or "stopped")
-        if flag >= _ABORTED:
-            abort.set()
-            return False
-        return True
-
-    def report(self, stats: Stats, busy: int) -> None:
-        now = time.monotonic()
-        if self._index == 0 or now < self._next_report or self.orphaned:
-            return
-        self._next_report = now + _REPORT_EVERY_S
-        self._events.put(("progress", self._index, {**stats.export(), "busy": busy}))
-
-
-@dataclass(frozen=True, slots=True)
-class _State:
-    """The shared memory of one run's processes."""
-
-    lock: Any
-    flag: Any  # _RUNNING, _HALTED or _ABORTED
-    reason: Any  # the first reason given to halt, as bytes
-    failures: Any  # failures counted across the run
-    start_at: Any  # the common wall-clock start; 0 until the parent gives it
-
-    @classmethod
-    def create(cls, ctx: Any) -> _State:
-        """Returns new shared state from a multiprocessing context."""
-        raw = ctx.RawValue
-        return cls(ctx.Lock(), raw("i", 0), ctx.RawArray("c", 100), raw("q", 0), raw("d", 0.0))
-
-
-@contextlib.contextmanager
-def _locked(lock: Any) -> Iterator[None]:
-    """Holds lock, or after _LOCK_TIMEOUT_S goes on without it: its holder was killed."""
-    held = lock.acquire(timeout=_LOCK_TIMEOUT_S)
-    try:
-        yield
-    finally:
-        if held:
-            lock.release()
 
 
 def _die_with_parent(parent_pid: int) -> None:
@@ -172,23 +65,44 @@ def _child(
     db: str,
     run_id: int,
     share: tuple[int, int],
-    shared: tuple[_State, Any, int, Redactor],
+    shared: tuple[State, Any, int, Redactor],
 ) -> None:
     """A child process: set up, wait for the common start, run its share, report."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until run_share installs its handlers
+    with Signals() as signals:
+        # Blocked since the spawn (_spawn): a stop signal sent while we were importing
+        # capture is pending, and is counted now instead of killing us.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, Signals.SIGNALS)
+        _run_child(config, db, run_id, share, shared, signals)
+
+
+def _run_child(
+    config: RunConfig,
+    db: str,
+    run_id: int,
+    share: tuple[int, int],
+    shared: tuple[State, Any, int, Redactor],
+    signals: Signals,
+) -> None:
+    """_child with its signal handlers installed."""
     state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
     index = share[0]
-    coordinator = _Shared(state, events, index, parent_pid)
+    coordinator = Shared(state, events, index, parent_pid)
     payload: dict[str, Any]
     try:
         engine = store.open_for_write(db)
         hooks = None if config.hooks_spec is None else load_hooks(config.hooks_spec)
 
+        def stopped() -> None:  # a signal while starting stops the run before any send
+            if signals.count and not state.flag.value:
+                coordinator.halt("interrupted")
+
         def begin() -> float:  # set up: tell the parent, wait for the common start
+            stopped()  # before "ready": the parent must see the halt before it starts us
             events.put(("ready", index, None))
             deadline = time.monotonic() + _READY_TIMEOUT_S
             while not state.start_at.value:
+                stopped()
                 if coordinator.parent_gone() or time.monotonic() > deadline:
                     raise RuntimeError("the parent never gave the start")
                 time.sleep(_START_POLL_S)
@@ -203,6 +117,7 @@ def _child(
             hooks=hooks,
             share=share,
             coordinator=coordinator,
+            signals=signals,
         )
         engine.dispose()
         payload = {
@@ -230,7 +145,7 @@ def _report(events: Any, message: tuple[str, int, Any], parent_gone: Callable[[]
     flusher.start()
     deadline = time.monotonic() + _READY_TIMEOUT_S
     while flusher.is_alive() and time.monotonic() < deadline:
-        flusher.join(_POLL_S)
+        flusher.join(POLL_S)
         if parent_gone():
             break
     events.cancel_join_thread()
@@ -272,39 +187,45 @@ def _run_parallel(
     """run_parallel with the parent's signal handlers installed."""
     count = config.procs
     ctx = multiprocessing.get_context("spawn")  # no fork of a process with threads
-    state = _State.create(ctx)
+    state = State.create(ctx)
     events: Any = ctx.Queue()
     shared = (state, events, os.getpid(), redactor)
     children = [
         ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
         for i in range(1, count)
     ]
-    for child in children:
-        child.start()
-    coordinator = _Shared(state, events, 0, 0)
+    _spawn(children)
+    coordinator = Shared(state, events, 0, 0)
     coordinator.children = children
     finished: dict[int, dict[str, Any]] = {}
     progress: dict[int, dict[str, Any]] = {}
 
     def begin() -> float:
         """The parent is set up: wait until every child is, then start them all."""
-        ready = 0
+        ready: set[int] = set()
         deadline = time.monotonic() + _READY_TIMEOUT_S
-        while ready < len(children) and time.monotonic() < deadline:
+        while len(ready) < len(children) and time.monotonic() < deadline:
+            if signals.count:
+                coordinator.halt("interrupted")
+            if state.flag.value or lost_children(children):
+                break  # stopped, or a process lost, while starting: start now, send nothing
             try:
                 kind, index, payload = events.get(timeout=0.2)
             except queue.Empty:
-                if any(c.exitcode is not None for c in children):
-                    break  # one died before it could even report
                 continue
-            if kind == "ready":
-                ready += 1
-            elif kind == "done":
-                finished[index] = payload  # failed before it was ready
-                ready += 1
-        if ready < len(children) or any("fatal" in p for p in finished.values()):
-            causes = [p["fatal"] for p in finished.values() if "fatal" in p]
-            raise _NotStarted(causes[0] if causes else "a process did not start")
+            if kind == "done":  # it failed before it was ready
+                finished[index] = payload
+            if kind in ("ready", "done"):
+                ready.add(index)
+        if signals.count:  # also one that came as the last child got ready
+            coordinator.halt("interrupted")
+        causes = [p["fatal"] for p in finished.values() if "fatal" in p]
+        if causes:
+            raise _NotStarted(causes[0])
+        if lost := lost_children(children):
+            coordinator.halt(lost_reason(lost[0]))  # every watch relays it before a send
+        elif len(ready) < len(children) and not state.flag.value:
+            raise _NotStarted("a process did not start")
         state.start_at.value = time.time()  # everyone starts now: spawning took a while
         return float(state.start_at.value)
 
@@ -340,7 +261,12 @@ def _run_parallel(
             child.join(timeout=5.0)
         return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=str(exc))
     _await_children(config, children, finished, drain, signals, coordinator)
-    return _merge(result, finished, len(children))
+    return _merge(
+        result,
+        finished,
+        children,
+        lambda i: _lost_text(engine, run_id, (i, count), children[i - 1]),
+    )
 
 
 def _await_children(
@@ -349,7 +275,7 @@ def _await_children(
     finished: dict[int, dict[str, Any]],
     drain: Callable[[], object],
     signals: Signals,
-    coordinator: _Shared,
+    coordinator: Shared,
 ) -> None:
     """Waits for every child's report, passing on signals: a second one aborts them."""
     wait_until = time.monotonic() + config.grace_s + 60.0
@@ -363,18 +289,27 @@ def _await_children(
             if not any(c.is_alive() for c in children if c.pid):
                 drain()
                 break
-            time.sleep(_POLL_S)
+            time.sleep(POLL_S)
     for child in children:
         child.join(timeout=5.0)
 
 
-def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: int) -> ShareResult:
-    """Adds the children's reports to the parent's result."""
-    for index in range(1, children + 1):
+def _merge(
+    result: ShareResult,
+    finished: dict[int, dict[str, Any]],
+    children: list[Any],
+    lost_text: Callable[[int], str],
+) -> ShareResult:
+    """Adds the children's reports to the parent's result; a child without one was lost."""
+    for index in range(1, len(children) + 1):
         payload = finished.get(index)
-        if payload is None or "fatal" in payload:
-            cause = "ended without a report" if payload is None else payload["fatal"]
-            result.error = result.error or f"process {index} {cause}"
+        if payload is None:
+            if not process_lost(result.reason):  # even if our share had ended by then
+                result.reason = lost_reason(index)
+            result.error = result.error or lost_text(index)
+            continue
+        if "fatal" in payload:
+            result.error = result.error or payload["fatal"]
             continue
         result.stats.merge(payload["stats"])
         other = ShareResult(
@@ -386,3 +321,48 @@ def _merge(result: ShareResult, finished: dict[int, dict[str, Any]], children: i
         )
         result.add(other)
     return result
+
+
+def _spawn(children: list[Any]) -> None:
+    """Starts the children with the stop signals blocked, as the resource tracker is.
+
+    A child imports capture afresh before any of our code runs in it (seconds on a busy
+    machine); the mask is inherited, so a SIGTERM meanwhile stays pending until _child
+    has its handlers, and stops the run instead of killing the child."""
+    resource_tracker.ensure_running()  # starting it later would unblock the signals
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, Signals.SIGNALS)
+    try:
+        for child in children:
+            child.start()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _lost_text(engine: Engine, run_id: int, share: tuple[int, int], child: Any) -> str:
+    """Says in one line which process was lost, how, and what it had stored."""
+    index, count = share
+    code = child.exitcode
+    if code is not None and code < 0:
+        how = f"killed by {_signal_name(-code)}"
+    else:
+        how = "ended without a report" if not code else f"exited with code {code}"
+    with engine.connect() as conn:  # its committed rows: process k sent seqs k+1, k+1+P, ...
+        rows, failed = conn.execute(
+            text(
+                "select count(*), coalesce(sum(failed), 0) from requests"
+                " where run_id = :run and (seq - 1) % :count = :index"
+            ),
+            {"run": run_id, "count": count, "index": index},
+        ).one()
+    return (
+        f"process {index} was lost ({how}); it had stored {rows} requests ({failed} failed)"
+        ", and what it had not stored is gone"
+    )
+
+
+def _signal_name(number: int) -> str:
+    """Returns a signal's name (SIGKILL), or its number if it has none."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"

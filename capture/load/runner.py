@@ -44,14 +44,17 @@ def run(
         qps=config.qps,
     )
     wall_start = time.time()
+    lost = False  # a process of --procs was killed: not a storage error, and said so
     if config.procs > 1:
         from capture.load.procs import run_parallel
+        from capture.load.shared import process_lost
 
         if db is None:
             raise UsageError("--procs needs the database path")
         result = run_parallel(
             config, engine, db, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick
         )
+        lost = process_lost(result.reason)
     else:
         result = run_share(config, engine, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick)
     # The run's duration is its sending time: not the spawning, flushing or checkpoint.
@@ -70,7 +73,13 @@ def run(
         dropped=result.storage.dropped_failures,
         aborted=result.aborted,
     )
-    storage_error = _storage_message(result, run_id) if result.error else None
+    storage_error = _storage_message(result, run_id) if result.error and not lost else None
+    if lost:
+        log.error(
+            "capture: error: run %d failed: %s; the other processes stopped and stored theirs",
+            run_id,
+            result.error,
+        )
     if unrecorded:
         status = RunStatus.FAILED
         storage_error = f"{storage_error}; {unrecorded}" if storage_error else unrecorded
@@ -102,7 +111,7 @@ def run(
         db=db,
         storage_error=storage_error,
         storage=result.storage,
-        extra={"procs": config.procs},
+        extra={"procs": config.procs, "process_lost": lost},
     )
 
 
