@@ -175,8 +175,8 @@ def test_a_killed_child_stops_the_run(server: FaultServer, db_path: Path) -> Non
     signalled_at = time.monotonic()
     os.kill(_share_child(proc.pid), signal.SIGKILL)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 5, err  # the run cannot be complete: its share is lost
-    assert "process 1 ended without a report" in err
+    assert proc.returncode == 6, err  # the run cannot be complete: its share is lost
+    assert "process 1 was lost (killed by SIGKILL)" in err
     _wait_until_gone(proc.pid)
     assert _late(server, signalled_at) == []
     assert query(db_path, "select status from runs") == [("failed",)]

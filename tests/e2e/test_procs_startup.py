@@ -20,9 +20,7 @@ import pytest
 
 from capture.errors import ExitCode
 from capture.target.server import FaultServer
-
-from ..conftest import query
-from ..test_process_tree import (
+from tests.e2e.test_process_tree import (
     _assert_interrupted_exactly,
     _seq,
     _share_child,
@@ -30,7 +28,9 @@ from ..test_process_tree import (
     _wait_for_both_shares,
     _wait_until_gone,
 )
-from ..test_process_tree import _start as _start_sending
+from tests.e2e.test_process_tree import _start as _start_sending
+
+from ..conftest import query
 
 _WAIT_S = 60.0  # bounded waits for events: spawning is slow on a loaded machine
 
