@@ -1,0 +1,104 @@
+"""Findings of the second review: input refused up front (IDNA host names, header values
+that are not latin-1), secrets redacted wherever a URL is kept or echoed, a foreign
+SQLite file's log and journal never overwritten, and a bare alembic_version table never
+taken over."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from capture.errors import ExitCode
+from capture.target.server import FaultServer
+from tests.conftest import query
+
+# Another program's database in WAL mode, its committed row still only in its -wal:
+# the process ends without a checkpoint, as a crash or a running app leaves it.
+_FOREIGN_WAL_DB = """
+import os, sqlite3, sys
+c = sqlite3.connect(sys.argv[1])
+c.execute('pragma journal_mode=wal')
+c.execute('create table t(x)')
+c.execute('insert into t values(42)')
+c.commit()
+os._exit(0)
+"""
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in folder.iterdir()}
+
+
+@pytest.fixture
+def finished(server: FaultServer, db_path: Path, cli) -> Path:  # type: ignore[no-untyped-def]
+    """A finished run's file holding 3 failures."""
+    done = cli("run", f"{server.url}/x?status=500", "-n", "3", "--db", db_path, "--quiet")
+    assert done.exit_code == 0, done.stderr
+    return db_path
+
+
+@pytest.fixture
+def foreign(tmp_path: Path) -> Path:
+    """Another application's WAL database, alone in its own folder, with a -wal and -shm."""
+    folder = tmp_path / "app"
+    folder.mkdir()
+    app = folder / "app2.db"
+    subprocess.run([sys.executable, "-c", _FOREIGN_WAL_DB, str(app)], check=True)
+    assert sorted(p.name for p in folder.iterdir()) == ["app2.db", "app2.db-shm", "app2.db-wal"]
+    return app
+
+
+def _wal(app: Path) -> Path:
+    return app.with_name("app2.db-wal")
+
+
+def _shm(app: Path) -> Path:
+    return app.with_name("app2.db-shm")
+
+
+def _new_journal(app: Path) -> Path:
+    return app.with_name("app2.db-journal")  # not there: SQLite would read it as hot
+
+
+def _old_journal(app: Path) -> Path:
+    journal = app.with_name("app2.db-journal")
+    journal.write_bytes(b"not yet a journal")
+    return journal
+
+
+def _wal_by_other_name(app: Path) -> Path:
+    os.link(_wal(app), app.with_name("log.txt"))  # caught by its magic, whatever its name
+    return app.with_name("log.txt")
+
+
+def _shm_by_other_name(app: Path) -> Path:
+    os.link(_shm(app), app.with_name("index.txt"))
+    return app.with_name("index.txt")
+
+
+@pytest.mark.parametrize(
+    "aim",
+    [_wal, _shm, _new_journal, _old_journal, _wal_by_other_name, _shm_by_other_name],
+    ids=lambda f: f.__name__[1:],
+)
+def test_export_never_writes_another_databases_log_or_journal(
+    finished: Path,
+    foreign: Path,
+    cli,  # type: ignore[no-untyped-def]
+    aim: Callable[[Path], Path],
+) -> None:
+    """The output is refused (rc 2, one line) and every file of the other database keeps
+    its bytes, so its committed row is still there."""
+    output = aim(foreign)
+    before = _digests(foreign.parent)
+    result = cli("export", "-o", output, "--db", finished)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.count("\n") == 1 and "refusing" in result.stderr, result.stderr
+    assert _digests(foreign.parent) == before
+    assert query(foreign, "SELECT x FROM t") == [(42,)]
