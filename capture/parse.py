@@ -1,7 +1,9 @@
 """Parsers of user input: durations, sizes, status specs, URLs, headers and methods.
 
 Every parser raises UsageError with a one-line message. Pure: no I/O, and nothing of
-capture is imported but its errors, so any layer may use these.
+capture is imported but its errors, so any layer may use these. A URL is
+also prepared the way requests will send it (no network), so whatever the send path
+would refuse is refused here.
 """
 
 from __future__ import annotations
@@ -192,7 +194,24 @@ def parse_url(text: str) -> str:
     _check_host(parts.hostname, text)
     if port == 0:
         raise UsageError(f"URL {text!r}: port 0 is not a port one can connect to")
+    _check_as_sent(url, text)
     return url
+
+
+def _check_as_sent(url: str, text: str) -> None:
+    """Refuses a URL that requests would refuse to send, by preparing it as it will."""
+    # Python's 'idna' codec is IDNA 2003 and maps U+200B, U+00AD... to nothing; urllib3
+    # and requests use the idna package (IDNA 2008), which refuses them. Only the send
+    # path's own parser knows exactly what it accepts. No I/O: it only parses.
+    from requests.exceptions import RequestException  # lazy: only commands that send
+    from requests.models import PreparedRequest
+
+    try:
+        PreparedRequest().prepare_url(url, None)
+    except (RequestException, ValueError) as exc:  # InvalidURL, LocationParseError...
+        # ASCII only: the reason quotes the host, and U+200B would print as nothing.
+        reason = str(exc).encode("ascii", "backslashreplace").decode("ascii")
+        raise UsageError(f"URL {text!r}: not a URL that can be sent ({reason})") from None
 
 
 def _check_host(host: str, text: str) -> None:

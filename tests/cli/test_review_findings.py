@@ -102,3 +102,49 @@ def test_export_never_writes_another_databases_log_or_journal(
     assert result.stderr.count("\n") == 1 and "refusing" in result.stderr, result.stderr
     assert _digests(foreign.parent) == before
     assert query(foreign, "SELECT x FROM t") == [(42,)]
+
+
+# Host names Python's IDNA 2003 codec accepts (it maps some to nothing) but urllib3 and
+# requests, with the idna package (IDNA 2008), refuse when they send.
+_NOT_IDNA = [
+    "x\u200b",
+    "x\u00ad",
+    "x\u200d",
+    "\ufb00",
+    "\u0660",
+    "\u216b.x",
+    "\U0001f600",
+    "\ud7ff",
+]
+
+
+def _as_argument(tmp_path: Path, url: str) -> list[str]:
+    return [url]
+
+
+def _in_vegeta_file(tmp_path: Path, url: str) -> list[str]:
+    (tmp_path / "targets.txt").write_text(f"GET {url}\n", encoding="utf-8")
+    return ["--targets", str(tmp_path / "targets.txt")]
+
+
+def _in_json_lines(tmp_path: Path, url: str) -> list[str]:
+    (tmp_path / "targets.jsonl").write_text(f'{{"url": "{url}"}}\n', encoding="utf-8")
+    return ["--targets", str(tmp_path / "targets.jsonl")]
+
+
+@pytest.mark.parametrize("given", [_as_argument, _in_vegeta_file, _in_json_lines])
+@pytest.mark.parametrize("host", _NOT_IDNA, ids=ascii)
+def test_a_host_name_that_is_not_idna_is_a_usage_error(
+    server: FaultServer,
+    db_path: Path,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+    host: str,
+    given: Callable[[Path, str], list[str]],
+) -> None:
+    """rc 2 and one line, before any database file exists (no 'running' run row)."""
+    url = f"http://{host}:{server.port}/"
+    result = cli("run", *given(tmp_path, url), "-n", "1", "--db", db_path, "--quiet")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.startswith("capture: error: ") and result.stderr.count("\n") == 1
+    assert not db_path.exists()
