@@ -247,7 +247,8 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def check_header(name: str, value: str) -> tuple[str, str]:
-    """Checks a header given as a pair: name an RFC 9110 token, value without CR/LF/NUL."""
+    """Checks a header given as a pair: name an RFC 9110 token, value latin-1 text without
+    CR, LF or other control characters."""
     name = name.strip()
     if not _TOKEN_RE.match(name):
         raise UsageError(f"header {name!r} is not a valid header name (RFC 9110 token)")
@@ -256,6 +257,16 @@ def check_header(name: str, value: str) -> tuple[str, str]:
         raise UsageError(f"header {name!r}: the value contains a line break")
     if _CONTROL_BUT_TAB_RE.search(value):
         raise UsageError(f"header {name!r}: the value contains control characters")
+    try:
+        # http.client sends a str value as latin-1 and reads responses' the same way: '€'
+        # could neither be sent (UnicodeEncodeError per request) nor ever match.
+        value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        char = ascii(value[exc.start])
+        raise UsageError(
+            f"header {name!r}: the value has {char}, outside latin-1, which HTTP/1.1 header"
+            " values cannot carry (percent-encode it)"
+        ) from None
     return name, value
 
 

@@ -148,3 +148,55 @@ def test_a_host_name_that_is_not_idna_is_a_usage_error(
     assert result.exit_code == ExitCode.USAGE, result.stderr
     assert result.stderr.startswith("capture: error: ") and result.stderr.count("\n") == 1
     assert not db_path.exists()
+
+
+def _header_option(tmp_path: Path, url: str, header: str) -> list[str]:
+    return ["run", url, "-H", header]
+
+
+def _header_in_vegeta_file(tmp_path: Path, url: str, header: str) -> list[str]:
+    (tmp_path / "targets.txt").write_text(f"GET {url}\n{header}\n", encoding="utf-8")
+    return ["run", "--targets", str(tmp_path / "targets.txt")]
+
+
+def _header_in_json_lines(tmp_path: Path, url: str, header: str) -> list[str]:
+    name, _, value = header.partition(": ")
+    line = f'{{"url": "{url}", "headers": {{"{name}": "{value}"}}}}\n'
+    (tmp_path / "targets.jsonl").write_text(line, encoding="utf-8")
+    return ["run", "--targets", str(tmp_path / "targets.jsonl")]
+
+
+@pytest.mark.parametrize("value", ["\u20ac", "caf\u00e9 \u2603", "\U0001f600"], ids=ascii)
+@pytest.mark.parametrize("given", [_header_option, _header_in_vegeta_file, _header_in_json_lines])
+def test_a_header_value_outside_latin1_is_a_usage_error_in_run(
+    server: FaultServer,
+    db_path: Path,
+    tmp_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+    given: Callable[[Path, str, str], list[str]],
+    value: str,
+) -> None:
+    """http.client sends a header value as latin-1: '€' is refused at input (rc 2, one
+    line), before a database exists and before anything is sent."""
+    args = given(tmp_path, f"{server.url}/", f"X-Note: {value}")
+    result = cli(*args, "-n", "1", "--db", db_path, "--quiet")
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.startswith("capture: error: ") and result.stderr.count("\n") == 1
+    assert "latin-1" in result.stderr
+    assert not db_path.exists()
+    assert server.entries() == []
+
+
+def test_a_header_value_outside_latin1_is_a_usage_error_in_replay(
+    server: FaultServer,
+    finished: Path,
+    cli,  # type: ignore[no-untyped-def]
+) -> None:
+    """replay -H 'X: €' is refused before it sends: rc 2, one line, no new request."""
+    before = hashlib.sha256(finished.read_bytes()).hexdigest()
+    sent = len(server.entries())
+    result = cli("replay", "1", "-H", "X-Note: \u20ac", "--db", finished)
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.count("\n") == 1 and "latin-1" in result.stderr, result.stderr
+    assert len(server.entries()) == sent == 3
+    assert hashlib.sha256(finished.read_bytes()).hexdigest() == before
