@@ -200,3 +200,56 @@ def test_a_header_value_outside_latin1_is_a_usage_error_in_replay(
     assert result.stderr.count("\n") == 1 and "latin-1" in result.stderr, result.stderr
     assert len(server.entries()) == sent == 3
     assert hashlib.sha256(finished.read_bytes()).hexdigest() == before
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "/x?status=500&x=1;token=SEKRET",  # ';' between query parameters
+        "/x?status=500&token%3DSEKRET",  # the '=' percent-encoded
+        "/x?status=500&tok%2565n=SEKRET",  # the name encoded twice: %25 65 is 'e'
+        "/x;token=SEKRET?status=500",  # a matrix parameter of the path
+        "/x%3Btoken=SEKRET?status=500",  # the same with the ';' encoded
+        "/x?status=500&x=1%26token=SEKRET",  # an encoded '&' inside another value
+    ],
+)
+def test_secret_parameters_are_redacted_however_separated_or_encoded(
+    server: FaultServer,
+    db_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+    tail: str,
+) -> None:
+    """The run row (command line, config), every request URL and the failure: no SEKRET
+    anywhere in the file, and a REDACTED- stand-in where it was."""
+    result = cli("run", f"{server.url}{tail}", "-n", "2", "--db", db_path, "--quiet")
+    assert result.exit_code == 0, result.stderr
+    assert query(db_path, "SELECT count(*) FROM failures") == [(2,)]
+    ((command, config),) = query(db_path, "SELECT command_line, config_json FROM runs")
+    urls = [url for (url,) in query(db_path, "SELECT url FROM requests")]
+    assert len(urls) == 2
+    for text in (command, config, *urls):
+        assert "SEKRET" not in text and "token=REDACTED-" in text, text
+    assert b"SEKRET" not in db_path.read_bytes()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ftp://h/?token=SEKRET"],
+        ["http://h:0/?api_key=SEKRET"],
+        ["http://u:p@h/?token=SEKRET"],
+        ["http://x\u200b/?token=SEKRET"],
+        ["http://h/", "--db", "sqlite://user:SEKRET@//tmp/x.db"],
+        ["http://h/", "--db", "mysql://user:SEKRET@[::1/x"],
+    ],
+    ids=ascii,
+)
+def test_usage_errors_do_not_echo_secrets(
+    db_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+    args: list[str],
+) -> None:
+    """A refused URL or --db is quoted in the message with its secret redacted."""
+    result = cli("run", *args, "-n", "1", *([] if "--db" in args else ["--db", db_path]))
+    assert result.exit_code == ExitCode.USAGE, result.stderr
+    assert result.stderr.count("\n") == 1 and "SEKRET" not in result.stderr, result.stderr
