@@ -128,14 +128,17 @@ def check_revision(
     """Refuses files that are not capture's, or from a newer capture.
 
     A revision string alone proves nothing (another Alembic project has a '0001' too):
-    the tables must be capture's as well.
+    the tables must be capture's as well. With allow_empty, a file without a single
+    table counts as new.
     """
     own = {t for t in tables if not t.startswith("sqlite_")}  # SQLite's own bookkeeping
     if current is None:
-        if own and not allow_empty:
-            raise DataError(f"{where} is not a capture file (no schema revision)")
-        if own - {"alembic_version"}:
+        if allow_empty and own - {"alembic_version"}:
             raise DataError(f"{where} is not a capture file: it has other tables")
+        if own:
+            # Even a bare, empty alembic_version: capture creates it together with its
+            # first revision, in one transaction, so this file is another tool's.
+            raise DataError(f"{where} is not a capture file (no schema revision)")
         return
     foreign, missing = sorted(own - CAPTURE_TABLES), sorted(_CORE_TABLES - own)
     known = current in REVISIONS

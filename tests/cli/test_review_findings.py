@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -253,3 +254,27 @@ def test_usage_errors_do_not_echo_secrets(
     result = cli("run", *args, "-n", "1", *([] if "--db" in args else ["--db", db_path]))
     assert result.exit_code == ExitCode.USAGE, result.stderr
     assert result.stderr.count("\n") == 1 and "SEKRET" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("journal_mode", ["delete", "wal"])
+def test_a_bare_alembic_version_table_is_not_a_capture_file(
+    server: FaultServer,
+    db_path: Path,
+    cli,  # type: ignore[no-untyped-def]
+    journal_mode: str,
+) -> None:
+    """run refuses it as runs and db info do: rc 3, nothing sent, and the file keeps its
+    bytes, with no -wal or -shm left beside it."""
+    conn = sqlite3.connect(db_path)
+    conn.execute(f"PRAGMA journal_mode = {journal_mode}")
+    conn.execute("CREATE TABLE alembic_version (version_num VARCHAR(32) PRIMARY KEY)")
+    conn.commit()
+    conn.close()  # the last connection: SQLite folds the WAL back and removes -wal, -shm
+    before = _digests(db_path.parent)
+    assert list(before) == [db_path.name]
+    for args in (["run", f"{server.url}/", "-n", "1", "--quiet"], ["runs"], ["db", "info"]):
+        result = cli(*args, "--db", db_path)
+        assert result.exit_code == ExitCode.DATA, (args, result.stderr)
+        assert "not a capture file (no schema revision)" in result.stderr
+        assert _digests(db_path.parent) == before
+    assert server.entries() == []
