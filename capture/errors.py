@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "ExitCode",
     "NotFoundError",
+    "OutputError",
     "StorageError",
     "UsageError",
 ]
@@ -26,6 +27,9 @@ class ExitCode(IntEnum):
     NOT_FOUND = 4  # a run or failure id that does not exist
     STORAGE = 5  # the run could not store what it captured (disk full, locked file)
     INTERNAL = 70  # a bug in capture (EX_SOFTWARE); CAPTURE_DEBUG=1 shows the traceback
+    # Standard output could not be written: a full disk, /dev/full, a closed descriptor
+    # (EX_IOERR). Not 5: that one means captured data was lost, and nothing was here.
+    OUTPUT = 74
     INTERRUPTED = 130  # the run was stopped by SIGINT/SIGTERM (128 + SIGINT, as shells do)
 
 
@@ -63,3 +67,9 @@ class StorageError(CaptureError):
     """Captured data could not be written."""
 
     exit_code = ExitCode.STORAGE
+
+
+class OutputError(CaptureError):
+    """Standard output could not be written (a reader that went away is not one)."""
+
+    exit_code = ExitCode.OUTPUT
