@@ -11,6 +11,7 @@ __all__ = [
     "DataError",
     "ExitCode",
     "NotFoundError",
+    "OutputError",
     "StorageError",
     "UsageError",
 ]
@@ -27,6 +28,9 @@ class ExitCode(IntEnum):
     STORAGE = 5  # the run could not store what it captured (disk full, locked file)
     PROCESS_LOST = 6  # --procs: a process of the run was killed (SIGKILL, out of memory)
     INTERNAL = 70  # a bug in capture (EX_SOFTWARE); CAPTURE_DEBUG=1 shows the traceback
+    # Standard output could not be written: a full disk, /dev/full, a closed descriptor
+    # (EX_IOERR). Not 5: that one means captured data was lost, and nothing was here.
+    OUTPUT = 74
     INTERRUPTED = 130  # the run was stopped by SIGINT/SIGTERM (128 + SIGINT, as shells do)
 
 
@@ -64,3 +68,9 @@ class StorageError(CaptureError):
     """Captured data could not be written."""
 
     exit_code = ExitCode.STORAGE
+
+
+class OutputError(CaptureError):
+    """Standard output could not be written (a reader that went away is not one)."""
+
+    exit_code = ExitCode.OUTPUT

@@ -1,7 +1,9 @@
 """Parsers of user input: durations, sizes, status specs, URLs, headers and methods.
 
 Every parser raises UsageError with a one-line message. Pure: no I/O, and nothing of
-capture is imported but its errors, so any layer may use these.
+capture is imported but its errors and redaction, so any layer may use these. A URL is
+also prepared the way requests will send it (no network), so whatever the send path
+would refuse is refused here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from capture.errors import UsageError
+from capture.redact import Redactor
 
 __all__ = [
     "HTTP_METHODS",
@@ -169,30 +172,55 @@ def parse_url(text: str) -> str:
     url = text.strip()
     if not url:
         raise UsageError("URL is empty")
+    shown = _hidden(text)  # a refused URL is echoed on stderr: its secrets are not
     if any(c.isspace() for c in url):
-        raise UsageError(f"URL {text!r}: contains white space")
+        raise UsageError(f"URL {shown!r}: contains white space")
     if _CONTROL_RE.search(url):
-        raise UsageError(f"URL {text!r}: contains control characters")
+        raise UsageError(f"URL {shown!r}: contains control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
     except ValueError as exc:
-        raise UsageError(f"URL {text!r}: {exc}") from None
+        raise UsageError(f"URL {shown!r}: {exc}") from None
     if parts.scheme not in ("http", "https"):
-        raise UsageError(f"URL {text!r}: only http:// and https:// are supported")
+        raise UsageError(f"URL {shown!r}: only http:// and https:// are supported")
     if "@" in parts.netloc:
         # Every request row stores its URL, so credentials in it would be kept as typed;
         # a header is redacted (docs/schema.md).
         raise UsageError(
-            f"URL {_without_userinfo(parts.netloc, url)!r}: credentials in the URL would be "
-            "stored as typed; send them in a header, e.g. -H 'Authorization: Basic ...'"
+            f"URL {_without_userinfo(urlsplit(shown).netloc, shown)!r}: credentials in the"
+            " URL would be stored as typed; send them in a header,"
+            " e.g. -H 'Authorization: Basic ...'"
         )
     if not parts.hostname:
-        raise UsageError(f"URL {text!r}: no host name")
-    _check_host(parts.hostname, text)
+        raise UsageError(f"URL {shown!r}: no host name")
+    _check_host(parts.hostname, shown)
     if port == 0:
-        raise UsageError(f"URL {text!r}: port 0 is not a port one can connect to")
+        raise UsageError(f"URL {shown!r}: port 0 is not a port one can connect to")
+    _check_as_sent(url, shown)
     return url
+
+
+def _hidden(url: str) -> str:
+    """Returns url as a message may quote it: the values of its secrets redacted."""
+    return Redactor().url(url)
+
+
+def _check_as_sent(url: str, shown: str) -> None:
+    """Refuses a URL that requests would refuse to send, by preparing it as it will."""
+    # Python's 'idna' codec is IDNA 2003 and maps U+200B, U+00AD... to nothing; urllib3
+    # and requests use the idna package (IDNA 2008), which refuses them. Only the send
+    # path's own parser knows exactly what it accepts. No I/O: it only parses.
+    from requests.exceptions import RequestException  # lazy: only commands that send
+    from requests.models import PreparedRequest
+
+    try:
+        PreparedRequest().prepare_url(url, None)
+    except (RequestException, ValueError) as exc:  # InvalidURL, LocationParseError...
+        # The reason may quote the URL (its secrets too), and the host: ASCII only, as
+        # U+200B would print as nothing.
+        reason = str(exc).replace(url, shown).encode("ascii", "backslashreplace").decode()
+        raise UsageError(f"URL {shown!r}: not a URL that can be sent ({reason})") from None
 
 
 def _check_host(host: str, text: str) -> None:
@@ -228,7 +256,8 @@ def parse_header(text: str) -> tuple[str, str]:
 
 
 def check_header(name: str, value: str) -> tuple[str, str]:
-    """Checks a header given as a pair: name an RFC 9110 token, value without CR/LF/NUL."""
+    """Checks a header given as a pair: name an RFC 9110 token, value latin-1 text without
+    CR, LF or other control characters."""
     name = name.strip()
     if not _TOKEN_RE.match(name):
         raise UsageError(f"header {name!r} is not a valid header name (RFC 9110 token)")
@@ -237,6 +266,16 @@ def check_header(name: str, value: str) -> tuple[str, str]:
         raise UsageError(f"header {name!r}: the value contains a line break")
     if _CONTROL_BUT_TAB_RE.search(value):
         raise UsageError(f"header {name!r}: the value contains control characters")
+    try:
+        # http.client sends a str value as latin-1 and reads responses' the same way: '€'
+        # could neither be sent (UnicodeEncodeError per request) nor ever match.
+        value.encode("latin-1")
+    except UnicodeEncodeError as exc:
+        char = ascii(value[exc.start])
+        raise UsageError(
+            f"header {name!r}: the value has {char}, outside latin-1, which HTTP/1.1 header"
+            " values cannot carry (percent-encode it)"
+        ) from None
     return name, value
 
 

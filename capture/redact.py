@@ -6,7 +6,7 @@ import hashlib
 import hmac
 import os
 import re
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
 __all__ = ["Redactor", "is_secret_header"]
 
@@ -14,6 +14,21 @@ _SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "se
 _SECRET_PARTS = re.compile(r"token|api[-_]?key|secret|password|session-?id", re.IGNORECASE)
 REDACTED_PREFIX = "[redacted"
 REDACTED_QUERY_PREFIX = "REDACTED-"
+# Characters without which a URL holds no secret Redactor.url can find: a query, a
+# fragment, user:password@, a ;matrix=parameter, or a %-escape that may hide one of them.
+_URL_SECRET_MARKS = frozenset("?#@;%")
+# Query and fragment pieces end at '&' or ';' (servers split on either: Rails, Jetty,
+# Python < 3.10); path segments carry ;name=value matrix parameters.
+_QUERY_SEPARATORS = re.compile(r"([&;])")
+_MATRIX_SEPARATORS = re.compile(r"(;)")
+
+
+def _decoded(text: str) -> str:
+    """Returns text percent-decoded until nothing changes: %2565 is 'e', as a server
+    that decodes twice sees it. Ends: each round that changes text shortens it."""
+    while (once := unquote_plus(text)) != text:
+        text = once
+    return text
 
 
 def is_secret_header(name: str) -> bool:
@@ -41,10 +56,11 @@ class Redactor:
 
     def url(self, url: str) -> str:
         """Returns url with secrets redacted: the values of secret-named parameters in the
-        query and the fragment (?api_key=REDACTED-<hmac>, #access_token=...), and a
-        password in user:password@. It works on the parsed URL, so scheme case, white
-        space around it, repeated and percent-encoded names (%74oken) make no difference."""
-        if self.keep_secrets or not any(c in url for c in "?#@"):
+        query, the fragment and ;matrix parameters of the path (?api_key=REDACTED-<hmac>,
+        #access_token=..., /a;token=...), and a password in user:password@. It works on
+        the parsed URL and on each parameter decoded (%74oken, tok%2565n, token%3DV,
+        '&' or ';' between them), so no spelling gets a secret past it."""
+        if self.keep_secrets or _URL_SECRET_MARKS.isdisjoint(url):
             return url  # the common case, and per record when a hook built the URL
         try:
             parts = urlsplit(url.strip())
@@ -52,23 +68,49 @@ class Redactor:
             return url  # not a URL at all (a bad [IPv6]): nothing to find in it
         changed = parts._replace(
             netloc=self._userinfo(parts.netloc),
+            path="/".join(self._segment(segment) for segment in parts.path.split("/")),
             query=self._params(parts.query),
             fragment=self._params(parts.fragment),
         )
         return url if changed == parts else urlunsplit(changed)
 
-    def _params(self, text: str) -> str:
-        """Returns a query (or fragment) with the values of secret-named parameters redacted."""
-        params = parse_qsl(text, keep_blank_values=True)
-        if not any(is_secret_header(name) for name, _ in params):
-            return text
-        redacted = [
-            (name, f"{REDACTED_QUERY_PREFIX}{self._digest(value)}")
-            if is_secret_header(name)
-            else (name, value)
-            for name, value in params
-        ]
-        return urlencode(redacted)
+    def _segment(self, segment: str) -> str:
+        """Returns a path segment with secret ;name=value matrix parameters redacted."""
+        decoded = _decoded(segment)
+        if ";" not in decoded:
+            return segment
+        head, _, params = decoded.partition(";")
+        shown = self._params(params, separators=_MATRIX_SEPARATORS)
+        return segment if shown == params else f"{quote(head)};{shown}"
+
+    def _params(self, text: str, *, separators: re.Pattern[str] = _QUERY_SEPARATORS) -> str:
+        """Returns a query (or fragment) with the values of secret-named parameters redacted;
+        the other pieces stay as typed."""
+        pieces = separators.split(text)  # [piece, separator, piece, ...]
+        pieces[::2] = [self._piece(piece, separators) for piece in pieces[::2]]
+        return "".join(pieces)
+
+    def _piece(self, piece: str, separators: re.Pattern[str]) -> str:
+        """Returns one name=value piece, redacted when, decoded, it names a secret: the
+        decoded form may itself hold several pieces (a=1%26token=V)."""
+        decoded = _decoded(piece)
+        inner = separators.split(decoded)
+        if not any(self._secret_piece(part) for part in inner[::2]):
+            return piece
+        inner[::2] = [self._shown(part) for part in inner[::2]]
+        return "".join(inner)
+
+    @staticmethod
+    def _secret_piece(part: str) -> bool:
+        name, eq, _ = part.partition("=")
+        return bool(eq) and is_secret_header(name)
+
+    def _shown(self, part: str) -> str:
+        """Returns a decoded name=value piece quoted again, its value redacted if secret."""
+        name, _, value = part.partition("=")
+        if not self._secret_piece(part):
+            return quote(part, safe="=")
+        return f"{quote(name)}={REDACTED_QUERY_PREFIX}{self._digest(value)}"
 
     def _userinfo(self, netloc: str) -> str:
         """Returns netloc with the password of user:password@host redacted."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import sys
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -22,6 +23,16 @@ __all__ = [
 ]
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
+# The first bytes of the files SQLite keeps beside a database (sqlite.org/fileformat.html):
+# a write-ahead log (magic 0x377f0682 or 0x377f0683, big-endian), a rollback journal, and
+# the WAL index (-shm), whose header starts with version 3007000 in the machine's order.
+_SIDECAR_MAGICS = (
+    (b"\x37\x7f\x06\x82", "a SQLite write-ahead log"),
+    (b"\x37\x7f\x06\x83", "a SQLite write-ahead log"),
+    (b"\xd9\xd5\x05\xf9\x20\xa1\x63\xd7", "a SQLite rollback journal"),
+    ((3007000).to_bytes(4, sys.byteorder), "a SQLite WAL index"),
+)
+_SIDECAR_SUFFIXES = ("-wal", "-shm", "-journal")  # SQLite opens X-wal... beside X
 # Errors of a full or failing disk: the data could not be stored (exit 5), not bad input.
 _STORAGE_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
 
@@ -85,9 +96,11 @@ def write_output(
     """Writes lines to a file through a temporary file and a rename, or straight into a
     FIFO or a character device (/dev/null, a terminal).
 
-    Refuses a directory, a socket, a block device, any existing SQLite file, and every
-    path in protect (the database being read, its -wal and -shm), compared by resolved
-    path and by device and inode, so a symlink or a hard link cannot get past it.
+    Refuses a directory, a socket, a block device, any existing SQLite file, log,
+    journal or WAL index, a name SQLite would open beside a database (X-wal, X-shm or
+    X-journal when X is a SQLite file), and every path in protect (the database being
+    read, its -wal and -shm), compared by resolved path and by device and inode, so a
+    symlink or a hard link cannot get past it.
     """
     try:
         info: os.stat_result | None = path.stat()
@@ -104,8 +117,14 @@ def write_output(
     for other in protect:
         if _same_file(target, info, other):
             raise _refuse(f"{what} {str(path)!r} is the database being read ({other.name})")
-    if info is not None and _is_sqlite(target):
-        raise _refuse(f"{what} {str(path)!r} is a SQLite database: refusing to overwrite it")
+    if info is not None and (kind := _sqlite_kind(target)) is not None:
+        raise _refuse(f"{what} {str(path)!r} is {kind}: refusing to overwrite it")
+    for name in (Path(os.path.abspath(path)), target):
+        if (database := _database_beside(name)) is not None:
+            raise _refuse(
+                f"{what} {str(path)!r} is where SQLite keeps the {name.name[len(database.name) :]}"
+                f" file of the database {database.name!r}: refusing to write it"
+            )
     if not target.parent.is_dir():
         raise _refuse(f"{what} {str(path)!r}: directory does not exist")
     _replace(target, lines, what=what)
@@ -122,10 +141,36 @@ def _same_file(target: Path, info: os.stat_result | None, other: Path) -> bool:
 
 
 def _is_sqlite(path: Path) -> bool:
+    return _head(path).startswith(SQLITE_MAGIC)
+
+
+def _head(path: Path) -> bytes:
     try:
-        return read_head(path, len(SQLITE_MAGIC), what="--output") == SQLITE_MAGIC
-    except OSError:  # unreadable: writing it will fail on its own, with its own message
-        return False
+        return read_head(path, len(SQLITE_MAGIC), what="--output")
+    except OSError:  # unreadable or missing: writing it fails on its own, with its message
+        return b""
+
+
+def _sqlite_kind(path: Path) -> str | None:
+    """Returns what SQLite file path is ('a SQLite database'...), or None if none."""
+    head = _head(path)
+    if head.startswith(SQLITE_MAGIC):
+        return "a SQLite database"
+    return next((kind for magic, kind in _SIDECAR_MAGICS if head.startswith(magic)), None)
+
+
+def _database_beside(path: Path) -> Path | None:
+    """Returns the SQLite file whose -wal, -shm or -journal path is, if there is one.
+
+    Written there, even a new file is read by SQLite as that database's log or journal
+    on its next open, and an existing one held its committed rows.
+    """
+    for suffix in _SIDECAR_SUFFIXES:
+        if path.name.endswith(suffix) and len(path.name) > len(suffix):
+            database = path.with_name(path.name.removesuffix(suffix))
+            if database.is_file() and _is_sqlite(database):
+                return database
+    return None
 
 
 def _replace(target: Path, lines: Iterable[str], *, what: str) -> None:

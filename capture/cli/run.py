@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import shlex
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
@@ -13,7 +14,7 @@ import typer
 
 from capture.cli.app import DbOpt, app, invoked_args
 from capture.config import DEFAULT_DB, DEFAULT_FAIL_STATUS, DEFAULT_MAX_TIME_S, RunConfig, Target
-from capture.errors import ExitCode, UsageError
+from capture.errors import ExitCode, OutputError, UsageError
 from capture.parse import (
     MAX_PROCS,
     StatusSpec,
@@ -211,11 +212,18 @@ def run(
     loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:
         summary = api.run(config, db=db, hooks=loaded, on_tick=display.on_tick)
-    if json_summary:
-        print(summary_json(summary, db=db))
-    elif not quiet:
-        for line in summary_lines(summary, db=db):
-            print(line)
+    try:
+        if json_summary:
+            print(summary_json(summary, db=db))
+        elif not quiet:
+            for line in summary_lines(summary, db=db):
+                print(line)
+        sys.stdout.flush()  # now: the message below must say the run itself is stored
+    except OutputError as exc:
+        raise OutputError(
+            f"run {summary.run_id} {summary.status} and is recorded in --db "
+            f"{hide_password(db)!r}; only its summary was not printed: {exc.message}"
+        ) from None
     if summary.status is RunStatus.FAILED:
         lost = summary.extra.get("process_lost", False)
         raise typer.Exit(ExitCode.PROCESS_LOST if lost else ExitCode.STORAGE)

@@ -16,6 +16,7 @@ run still in progress. Before SQLite sees a path, it is checked to be a regular 
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -46,6 +47,7 @@ HEADER_BYTES = 100  # the database header; bytes 18 and 19 are 2 in WAL mode
 SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite opens beside the database
 CAPTURE_TABLES = frozenset({"alembic_version", *(t.name for t in TABLES)})
 _CORE_TABLES = CAPTURE_TABLES - {"alembic_version"}
+_USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*:)[^/?#@]*@")
 
 
 def sqlite_path(db: str) -> Path:
@@ -57,7 +59,7 @@ def sqlite_path(db: str) -> Path:
         raise UsageError(f"--db {hide_password(db)!r}: capture files are SQLite files")
     # sqlite:///relative.db and sqlite:////absolute.db; the host part must be empty.
     if not rest.startswith("/") or rest in ("/", "/:memory:") or "?" in rest:
-        raise UsageError(f"--db {db!r}: expected sqlite:///path/to/file.db")
+        raise UsageError(f"--db {hide_password(db)!r}: expected sqlite:///path/to/file.db")
     return Path(rest[1:]).expanduser().absolute()
 
 
@@ -65,8 +67,8 @@ def hide_password(url: str) -> str:
     """Returns a database URL with its password shown as '***'."""
     try:
         password = urlsplit(url).password if "://" in url else None
-    except ValueError:
-        return url
+    except ValueError:  # a bad [IPv6] host: the password is still between ':' and '@'
+        return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
     return url if not password else url.replace(f":{password}@", ":***@", 1)
 
 
@@ -126,14 +128,17 @@ def check_revision(
     """Refuses files that are not capture's, or from a newer capture.
 
     A revision string alone proves nothing (another Alembic project has a '0001' too):
-    the tables must be capture's as well.
+    the tables must be capture's as well. With allow_empty, a file without a single
+    table counts as new.
     """
     own = {t for t in tables if not t.startswith("sqlite_")}  # SQLite's own bookkeeping
     if current is None:
-        if own and not allow_empty:
-            raise DataError(f"{where} is not a capture file (no schema revision)")
-        if own - {"alembic_version"}:
+        if allow_empty and own - {"alembic_version"}:
             raise DataError(f"{where} is not a capture file: it has other tables")
+        if own:
+            # Even a bare, empty alembic_version: capture creates it together with its
+            # first revision, in one transaction, so this file is another tool's.
+            raise DataError(f"{where} is not a capture file (no schema revision)")
         return
     foreign, missing = sorted(own - CAPTURE_TABLES), sorted(_CORE_TABLES - own)
     known = current in REVISIONS
