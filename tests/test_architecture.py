@@ -21,7 +21,6 @@ MAX_LINES = 400
 LONG_MODULES = {
     "capture.load.send": "issue 10: the verdict work moves judging out of it into verdict/",
     "capture.load.workers": "issue 10: the worker loop, its tally and ticks are being reworked",
-    "capture.store.writer": "issue 10: the store work moves the column lists to the schema",
     "capture.target.faults": "one table of faults; each entry is a few lines, read as a list",
     "capture.target.server": "the fault target's HTTP/1.1 server, standard library only",
 }

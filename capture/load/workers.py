@@ -32,10 +32,11 @@ from capture.load.send import Sender
 from capture.redact import Redactor
 from capture.results import Progress, writer_behind
 from capture.store.database import BUSY_TIMEOUT_MS
+from capture.store.queue import RecordQueue
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
-from capture.store.writer import RecordQueue, Writer
+from capture.store.writer import Writer
 from capture.verdict.kinds import ErrorKind
 
 __all__ = ["Coordinator", "ShareResult", "Signals", "run_share"]

@@ -6,9 +6,7 @@ memory). A record counts until its batch is stored, not until the writer takes i
 commits after BATCH_ROWS records, half the byte bound or BATCH_INTERVAL_S, whichever comes
 first, so a crash loses at most the last interval. Shutdown is a flag, a flush and a join.
 
-The queue is a deque the writer polls, not a queue.Queue: a Queue wakes the writer on
-every put, and that hand-off of the GIL per request cost more than the insert itself.
-Workers take a lock only to count bytes; the writer wakes them only when they wait.
+The queue is store/queue.py, the multi-row INSERTs store/insert.py.
 
 Another process's write lock is waited out. A storage error (disk full) rolls the batch
 back whole; it is retried without bodies, then as requests rows alone, and whatever still
@@ -20,32 +18,30 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import DBAPIError
 
-from capture.config import DEFAULT_MAX_QUEUE_BYTES, Target
+from capture.config import Target
 from capture.redact import Redactor
 from capture.store.columns import FAILURES, REQUESTS
 from capture.store.database import now_iso
+from capture.store.insert import insert_rows
+from capture.store.queue import QUEUE_BYTES, QUEUE_RECORDS, RecordQueue
 from capture.store.record import Record, queued_bytes
 from capture.store.schema import requests
 from capture.store.signature import signature
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
 
-__all__ = ["QUEUE_BYTES", "RecordQueue", "StorageTally", "Writer"]
+__all__ = ["Writer"]
 
 BATCH_ROWS = 500
 BATCH_INTERVAL_S = 0.2
-QUEUE_BYTES = DEFAULT_MAX_QUEUE_BYTES
-QUEUE_RECORDS = 10_000  # also bounds the rows: light records are ~1.8 KB each
 _POLL_S = 0.005  # how long the writer sleeps when there is nothing to store
 _MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
 _LOCKED = "the database stayed locked by another connection"
@@ -58,72 +54,6 @@ _REQUEST_COLUMNS = REQUESTS.names[1:]
 _FAILURE_COLUMNS = FAILURES.names[1:]
 _REQUESTS_HEAD = f"INSERT INTO requests ({', '.join(REQUESTS.names)}) VALUES "
 _FAILURES_HEAD = f"INSERT INTO failures ({', '.join(FAILURES.names)}) VALUES "
-# Bound parameters per statement: SQLite's limit (999 before 3.32).
-_MAX_PARAMS = 32766 if sqlite3.sqlite_version_info >= (3, 32) else 999
-
-
-# The values one INSERT copies into SQLite at most (a row bigger than that goes alone).
-STATEMENT_BYTES = 4 * 1024**2
-_PAD_KEY = -1  # the first value of a padding row: a key no row has (ids start at 1)
-
-
-@functools.lru_cache(maxsize=8)
-def _values_sql(head: str, width: int, rows: int) -> str:
-    """Returns head ('INSERT INTO t (cols) VALUES ') as an INSERT of rows slots of values;
-    the slots whose first value is _PAD_KEY are padding and are skipped."""
-    one = f"({', '.join('?' * width)})"
-    return (
-        f"{head.removesuffix('VALUES ')}SELECT * FROM (VALUES {', '.join([one] * rows)})"
-        f" WHERE column1 <> {_PAD_KEY}"
-    )
-
-
-def _row_bytes(row: tuple[Any, ...]) -> int:
-    """Returns about how many bytes SQLite copies to bind row: its text and blobs."""
-    return sum(len(v) for v in row if isinstance(v, (bytes, str)))
-
-
-def _insert_rows(
-    conn: Any,
-    head: str,
-    rows: list[tuple[Any, ...]],
-    *,
-    max_params: int = _MAX_PARAMS,
-    max_bytes: int | None = STATEMENT_BYTES,
-    max_rows: int | None = None,
-) -> None:
-    """Inserts rows with one multi-row INSERT per chunk, not one step per row; each chunk
-    binds at most max_params values, max_rows rows and about max_bytes (a single row
-    wider or bigger than that still goes alone).
-
-    pysqlite's executemany releases and retakes the GIL around every row's step; with
-    16 workers holding it, each retake waited, and the writer fell behind once every
-    response was a stored failure. A statement per ~500 rows takes it a few times.
-
-    Every chunk is padded to the same number of slots, so there is one statement per
-    table: pysqlite caches up to 128 statements, and SQLite keeps a copy of the values
-    last bound to each until it is bound again. With a statement per batch size, the
-    cache held a copy of the bodies of every batch size seen, hundreds of MiB
-    (bench/RESULTS.md, Memory); one statement holds one chunk, about max_bytes."""
-    if not rows:
-        return
-    width = len(rows[0])
-    per = max(1, min(max_params // width, max_rows or max_params))
-    pad = (_PAD_KEY, *([0] * (width - 1)))  # ints: pysqlite binds them fastest
-    start = 0
-    while start < len(rows):
-        end = min(len(rows), start + per)
-        if max_bytes is not None:  # light rows (requests) skip the count
-            end, size = start + 1, _row_bytes(rows[start])
-            while end < len(rows) and end - start < per:
-                size += _row_bytes(rows[end])
-                if size > max_bytes:
-                    break
-                end += 1
-        params = [value for row in rows[start:end] for value in row]
-        params.extend(pad * (per - (end - start)))
-        conn.exec_driver_sql(_values_sql(head, width, per), tuple(params))
-        start = end
 
 
 class _Clock:
@@ -145,75 +75,6 @@ class _Clock:
 
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else round(seconds * 1000.0, 3)
-
-
-class RecordQueue:
-    """Records on their way to the database, bounded in bytes and rows; put() waits.
-
-    The bytes of a record count from put() until release(), after its batch is stored,
-    so the bound covers what the writer holds too. One record is always let in when
-    none is held, however big, so a record larger than the bound cannot wait for ever.
-    """
-
-    def __init__(self, max_bytes: int, max_records: int = QUEUE_RECORDS) -> None:
-        self.max_bytes = max_bytes
-        self.max_records = max_records
-        self._items: deque[tuple[Record, int]] = deque()
-        self._room = threading.Condition(threading.Lock())
-        self.held_bytes = 0  # put and not yet released
-        self.held_records = 0
-        self.peak_bytes = 0
-        self.wait_s = 0.0  # worker-seconds spent waiting for room, summed over workers
-        self.waiting = 0  # workers waiting for room right now
-        self._open = True
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def put(self, record: Record, size: int) -> None:
-        """Appends record (about size bytes); waits while the queue is full and open."""
-        with self._room:
-            if self._open and self._full(size):
-                began = time.perf_counter()
-                self.waiting += 1
-                try:
-                    while self._open and self._full(size):
-                        self._room.wait()
-                finally:
-                    self.waiting -= 1
-                    self.wait_s += time.perf_counter() - began
-            self.held_bytes += size
-            self.held_records += 1
-            self.peak_bytes = max(self.peak_bytes, self.held_bytes)
-            self._items.append((record, size))  # inside the lock: take() sees it counted
-
-    def _full(self, size: int) -> bool:
-        held = self.held_records
-        return held > 0 and (held >= self.max_records or self.held_bytes + size > self.max_bytes)
-
-    def take(self) -> tuple[Record, int] | None:
-        """Returns the oldest record and its size, or None; it stays held until release()."""
-        try:
-            return self._items.popleft()  # atomic: no lock on the writer's side
-        except IndexError:
-            return None
-
-    def release(self, size: int, records: int) -> None:
-        """Frees the room of stored (or given up) records and wakes waiting workers."""
-        with self._room:
-            self.held_bytes -= size
-            self.held_records -= records
-            if self.waiting:
-                self._room.notify_all()
-
-    def close(self) -> None:
-        """Stops waiting: every put() from now on, and every waiting one, goes through.
-
-        A waiting worker's record is in memory already; letting it in costs nothing more,
-        and the writer is flushing or gone, so waiting would only hang the worker."""
-        with self._room:
-            self._open = False
-            self._room.notify_all()
 
 
 class Writer:
@@ -399,14 +260,14 @@ class Writer:
             # Plain tuples to the driver: SQLAlchemy's per-row parameter processing
             # cost more than the insert itself (bench/RESULTS.md).
             # A full batch fills its statements: padding only when it is not full.
-            _insert_rows(
+            insert_rows(
                 conn,
                 _REQUESTS_HEAD,
                 [(ids[row[1]], *row) for row in request_rows],
                 max_bytes=None,  # light rows: a batch of them is a few hundred KB
                 max_rows=BATCH_ROWS,
             )
-            _insert_rows(
+            insert_rows(
                 conn,
                 _FAILURES_HEAD,
                 [(ids[seq], *(row[c] for c in _FAILURE_COLUMNS)) for seq, row in failure_rows],

@@ -14,10 +14,11 @@ from sqlalchemy import create_engine
 from capture.config import Target
 from capture.redact import Redactor
 from capture.store import database as store
+from capture.store.insert import _MAX_PARAMS, insert_rows
 from capture.store.record import FailureDetail, Record
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
-from capture.store.writer import _MAX_PARAMS, Writer, _insert_rows
+from capture.store.writer import Writer
 from tests.conftest import query
 
 
@@ -47,7 +48,7 @@ def test_rows_are_split_into_inserts_within_the_variable_limit(
         seen: list[str] = []
         driver.set_trace_callback(seen.append)
         data = [tuple(r * width + c for c in range(width)) for r in range(rows)]
-        _insert_rows(conn, f"INSERT INTO t ({', '.join(names)}) VALUES ", data, max_params=limit)
+        insert_rows(conn, f"INSERT INTO t ({', '.join(names)}) VALUES ", data, max_params=limit)
         driver.set_trace_callback(None)
         stored = conn.exec_driver_sql("SELECT * FROM t ORDER BY rowid").fetchall()
     engine.dispose()

@@ -24,8 +24,8 @@ from capture.load.hooks import Context, Hooks
 from capture.load.pool import SessionPool
 from capture.load.send import Sender
 from capture.results import Progress
+from capture.store.queue import RecordQueue
 from capture.store.record import Record, queued_bytes
-from capture.store.writer import RecordQueue
 from capture.target.server import FaultServer
 from tests.conftest import query
 

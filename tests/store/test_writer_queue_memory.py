@@ -13,7 +13,7 @@ from tests.conftest import query
 MiB = 1024**2
 QUEUE = 32 * MiB
 # What a run holds beyond its imports and the queue: the one failures statement's copy
-# of its chunk (writer.STATEMENT_BYTES, 4 MiB), SQLite's page cache (2 MiB), each
+# of its chunk (insert.STATEMENT_BYTES, 4 MiB), SQLite's page cache (2 MiB), each
 # worker's body buffers and the allocator's slack; about 10 MiB measured, 24 allowed.
 MARGIN = 24 * MiB
 # VmHWM, the peak resident set of this process image (ru_maxrss would include the
