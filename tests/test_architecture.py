@@ -19,7 +19,6 @@ MAX_LINES = 400
 
 # Modules over MAX_LINES, each being split or with a reason to stay whole.
 LONG_MODULES = {
-    "capture.load.send": "issue 10: the verdict work moves judging out of it into verdict/",
     "capture.load.workers": "issue 10: the worker loop, its tally and ticks are being reworked",
     "capture.store.writer": "issue 10: the store work moves the column lists to the schema",
     "capture.target.faults": "one table of faults; each entry is a few lines, read as a list",
