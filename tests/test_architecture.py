@@ -19,7 +19,6 @@ MAX_LINES = 400
 
 # Modules over MAX_LINES, each being split or with a reason to stay whole.
 LONG_MODULES = {
-    "capture.load.workers": "issue 10: the worker loop, its tally and ticks are being reworked",
     "capture.store.writer": "issue 10: the store work moves the column lists to the schema",
     "capture.target.faults": "one table of faults; each entry is a few lines, read as a list",
     "capture.target.server": "the fault target's HTTP/1.1 server, standard library only",
