@@ -21,7 +21,6 @@ MAX_LINES = 400
 LONG_MODULES = {
     "capture.store.writer": "issue 10: the store work moves the column lists to the schema",
     "capture.target.faults": "one table of faults; each entry is a few lines, read as a list",
-    "capture.target.server": "the fault target's HTTP/1.1 server, standard library only",
 }
 
 # Imports that break a layer rule today, each with the work that removes it.
