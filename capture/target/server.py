@@ -23,7 +23,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from capture.target.faults import FAULT_NAMES, PATTERN, Exchange, Reply, answer, malformed
+from capture.target.exchange import PATTERN, Exchange, Reply
+from capture.target.faults import FAULT_NAMES, answer, malformed
 from capture.target.request import READ_BUFFER_BYTES, Malformed, Request, read_request
 
 __all__ = ["FAULT_NAMES", "PATTERN", "FaultServer", "LedgerEntry", "serve"]
