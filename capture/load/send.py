@@ -1,7 +1,7 @@
 """One exchange on the wire: send a prepared request, read the body under caps and
-deadlines, gather what verdict.judge needs (built-in rules, hooks), and fill in the
-Record. Runs thousands of times a second, so everything that does not vary per request
-is computed once in `Sender.__init__`, and hook machinery costs nothing when unused."""
+deadlines, and fill in the Record's timings and connection; load.assess then judges it.
+Runs thousands of times a second, so everything that does not vary per request is
+computed once in `Sender.__init__`, and hook machinery costs nothing when unused."""
 
 from __future__ import annotations
 
@@ -12,27 +12,16 @@ from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import ClosedPoolError, MaxRetryError
+from urllib3.exceptions import ClosedPoolError
 from urllib3.util import Retry, Timeout
 
 from capture.config import RunConfig, Target
-from capture.load.body import (
-    HTTP_VERSIONS,
-    TotalTimeout,
-    decode,
-    decode_fails,
-    header_pairs,
-    is_encoded,
-    last_hop,
-    read_body,
-    read_redirect_body,
-)
+from capture.load.assess import Assessor
+from capture.load.body import last_hop, read_body, read_redirect_body
 from capture.load.hooks import Context, Hooks, Outcome
 from capture.load.pool import SessionPool, current_slot
-from capture.store.record import ERROR_MESSAGE_CHARS, FailureDetail, Record, mark_hook_error
+from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.verdict.classify import Phase
-from capture.verdict.judge import Criteria, judge
-from capture.verdict.kinds import ErrorKind
 
 __all__ = ["FailureDetail", "Record", "Sender", "mark_hook_error"]
 
@@ -69,12 +58,6 @@ class Sender:
         self._run_start = run_start
         self._max_body = config.max_body_bytes
         self._max_time_s = config.max_time_s
-        self._criteria = Criteria(
-            config.fail_status.lookup_table(),
-            config.slow_s,
-            config.max_time_s,
-            deadline_errors=(TotalTimeout,),
-        )
         self._id_header = config.id_header
         self._follow = config.follow_redirects
         # The adapter is called directly (no redirects, cookies or hooks) unless an
@@ -87,15 +70,7 @@ class Sender:
         self._timeout: Any = Timeout(
             connect=config.timeout_s, read=config.timeout_s, total=config.max_time_s
         )
-        self._config = config
-        self._hooks = hooks
-        self._stop = stop
-        rules = config.rules()
-        self._rules = rules if rules.any else None
-        # Only hooks or body rules need the response object with its decoded body.
-        self._inspect = self._rules is not None or (
-            hooks is not None and (hooks.is_failure or hooks.on_response) is not None
-        )
+        self._assess = Assessor(config, run_id, hooks=hooks, stop=stop)
         self._build = hooks.build_request if hooks is not None else None
         if config.follow_redirects:
             for each in pool.sessions:  # before preparing: requests copy session hooks
@@ -154,37 +129,11 @@ class Sender:
 
     def context(self, rec: Record) -> Context:
         """Returns what hooks are told about rec."""
-        return Context(
-            run_id=self._run_id,
-            seq=rec.seq,
-            worker=rec.worker,
-            session=rec.session,
-            target=self._config.targets[rec.target],
-            target_index=rec.target,
-            _stop=self._stop,
-        )
+        return self._assess.context(rec)
 
     def outcome(self, rec: Record, stop: Callable[[str], None]) -> Outcome:
         """Returns the copy of a failed record that on_failure receives."""
-        detail = rec.detail or FailureDetail()
-        target = self._config.targets[rec.target]
-        return Outcome(
-            run_id=self._run_id,
-            seq=rec.seq,
-            worker=rec.worker,
-            session=rec.session,
-            method=rec.method or target.method,
-            url=rec.url or target.url,
-            status=rec.status,
-            error_kind=rec.error_kind,
-            latency_ms=rec.latency_s * 1000.0,
-            body=detail.body,
-            response_headers=tuple(detail.response_headers or ()),
-            error_message=detail.error_message,
-            local_addr=rec.local_addr,
-            remote_addr=rec.remote_addr,
-            _stop=stop,
-        )
+        return self._assess.outcome(rec, stop)
 
     def _chosen(self, rec: Record, session: requests.Session) -> _Prepared | None:
         """Asks build_request what to send; None keeps the target."""
@@ -282,7 +231,7 @@ class Sender:
         redirected = error is not None and slot.conn_requests > (
             requests_before if slot.connection_no == connections_before else 0
         )
-        self._judge(rec, raw, response, error, phase, kept, prepared, headers, redirected)
+        self._assess.judge(rec, raw, response, error, phase, kept, prepared, headers, redirected)
         return rec
 
     def _urlopen(self, rec: Record, target: _Prepared, headers: Any) -> Any:
@@ -330,142 +279,6 @@ class Sender:
             verify=target.verify,
             proxies=target.proxies,
         )
-
-    def _judge(
-        self,
-        rec: Record,
-        raw: Any,
-        response: requests.Response | None,
-        error: BaseException | None,
-        phase: Phase,
-        kept: list[bytes],
-        prepared: requests.PreparedRequest,
-        headers: Any,
-        redirected: bool,
-    ) -> None:
-        """Gathers what judge() needs (body, rules, hooks), then records its verdict."""
-        status = rec.status
-        body = b"".join(kept) if kept else b""
-        undecodable = (
-            error is None
-            and bool(body)
-            and is_encoded(raw.headers)
-            and decode_fails(body, raw.headers.get("Content-Encoding", ""))
-        )
-        rule_kind: ErrorKind | None = None
-        answer: object = None
-        hook_error: tuple[BaseException, str] | None = None
-        if self._inspect and raw is not None and error is None and status is not None:
-            if response is None:  # the lean path has none: build it for the hooks
-                response = self._response(prepared, headers, raw)
-            rule_kind, answer, hook_error = self._inspect_response(rec, response, body)
-        verdict = judge(
-            self._criteria,
-            status,
-            rec.latency_s,
-            error,
-            phase,
-            redirected=redirected,
-            undecodable=undecodable,
-            rule_kind=rule_kind,
-            answer=answer,
-            raised=None if hook_error is None else hook_error[1],
-        )
-        rec.error_kind = verdict.kind
-        rec.failed = verdict.failed
-        if verdict.failed:
-            keep_raw = undecodable or verdict.kind == ErrorKind.DECODE
-            rec.detail = self._detail(rec, raw, error, body, keep_raw, prepared, headers)
-        if hook_error is not None:
-            mark_hook_error(rec, *hook_error)
-
-    def _inspect_response(
-        self, rec: Record, response: requests.Response, body: bytes
-    ) -> tuple[ErrorKind | None, object, tuple[BaseException, str] | None]:
-        """Applies the built-in rules, then calls is_failure and on_response.
-
-        Returns the rules' kind, is_failure's answer and the hook that raised, if any.
-        """
-        decoded = body
-        if body and is_encoded(response.headers):
-            decoded = (
-                decode(body, response.headers.get("Content-Encoding", ""), self._max_body)[0]
-                or body
-            )
-        # requests' own attributes: .content, .text and .json() then work in hooks.
-        response._content = decoded
-        response._content_consumed = True  # type: ignore[attr-defined]
-        # Checked before the hooks run, so a hook that changes the response cannot
-        # change what the rules saw. judge() ignores the kind if the exchange already failed.
-        rule_kind = None if self._rules is None else self._rules.check(response.headers, decoded)
-        hooks = self._hooks
-        if hooks is None:
-            return rule_kind, None, None
-        ctx = self.context(rec)
-        answer: object = None
-        if hooks.is_failure is not None:
-            try:
-                answer = hooks.is_failure(response, ctx)
-            except Exception as exc:
-                return rule_kind, None, (exc, "is_failure")
-        if hooks.on_response is not None:
-            try:
-                hooks.on_response(response, ctx)
-            except Exception as exc:
-                return rule_kind, answer, (exc, "on_response")
-        return rule_kind, answer, None
-
-    def _response(
-        self, prepared: requests.PreparedRequest, headers: Any, raw: Any
-    ) -> requests.Response:
-        """Wraps a urllib3 response in a requests.Response, as HTTPAdapter would."""
-        request = prepared.copy()
-        request.headers = headers
-        adapter = HTTPAdapter()
-        return adapter.build_response(request, raw)
-
-    def _detail(
-        self,
-        rec: Record,
-        raw: Any,
-        error: BaseException | None,
-        body: bytes,
-        keep_raw: bool,
-        prepared: requests.PreparedRequest,
-        headers: Any,
-    ) -> FailureDetail:
-        """Builds the evidence; keep_raw stores the wire bytes of a body that does not decode."""
-        detail = FailureDetail()
-        detail.request_headers = list(headers.items())
-        raw_body = prepared.body
-        if isinstance(raw_body, str):
-            raw_body = raw_body.encode()
-        if isinstance(raw_body, bytes):
-            detail.request_body = raw_body[: self._max_body]
-        if isinstance(error, MaxRetryError) and error.reason is not None:
-            error = error.reason  # "max retries exceeded" with no retries: show the cause
-        if error is not None:
-            cls = type(error)
-            detail.error_class = f"{cls.__module__}.{cls.__qualname__}"
-            detail.error_message = str(error)[:ERROR_MESSAGE_CHARS]
-        if raw is None:
-            return detail
-        detail.reason = raw.reason
-        detail.http_version = HTTP_VERSIONS.get(raw.version, str(raw.version))
-        detail.response_headers = header_pairs(raw)
-        detail.content_type = raw.headers.get("Content-Type")
-        encoding = raw.headers.get("Content-Encoding")
-        detail.content_encoding = encoding
-        detail.body_size = rec.bytes_in
-        stored = body
-        truncated = rec.bytes_in > len(body)
-        if encoding and not keep_raw and body:
-            decoded, more = decode(body, encoding, self._max_body)
-            if decoded is not None:  # otherwise the raw wire bytes are kept as evidence
-                stored, truncated = decoded, truncated or more
-        detail.body = stored
-        detail.body_truncated = truncated
-        return detail
 
 
 def _unprepare(prepared: requests.PreparedRequest) -> requests.Request:

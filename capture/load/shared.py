@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from capture.load.coordinator import Coordinator
 from capture.load.plan import Plan
-from capture.load.workers import Coordinator
 from capture.store.stats import Stats
 
 __all__ = ["POLL_S", "Shared", "State", "lost_children", "lost_reason", "process_lost"]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
-import re
 import socket
 import ssl
 import struct
@@ -24,7 +23,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-from capture.target.faults import FAULT_NAMES, PATTERN, Exchange, Reply, answer, malformed
+from capture.target.exchange import PATTERN, Exchange, Reply
+from capture.target.faults import FAULT_NAMES, answer, malformed
+from capture.target.request import READ_BUFFER_BYTES, Malformed, Request, read_request
 
 __all__ = ["FAULT_NAMES", "PATTERN", "FaultServer", "LedgerEntry", "serve"]
 
@@ -34,10 +35,6 @@ HANDSHAKE_TIMEOUT_S = 10.0
 ACCEPT_POLL_S = 0.2
 STOP_JOIN_S = 3.0
 DRAIN_S = 0.5
-MAX_LINE_BYTES = 16 * 1024
-MAX_REQUEST_HEADERS = 100
-READ_BUFFER_BYTES = 64 * 1024
-_TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110 token
 _RST_LINGER = struct.pack("ii", 1, 0)
 
 
@@ -63,23 +60,6 @@ class LedgerEntry:
     request_headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     # time.monotonic() when the entry was logged (its reply ended); left out of ==
     logged_at: float = field(default_factory=time.monotonic, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class _Request:
-    method: str
-    target: str
-    headers: dict[str, str]  # lower-case name -> value decoded as latin-1 (last one wins)
-    keep_alive: bool
-    http10: bool
-
-
-class _Malformed(ValueError):
-    """The bytes read are not a valid HTTP/1.x request."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.method, self.target = "", ""  # filled in once the request line parsed
 
 
 class FaultServer:
@@ -221,10 +201,10 @@ class FaultServer:
             while not self._stopping.is_set():
                 sock.settimeout(idle_s)
                 try:
-                    request = _read_request(rfile, sock)
+                    request = read_request(rfile, sock)
                 except TimeoutError:  # idle keep-alive (or idle_close): close quietly
                     return
-                except _Malformed as bad:
+                except Malformed as bad:
                     ex = self._exchange(sock, bad, request_no + 1)
                     self._finish(ex, malformed(ex, str(bad)), client_addr, conn_no)
                     _close_gracefully(sock)
@@ -262,8 +242,8 @@ class FaultServer:
         tls.do_handshake()
         return tls
 
-    def _exchange(self, sock: socket.socket, req: _Request | _Malformed, no: int) -> Exchange:
-        good = req if isinstance(req, _Request) else None  # malformed: answer 400 and close
+    def _exchange(self, sock: socket.socket, req: Request | Malformed, no: int) -> Exchange:
+        good = req if isinstance(req, Request) else None  # malformed: answer 400 and close
         return Exchange(
             sock,
             self._stopping,
@@ -334,100 +314,6 @@ def serve(host: str, port: int) -> None:
     server = FaultServer(host, port)
     print(f"capture target listening on {server.url}", file=sys.stderr, flush=True)
     server.serve_forever()
-
-
-def _read_request(rfile: io.BufferedReader, sock: socket.socket) -> _Request | None:
-    """Read one request and discard its body. Returns None when the client went away."""
-    line = rfile.readline(MAX_LINE_BYTES + 1)
-    for _ in range(8):  # RFC 9112 §2.2: ignore a few empty lines before a request line
-        if line not in (b"\r\n", b"\n"):
-            break
-        line = rfile.readline(MAX_LINE_BYTES + 1)
-    if not line.endswith(b"\n"):
-        if len(line) > MAX_LINE_BYTES:
-            raise _Malformed("request line too long")
-        return None
-    parts = line.rstrip(b"\r\n").split(b" ")
-    if len(parts) != 3 or not _TOKEN_RE.fullmatch(parts[0]) or not parts[1]:
-        raise _Malformed("bad request line")
-    method, target = parts[0].decode("latin-1"), parts[1].decode("latin-1")
-    try:
-        if parts[2] not in (b"HTTP/1.1", b"HTTP/1.0"):
-            raise _Malformed("unsupported HTTP version")
-        headers = _read_headers(rfile)
-        http10 = parts[2] == b"HTTP/1.0"
-        if headers is None or not _read_body(rfile, sock, headers, http10):
-            return None
-    except _Malformed as bad:  # answer it with what was parsed so far
-        bad.method, bad.target = method, target
-        raise
-    tokens = {t.strip().lower() for t in headers.get("connection", "").split(",")}
-    keep_alive = "keep-alive" in tokens if http10 else "close" not in tokens
-    return _Request(method, target, headers, keep_alive, http10)
-
-
-def _read_headers(rfile: io.BufferedReader) -> dict[str, str] | None:
-    """Read header lines up to the blank line. Returns None when the client went away."""
-    headers: dict[str, str] = {}
-    for _ in range(MAX_REQUEST_HEADERS + 1):
-        line = rfile.readline(MAX_LINE_BYTES + 1)
-        if line in (b"\r\n", b"\n"):
-            return headers
-        if not line.endswith(b"\n"):
-            if len(line) > MAX_LINE_BYTES:
-                raise _Malformed("header line too long")
-            return None
-        name, colon, value = line.partition(b":")
-        if not colon or not _TOKEN_RE.fullmatch(name):  # also refuses obsolete line folding
-            raise _Malformed("bad header line")
-        key, text = name.decode("latin-1").lower(), value.strip().decode("latin-1")
-        if key == "content-length" and headers.get(key, text) != text:
-            raise _Malformed("conflicting Content-Length")  # a request-smuggling smell
-        headers[key] = text
-    raise _Malformed("too many headers")
-
-
-def _read_body(
-    rfile: io.BufferedReader, sock: socket.socket, headers: dict[str, str], http10: bool
-) -> bool:
-    """Discard the request body. Returns False when the client went away midway."""
-    length, chunked = headers.get("content-length"), headers.get("transfer-encoding")
-    if chunked is not None and (length is not None or chunked.lower() != "chunked"):
-        raise _Malformed("unsupported Transfer-Encoding")
-    if length is not None and not (length.isascii() and length.isdigit()):
-        raise _Malformed("bad Content-Length")
-    if chunked is None and not int(length or 0):
-        return True
-    if not http10 and headers.get("expect", "").lower() == "100-continue":
-        sock.sendall(b"HTTP/1.1 100 Continue\r\n\r\n")
-    if chunked is None:
-        return _discard(rfile, int(length or 0))
-    while True:
-        size_line = rfile.readline(MAX_LINE_BYTES + 1)
-        if not size_line.endswith(b"\n"):
-            return False
-        try:
-            size = int(size_line.split(b";", 1)[0].strip(), 16)
-        except ValueError:
-            raise _Malformed("bad chunk size") from None
-        if size == 0:
-            break
-        if not _discard(rfile, size + 2):  # the chunk and its CRLF
-            return False
-    for _ in range(MAX_REQUEST_HEADERS + 1):  # trailer fields, up to the blank line
-        line = rfile.readline(MAX_LINE_BYTES + 1)
-        if line in (b"\r\n", b"\n", b""):
-            return line != b""
-    raise _Malformed("too many trailer lines")
-
-
-def _discard(rfile: io.BufferedReader, count: int) -> bool:
-    while count > 0:
-        data = rfile.read(min(count, READ_BUFFER_BYTES))
-        if not data:
-            return False
-        count -= len(data)
-    return True
 
 
 def _close_gracefully(sock: socket.socket) -> None:

@@ -1,0 +1,44 @@
+"""How the processes of one run stop together: the interface, and the run of one process."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+
+from capture.load.plan import Plan
+from capture.store.stats import Stats
+
+__all__ = ["Alone", "Coordinator"]
+
+
+class Coordinator:
+    """How the processes of one run stop together; the default is a run of one process."""
+
+    def failure(self) -> int:
+        """Counts one failure across the run; returns the count so far."""
+        raise NotImplementedError
+
+    def halt(self, reason: str) -> None:
+        """Tells every process to stop."""
+
+    def abort(self) -> None:
+        """Tells every process to abandon its in-flight requests."""
+
+    def watch(self, plan: Plan, abort: threading.Event) -> None:
+        """Starts relaying other processes' halts to plan and their aborts to abort."""
+
+    def unwatch(self) -> None:
+        """Stops the relay started by watch()."""
+
+    def report(self, stats: Stats, busy: int) -> None:
+        """Sends this process's progress to the parent (children only)."""
+
+
+class Alone(Coordinator):
+    """The coordinator of a run of one process: it counts its own failures."""
+
+    def __init__(self) -> None:
+        self._failures = itertools.count(1)
+
+    def failure(self) -> int:
+        return next(self._failures)
