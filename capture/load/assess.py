@@ -162,12 +162,12 @@ class Assessor:
         if hooks.is_failure is not None:
             try:
                 answer = hooks.is_failure(response, ctx)
-            except Exception as exc:
+            except BaseException as exc:  # a hook's sys.exit() too: its failure
                 return rule_kind, None, (exc, "is_failure")
         if hooks.on_response is not None:
             try:
                 hooks.on_response(response, ctx)
-            except Exception as exc:
+            except BaseException as exc:  # a hook's sys.exit() too: its failure
                 return rule_kind, answer, (exc, "on_response")
         return rule_kind, answer, None
 

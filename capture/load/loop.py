@@ -77,7 +77,7 @@ def _call_on_failure(
     """Runs the on_failure hook; one that raises turns the record into a hook_error."""
     try:
         on_failure(sender.outcome(rec, halt))
-    except Exception as exc:
+    except BaseException as exc:  # a hook's sys.exit() too: its failure
         mark_hook_error(rec, exc, "on_failure")
 
 

@@ -16,10 +16,12 @@ from urllib3.exceptions import ClosedPoolError
 from urllib3.util import Retry, Timeout
 
 from capture.config import RunConfig, Target
+from capture.errors import UsageError
 from capture.load.assess import Assessor
 from capture.load.body import last_hop, read_body, read_redirect_body
 from capture.load.hooks import Context, Hooks, Outcome
 from capture.load.pool import SessionPool, current_slot
+from capture.parse import check_header
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.verdict.classify import Phase
 
@@ -143,6 +145,8 @@ class Sender:
             return None
         if not isinstance(chosen, Target | requests.Request):
             raise TypeError(f"build_request returned {type(chosen).__name__}, not a Target")
+        if isinstance(chosen, requests.Request):  # a Target checked its headers when built
+            _check_headers(chosen.headers)
         prepared = self._prepare(session, chosen)
         rec.method = prepared.request.method
         rec.url = prepared.request.url
@@ -156,7 +160,9 @@ class Sender:
         if self._build is not None:
             try:
                 target = self._chosen(rec, session) or target
-            except Exception as exc:  # nothing was sent: record why, as a failure
+            # BaseException: a hook's sys.exit() or KeyboardInterrupt is the hook's failure,
+            # recorded as such, not a bug of capture's (kind unknown).
+            except BaseException as exc:  # nothing was sent: record why, as a failure
                 rec.start_s = perf_counter() - self._run_start
                 mark_hook_error(rec, exc, "build_request")
                 return rec
@@ -285,3 +291,15 @@ def _unprepare(prepared: requests.PreparedRequest) -> requests.Request:
     return requests.Request(
         prepared.method, prepared.url, headers=dict(prepared.headers), data=prepared.body
     )
+
+
+def _check_headers(headers: Any) -> None:
+    """Refuses a hook's request headers that are not valid HTTP: the same check as -H."""
+    for name, value in (headers or {}).items():
+        text = value.decode("latin-1") if isinstance(value, bytes) else value
+        if not isinstance(name, str) or not isinstance(text, str):
+            raise TypeError(f"build_request: header {name!r} must be text, not {type(value)}")
+        try:
+            check_header(name, text)
+        except UsageError as exc:
+            raise ValueError(f"build_request: {exc}") from None
