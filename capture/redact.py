@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import os
 import re
 from urllib.parse import quote, unquote_plus, urlsplit, urlunsplit
 
-__all__ = ["Redactor", "is_secret_header"]
+__all__ = ["Redactor", "is_secret_header", "run_redactor"]
 
 _SECRET_NAMES = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
 _SECRET_PARTS = re.compile(r"token|api[-_]?key|secret|password|session-?id", re.IGNORECASE)
@@ -128,3 +129,12 @@ class Redactor:
     def pairs(self, pairs: list[tuple[str, str]]) -> list[list[str]]:
         """Returns header pairs as [name, value] lists with secret values redacted."""
         return [[name, self.value(name, value)] for name, value in pairs]
+
+
+@functools.lru_cache(maxsize=8)
+def run_redactor(keep_secrets: bool, key: bytes) -> Redactor:
+    """Returns the one Redactor of the run whose key this is, built on first use.
+
+    The CLI redacts the command line before the run starts and the runner redacts every
+    row after: both ask here, so the run has one Redactor, not one per caller."""
+    return Redactor(keep_secrets=keep_secrets, key=key)

@@ -23,7 +23,7 @@ from capture.parse import (
     parse_queue_size,
     parse_size,
 )
-from capture.redact import Redactor
+from capture.redact import Redactor, run_redactor
 from capture.store.reader import hide_password
 from capture.targets import load_targets, parse_body
 
@@ -205,7 +205,7 @@ def run(
     )
     # The run's key is the config's (generated once, there): the command line must
     # redact a secret to the same text as the requests and failures rows do.
-    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
+    redactor = run_redactor(config.keep_secrets, config.redaction_key)
     config = dataclasses.replace(
         config, command_line=_command_line(invoked_args(), header or [], db, redactor)
     )

@@ -15,7 +15,7 @@ from capture.config import RunConfig
 from capture.errors import UsageError
 from capture.load.hooks import Hooks
 from capture.load.workers import ShareResult, run_share
-from capture.redact import Redactor
+from capture.redact import run_redactor
 from capture.results import Progress, RunStatus, RunSummary
 from capture.store import database as store
 
@@ -35,7 +35,7 @@ def run(
     """Runs the load described by config, storing into engine. Returns the summary."""
     # The run's one Redactor: its HMAC key makes a secret redact to the same text in the
     # run row, every share's requests and failures, and every process of --procs.
-    redactor = Redactor(keep_secrets=config.keep_secrets, key=config.redaction_key)
+    redactor = run_redactor(config.keep_secrets, config.redaction_key)
     run_id = store.create_run(
         engine,
         name=config.name,
