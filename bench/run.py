@@ -105,13 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: capture completed no run against nginx; results not written", file=sys.stderr)
         return 1
     if out is not None:
-        # Keep the sections bigdb.py and soak.py write between their markers.
+        # Keep the sections bigdb.py, soak.py and memory.py write between their markers.
         old = out.read_text() if out.exists() else ""
         kept = "".join(
             "\n"
             + old[old.index(f"<!-- {n}:start -->") : old.index(f"<!-- {n}:end -->")]
             + f"<!-- {n}:end -->\n"
-            for n in ("bigdb", "soak")
+            for n in ("bigdb", "soak", "memory")
             if f"<!-- {n}:start -->" in old and f"<!-- {n}:end -->" in old
         )
         out.write_text(writeup.document(res) + kept)
