@@ -7,6 +7,7 @@ import sqlite3
 from collections import Counter
 from typing import Any, cast
 
+from capture.errors import NotFoundError, UsageError
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.queries import resolve_runs, run_status
 from capture.store.reader import ReadOnly
@@ -21,11 +22,15 @@ TOP = 10
 def run_report(db: ReadOnly, run_spec: str | None) -> Report:
     """Returns everything `capture summary` shows for one run."""
     with db.connect() as conn:
-        (run_id,) = resolve_runs(conn, run_spec) or [0]
-        run = cast(
-            RunRecord, dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
-        )
-        run["status"] = run_status(run)
+        run_ids = resolve_runs(conn, run_spec)
+        if run_ids is None:
+            # A summary's timeline and offsets are relative to one run's start. Was run 0,
+            # whose row (None) made a TypeError from capture.open_db(...).summary("all").
+            raise UsageError(
+                "summary reads one run, not 'all': give a run id or name (capture runs)"
+            )
+        (run_id,) = run_ids
+        run = _run_record(conn, run_id)
         # One scan of the (run_id, failed, status) index gives the totals and the statuses.
         by_status = conn.execute(
             "SELECT failed, status, count(*) FROM requests WHERE run_id = ?"
@@ -57,6 +62,16 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             "latency_failed": _percentiles(conn, run_id, 1, failed),
             **_failure_pass(conn, run_id),
         }
+
+
+def _run_record(conn: sqlite3.Connection, run_id: int) -> RunRecord:
+    """Returns the runs row of a run resolve_runs found, its status checked."""
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:  # resolve_runs saw it in the same read transaction
+        raise NotFoundError(f"no run {run_id} in this database (see: capture runs)")
+    run = cast(RunRecord, dict(row))
+    run["status"] = run_status(run)
+    return run
 
 
 _BY_RANK = (
