@@ -26,6 +26,7 @@ from capture.store.report import run_report
 
 if TYPE_CHECKING:
     from capture.results import Progress, RunSummary
+    from capture.store.rows import ExchangeRow, FailureRow, Report, RunRow, SocketRow
 
 __all__ = ["Database", "open_db", "run"]
 
@@ -68,11 +69,11 @@ class Database:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def runs(self) -> list[dict[str, Any]]:
+    def runs(self) -> list[RunRow]:
         """Returns every run, oldest first."""
         return query.run_rows(self._source)
 
-    def failures(self, run: str | int | None = None, **filters: Any) -> list[dict[str, Any]]:
+    def failures(self, run: str | int | None = None, **filters: Any) -> list[FailureRow]:
         """Returns failures, newest first, filtered like `capture failures`.
 
         Filters (all optional, as strings like the CLI's): status='5xx', error='reset',
@@ -82,15 +83,15 @@ class Database:
         q = FailureQuery.build(**filters)
         return query.failure_rows(self._source, q, None if run is None else str(run))
 
-    def exchange(self, request_id: int) -> dict[str, Any]:
+    def exchange(self, request_id: int) -> ExchangeRow:
         """Returns one exchange in full, with its neighbours on the same connection."""
         return query.exchange(self._source, request_id)
 
-    def summary(self, run: str | int | None = None) -> dict[str, Any]:
+    def summary(self, run: str | int | None = None) -> Report:
         """Returns the data of `capture summary` for a run (default: the latest)."""
         return run_report(self._source, None if run is None else str(run))
 
-    def sockets(self, run: str | int | None = None) -> list[dict[str, Any]]:
+    def sockets(self, run: str | int | None = None) -> list[SocketRow]:
         """Returns each client socket of a run with its requests and failures."""
         return query.socket_rows(self._source, None if run is None else str(run))[1]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console, RenderableType
@@ -374,7 +374,7 @@ def replay(
     timeout_s = parse_duration(timeout, option="--timeout")
     row = query.exchange(open_readonly(db), request_id)
     new = send_again(
-        row,
+        cast("dict[str, Any]", row),  # load/replay.py still takes an untyped row
         overrides,
         timeout_s=timeout_s,
         max_body_bytes=DEFAULT_MAX_BODY_BYTES,

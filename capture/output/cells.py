@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from capture.store.rows import Outcome
 
 __all__ = ["outcome", "short_url"]
 
 
-def outcome(row: dict[str, Any]) -> str:
+def outcome(row: Outcome) -> str:
     """Returns '503', 'reset', or '200 body_reset' for a request row."""
     status, kind = row.get("status"), row.get("error_kind")
     if status is not None and kind:

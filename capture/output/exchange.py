@@ -8,12 +8,15 @@ import json
 import shlex
 import string
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 from capture.escape import visible, visible_bytes
 from capture.output.cells import outcome
 from capture.output.units import ms, seconds
 from capture.redact import REDACTED_PREFIX
+
+if TYPE_CHECKING:
+    from capture.store.rows import ExchangeRow
 
 __all__ = ["curl_command", "exchange_lines", "is_text"]
 
@@ -66,16 +69,17 @@ def _body_lines(body: bytes, content_type: str | None) -> Iterator[str]:
         yield f"{i:08x}  {part.hex(' '):<47}  {ascii_}"
 
 
-def exchange_lines(row: dict[str, Any]) -> Iterator[str]:
+def exchange_lines(row: ExchangeRow) -> Iterator[str]:
     """Yields one exchange in full: request, response, body, timings, sockets, neighbours."""
     yield f"request {row['id']}  run {row['run_id']}  seq {row['seq']}  {outcome(row)}"
     yield ""
     yield f"> {row['method']} {visible(row['url'], one_line=True)}"
     for name, value in _headers(row.get("request_headers")):
         yield f"> {visible(name, one_line=True)}: {visible(value, one_line=True)}"
-    if row.get("request_body"):
+    request_body = row.get("request_body")
+    if request_body:
         yield ">"
-        yield from (f"> {line}" for line in visible_bytes(bytes(row["request_body"])).splitlines())
+        yield from (f"> {line}" for line in visible_bytes(bytes(request_body)).splitlines())
     yield ""
     if row.get("status") is not None:
         version = row.get("http_version") or "HTTP/?"
@@ -100,14 +104,14 @@ def exchange_lines(row: dict[str, Any]) -> Iterator[str]:
         yield ""
     yield f"started   {row['started_at']}  (+{seconds(row['offset_ms'] / 1000, 3)} into the run)"
     timings = [f"latency {ms(row['latency_ms'])}"]
-    for key, label in (
-        ("ttfb_ms", "ttfb"),
-        ("connect_ms", "connect"),
-        ("wait_ms", "pool wait"),
-        ("lag_ms", "send lag"),
+    for took, label in (
+        (row.get("ttfb_ms"), "ttfb"),
+        (row.get("connect_ms"), "connect"),
+        (row.get("wait_ms"), "pool wait"),
+        (row.get("lag_ms"), "send lag"),
     ):
-        if row.get(key) is not None:
-            timings.append(f"{label} {ms(row[key])}")
+        if took is not None:
+            timings.append(f"{label} {ms(took)}")
     yield "timings   " + ", ".join(timings)
     reuse = row.get("connection_request_no")
     yield (
@@ -128,7 +132,7 @@ def exchange_lines(row: dict[str, Any]) -> Iterator[str]:
             )
 
 
-def curl_command(row: dict[str, Any]) -> tuple[str, int]:
+def curl_command(row: ExchangeRow) -> tuple[str, int]:
     """Returns a curl command repeating the request, and how many values were redacted."""
     parts = ["curl", "-sS", "-i", "-X", row["method"]]
     redacted = 0
@@ -139,7 +143,8 @@ def curl_command(row: dict[str, Any]) -> tuple[str, int]:
             redacted += 1
             value = "REDACTED"
         parts += ["-H", f"{name}: {value}"]
-    if row.get("request_body"):
-        parts += ["--data-binary", bytes(row["request_body"]).decode("utf-8", "replace")]
+    request_body = row.get("request_body")
+    if request_body:
+        parts += ["--data-binary", bytes(request_body).decode("utf-8", "replace")]
     parts.append(row["url"])
     return visible(shlex.join(parts), one_line=True), redacted

@@ -5,10 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
 from capture.version import __version__
+
+if TYPE_CHECKING:
+    from capture.store.rows import FailureDetail
 
 __all__ = ["har_document"]
 
@@ -17,7 +20,7 @@ def _headers(raw: str | None) -> list[dict[str, str]]:
     return [{"name": k, "value": v} for k, v in json.loads(raw)] if raw else []
 
 
-def _content(row: dict[str, Any]) -> dict[str, Any]:
+def _content(row: FailureDetail) -> dict[str, Any]:
     body = bytes(row.get("body") or b"")
     content: dict[str, Any] = {
         "size": row.get("body_size") if row.get("body_size") is not None else len(body),
@@ -34,10 +37,11 @@ def _content(row: dict[str, Any]) -> dict[str, Any]:
     return content
 
 
-def _timings(row: dict[str, Any]) -> dict[str, float]:
+def _timings(row: FailureDetail) -> dict[str, float]:
     """Splits a request's time into HAR phases; -1 where a phase did not happen."""
     latency = float(row["latency_ms"])
-    connect = float(row["connect_ms"]) if row.get("connect_ms") is not None else -1
+    connect_ms = row.get("connect_ms")
+    connect = float(connect_ms) if connect_ms is not None else -1
     ttfb = row.get("ttfb_ms")
     # ttfb and latency both count the connect from the request's start; HAR counts
     # each phase once. No response: all of it after the connect was waiting.
@@ -53,7 +57,7 @@ def _timings(row: dict[str, Any]) -> dict[str, float]:
     }
 
 
-def _entry(row: dict[str, Any]) -> dict[str, Any]:
+def _entry(row: FailureDetail) -> dict[str, Any]:
     timings = _timings(row)
     request: dict[str, Any] = {
         "method": row["method"],
@@ -68,13 +72,14 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
         "headersSize": -1,
         "bodySize": len(bytes(row.get("request_body") or b"")),
     }
-    if row.get("request_body"):
+    request_body = row.get("request_body")
+    if request_body:
         request["postData"] = {
             "mimeType": next(
                 (h["value"] for h in request["headers"] if h["name"].lower() == "content-type"),
                 "",
             ),
-            "text": bytes(row["request_body"]).decode("utf-8", "replace"),
+            "text": bytes(request_body).decode("utf-8", "replace"),
         }
     response = {
         "status": row.get("status") or 0,  # 0: no response arrived (as browsers export it)
@@ -109,7 +114,7 @@ def _entry(row: dict[str, Any]) -> dict[str, Any]:
     return entry
 
 
-def har_document(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
+def har_document(rows: Iterable[FailureDetail]) -> dict[str, Any]:
     """Returns failures as a HAR 1.2 log."""
     return {
         "log": {

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from capture.escape import visible
 from capture.output.cells import short_url
 from capture.output.units import NONE, ms, percent, seconds
+
+if TYPE_CHECKING:
+    from capture.store.rows import Report
 
 __all__ = ["report_lines", "sparkline"]
 
@@ -30,7 +33,7 @@ def _percentiles(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {ms(v)}" for k, v in values.items()) or NONE
 
 
-def report_lines(rep: dict[str, Any]) -> Iterator[str]:
+def report_lines(rep: Report) -> Iterator[str]:
     """Yields the summary of one run."""
     run, total, failed = rep["run"], rep["requests"], rep["failed"]
     name = f" {visible(run['name'], one_line=True)!r}" if run["name"] else ""
@@ -58,14 +61,15 @@ def report_lines(rep: dict[str, Any]) -> Iterator[str]:
         yield ""
         yield f"failures per second over {len(series)} s (peak {max(series, default=0)}):"
         yield f"  {sparkline(series)}"
-        for title, key, short in (
-            ("top failing URLs", "top_urls", True),
-            ("failures by remote address", "by_remote", False),
-            ("failures by client socket", "by_socket", False),
-        ):
+        counted: tuple[tuple[str, Sequence[tuple[str | None, int]], bool], ...] = (
+            ("top failing URLs", rep["top_urls"], True),
+            ("failures by remote address", rep["by_remote"], False),
+            ("failures by client socket", rep["by_socket"], False),
+        )
+        for title, values, short in counted:
             yield ""
             yield f"{title}:"
-            for value, n in rep[key]:
+            for value, n in values:
                 shown = short_url(value, 60) if short and value else value or "(no connection)"
                 yield f"  {n:>9}  {visible(str(shown), one_line=True)}"
         yield ""

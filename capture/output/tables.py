@@ -12,9 +12,9 @@ import base64
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.table import Table
 from rich.text import Text
@@ -22,6 +22,9 @@ from rich.text import Text
 from capture.escape import visible
 from capture.output.cells import outcome, short_url
 from capture.output.units import ms, rate, seconds, size
+
+if TYPE_CHECKING:
+    from capture.store.rows import FailureRow, RunRow, SocketRow
 
 __all__ = [
     "EXPORT_FORMATS",
@@ -52,7 +55,7 @@ def _cell(value: object) -> Text:
     return Text(visible("" if value is None else str(value), one_line=True))
 
 
-def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
+def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> Table:
     """Returns the failures list as a table."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     columns = ["id", *(["run"] if all_runs else []), "offset", "method", "url", "outcome"]
@@ -69,7 +72,7 @@ def failures_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Tab
     return table
 
 
-def runs_table(rows: list[dict[str, Any]]) -> Table:
+def runs_table(rows: list[RunRow]) -> Table:
     """Returns the runs list as a table."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     for name, justify in [
@@ -102,7 +105,7 @@ def runs_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def sockets_table(rows: list[dict[str, Any]], *, all_runs: bool = False) -> Table:
+def sockets_table(rows: list[SocketRow], *, all_runs: bool = False) -> Table:
     """Returns the per-socket histogram as a table (with a run column for all runs)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     if all_runs:
@@ -162,7 +165,7 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def machine_lines(rows: Iterable[dict[str, Any]], fmt: Format) -> Iterator[str]:
+def machine_lines(rows: Iterable[Mapping[str, object]], fmt: Format) -> Iterator[str]:
     """Yields rows as json (one document), jsonl (one per line) or csv lines."""
     if fmt is Format.jsonl:
         for row in rows:

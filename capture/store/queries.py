@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any
+from typing import Any, Literal, TypedDict, TypeVar, cast, overload
 
 from capture.errors import NotFoundError, UsageError
 from capture.parse import MAX_ROW_ID
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.filters import FailureQuery, check_id
 from capture.store.reader import ReadOnly
+from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour, RunRow, SocketRow
 
 __all__ = ["exchange", "failure_rows", "resolve_runs", "run_rows", "socket_rows"]
 
@@ -33,8 +34,14 @@ _HEADER_EXISTS = (
 )
 
 
-def _dicts(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
-    return [dict(row) for row in cursor]
+_Row = TypeVar("_Row")
+
+
+def _dicts(cursor: sqlite3.Cursor, shape: type[_Row]) -> list[_Row]:
+    """Returns the cursor's rows as dicts of the given shape (the SQL decides the keys)."""
+    # Where an sqlite3 row becomes a typed one, unchecked: the SQL decides the keys, and
+    # tests/store/test_rows.py checks them against the shapes.
+    return [cast(_Row, dict(row)) for row in cursor]
 
 
 def resolve_runs(conn: sqlite3.Connection, spec: str | None) -> list[int] | None:
@@ -107,10 +114,20 @@ def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
 _FAILURE_COLUMNS = select_list("f", FAILURES, *FAILURES.names[2:])
 
 
+@overload
+def failure_rows(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: Literal[False] = False
+) -> list[FailureRow]: ...
+@overload
+def failure_rows(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: Literal[True]
+) -> list[FailureDetail]: ...
+
+
 def failure_rows(
     db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool = False
-) -> list[dict[str, Any]]:
-    """Returns the failures matching q, newest first unless q.oldest."""
+) -> list[FailureRow] | list[FailureDetail]:
+    """Returns the failures matching q, newest first unless q.oldest (full: every column)."""
     with db.connect() as conn:
         run_ids = resolve_runs(conn, run_spec)
         columns = f"r.*, {_FAILURE_COLUMNS}" if full else _LIST_COLUMNS
@@ -128,10 +145,11 @@ def failure_rows(
             f" ORDER BY f.request_id {'ASC' if q.oldest else 'DESC'} LIMIT ? OFFSET ?"
         )
         params += [-1 if q.limit is None else q.limit, q.offset]
-        return _dicts(conn.execute(sql, params))
+        cursor = conn.execute(sql, params)
+        return _dicts(cursor, FailureDetail) if full else _dicts(cursor, FailureRow)
 
 
-def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> dict[str, Any]:
+def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> ExchangeRow:
     """Returns one failed exchange in full, with its neighbours on the same connection."""
     check_id(request_id, option="ID")
     with db.connect() as conn:
@@ -142,7 +160,7 @@ def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> dict[str, Any
         ).fetchone()
         if row is None:
             raise NotFoundError(f"no request with id {request_id} in this database")
-        found = dict(row)
+        found = cast(ExchangeRow, dict(row))  # every key but neighbours, set next
         found["neighbours"] = _neighbours(conn, found, around)
     return found
 
@@ -154,12 +172,12 @@ ORDER BY seq {order} LIMIT ?
 """
 
 
-def _neighbours(conn: sqlite3.Connection, row: dict[str, Any], around: int) -> list[dict[str, Any]]:
+def _neighbours(conn: sqlite3.Connection, row: ExchangeRow, around: int) -> list[Neighbour]:
     if row["connection_no"] is None:
         return []
     same = (row["run_id"], row["session"], row["connection_no"], row["seq"], around)
-    before = _dicts(conn.execute(_NEIGHBOURS.format(op="<", order="DESC"), same))
-    after = _dicts(conn.execute(_NEIGHBOURS.format(op=">", order="ASC"), same))
+    before = _dicts(conn.execute(_NEIGHBOURS.format(op="<", order="DESC"), same), Neighbour)
+    after = _dicts(conn.execute(_NEIGHBOURS.format(op=">", order="ASC"), same), Neighbour)
     return [*reversed(before), *after]
 
 
@@ -174,10 +192,18 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def run_status(row: dict[str, Any]) -> str:
+class _RunState(TypedDict):
+    """The columns of a run row that tell its status."""
+
+    status: str
+    pid: int | None
+
+
+def run_status(row: _RunState) -> str:
     """Returns the run's status, 'crashed' for a 'running' run whose process is gone."""
     status = str(row["status"])
-    if status == "running" and row.get("pid") and not pid_alive(int(row["pid"])):
+    pid = row.get("pid")
+    if status == "running" and pid and not pid_alive(int(pid)):
         return "crashed"
     return status
 
@@ -196,17 +222,48 @@ FROM runs ORDER BY id
 """
 
 
-def run_rows(db: ReadOnly) -> list[dict[str, Any]]:
+class _CountedRun(TypedDict):
+    """A row of _RUNS, in its order."""
+
+    id: int
+    name: str | None
+    started_at: str
+    finished_at: str | None
+    status: str
+    pid: int | None
+    hostname: str | None
+    duration_s: float | None
+    qps_asked: float | None
+    requests: int
+    failures: int
+    span_ms: float | None
+
+
+def run_rows(db: ReadOnly) -> list[RunRow]:
     """Returns every run, oldest first, with counts taken from the rows themselves."""
     with db.connect() as conn:
-        rows = _dicts(conn.execute(_RUNS))
-    for item in rows:
-        item["status"] = run_status(item)
-        duration = item["duration_s"] or (item["span_ms"] or 0) / 1000.0
-        item["duration_s"] = duration
-        item["rate"] = item["requests"] / duration if duration else None
-        del item["span_ms"]
-    return rows
+        counted = _dicts(conn.execute(_RUNS), _CountedRun)
+    return [_run_row(item) for item in counted]
+
+
+def _run_row(item: _CountedRun) -> RunRow:
+    """Returns a run's row with its status checked, its duration and its rate."""
+    duration = item["duration_s"] or (item["span_ms"] or 0) / 1000.0
+    # In _RUNS's order, span_ms replaced by rate: the json, jsonl and csv key order.
+    return {
+        "id": item["id"],
+        "name": item["name"],
+        "started_at": item["started_at"],
+        "finished_at": item["finished_at"],
+        "status": run_status(item),
+        "pid": item["pid"],
+        "hostname": item["hostname"],
+        "duration_s": duration,
+        "qps_asked": item["qps_asked"],
+        "requests": item["requests"],
+        "failures": item["failures"],
+        "rate": item["requests"] / duration if duration else None,
+    }
 
 
 _SOCKETS = """
@@ -219,14 +276,12 @@ GROUP BY run_id, local_addr ORDER BY run_id, requests DESC, local_addr
 """
 
 
-def socket_rows(
-    db: ReadOnly, run_spec: str | None
-) -> tuple[list[int] | None, list[dict[str, Any]]]:
+def socket_rows(db: ReadOnly, run_spec: str | None) -> tuple[list[int] | None, list[SocketRow]]:
     """Returns each client socket of a run (or of every run for 'all'): remote, requests,
     failures, first and last use; with the run ids asked for (None: all)."""
     with db.connect() as conn:
         run_ids = resolve_runs(conn, run_spec)
         if run_ids is None:
-            return None, _dicts(conn.execute(_SOCKETS.format(where="")))
+            return None, _dicts(conn.execute(_SOCKETS.format(where="")), SocketRow)
         sql = _SOCKETS.format(where=f"WHERE run_id IN ({', '.join('?' * len(run_ids))})")
-        return run_ids, _dicts(conn.execute(sql, run_ids))
+        return run_ids, _dicts(conn.execute(sql, run_ids), SocketRow)

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
+from capture.errors import NotFoundError, UsageError
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.queries import resolve_runs, run_status
 from capture.store.reader import ReadOnly
+from capture.store.rows import FailurePass, Report, RunRecord
 
 __all__ = ["run_report"]
 
@@ -17,12 +19,18 @@ PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 TOP = 10
 
 
-def run_report(db: ReadOnly, run_spec: str | None) -> dict[str, Any]:
+def run_report(db: ReadOnly, run_spec: str | None) -> Report:
     """Returns everything `capture summary` shows for one run."""
     with db.connect() as conn:
-        (run_id,) = resolve_runs(conn, run_spec) or [0]
-        run = dict(conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone())
-        run["status"] = run_status(run)
+        run_ids = resolve_runs(conn, run_spec)
+        if run_ids is None:
+            # A summary's timeline and offsets are relative to one run's start. Was run 0,
+            # whose row (None) made a TypeError from capture.open_db(...).summary("all").
+            raise UsageError(
+                "summary reads one run, not 'all': give a run id or name (capture runs)"
+            )
+        (run_id,) = run_ids
+        run = _run_record(conn, run_id)
         # One scan of the (run_id, failed, status) index gives the totals and the statuses.
         by_status = conn.execute(
             "SELECT failed, status, count(*) FROM requests WHERE run_id = ?"
@@ -35,9 +43,7 @@ def run_report(db: ReadOnly, run_spec: str | None) -> dict[str, Any]:
             statuses[status] += n
             total += n
             failed += n if was_failed else 0
-        report: dict[str, Any] = {"run": run, "requests": total, "failed": failed}
-        report["status_counts"] = sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0))
-        report["error_counts"] = [
+        error_counts: list[tuple[str, int]] = [
             (kind, int(n))
             for kind, n in conn.execute(
                 "SELECT error_kind, count(*) AS n FROM requests"
@@ -46,10 +52,26 @@ def run_report(db: ReadOnly, run_spec: str | None) -> dict[str, Any]:
                 (run_id,),
             )
         ]
-        report["latency_ok"] = _percentiles(conn, run_id, 0, total - failed)
-        report["latency_failed"] = _percentiles(conn, run_id, 1, failed)
-        report.update(_failure_pass(conn, run_id))
-    return report
+        return {
+            "run": run,
+            "requests": total,
+            "failed": failed,
+            "status_counts": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0)),
+            "error_counts": error_counts,
+            "latency_ok": _percentiles(conn, run_id, 0, total - failed),
+            "latency_failed": _percentiles(conn, run_id, 1, failed),
+            **_failure_pass(conn, run_id),
+        }
+
+
+def _run_record(conn: sqlite3.Connection, run_id: int) -> RunRecord:
+    """Returns the runs row of a run resolve_runs found, its status checked."""
+    row: sqlite3.Row | None = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    if row is None:  # resolve_runs saw it in the same read transaction
+        raise NotFoundError(f"no run {run_id} in this database (see: capture runs)")
+    run = cast(RunRecord, dict(row))
+    run["status"] = run_status(run)
+    return run
 
 
 _BY_RANK = (
@@ -86,7 +108,7 @@ WHERE f.run_id = ?
 """
 
 
-def _failure_pass(conn: sqlite3.Connection, run_id: int) -> dict[str, Any]:
+def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
     """One pass over the run's failures for the timeline, the top lists and the groups.
 
     One indexed scan, counted with C-level Counter/zip/dict over columns, beats five

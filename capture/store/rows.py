@@ -1,0 +1,223 @@
+"""The shapes of the rows the read side returns (queries.py, report.py), one TypedDict
+each, with the types the columns hold (docs/schema.md), so that mypy checks every key
+the output layer and the Python API read. Imports only typing: read commands start light.
+
+A TypedDict is a plain dict at run time: the rows are still the dicts sqlite3 built.
+"""
+
+from __future__ import annotations
+
+from typing import TypedDict
+
+__all__ = [
+    "ExchangeRow",
+    "FailureDetail",
+    "FailureGroup",
+    "FailurePass",
+    "FailureRow",
+    "Neighbour",
+    "Outcome",
+    "Report",
+    "RunRecord",
+    "RunRow",
+    "SocketRow",
+]
+
+
+class Outcome(TypedDict):
+    """What a request's outcome reads from any row: its status and its error kind."""
+
+    status: int | None
+    error_kind: str | None
+
+
+class RunRecord(TypedDict):
+    """One `runs` row as stored (SELECT *), status corrected to 'crashed' where it is."""
+
+    id: int
+    name: str | None
+    started_at: str
+    finished_at: str | None
+    status: str
+    command_line: str | None
+    config_json: str | None
+    hostname: str | None
+    pid: int | None
+    capture_version: str | None
+    duration_s: float | None
+    qps_asked: float | None
+    requests_total: int | None  # the totals: NULL while running and after a crash
+    ok_total: int | None
+    failed_total: int | None
+    failures_stored: int | None
+    failures_dropped: int | None
+    aborted_total: int | None
+    sockets_used: int | None
+
+
+class RunRow(TypedDict):
+    """One run of `capture runs`, with counts taken from its rows."""
+
+    id: int
+    name: str | None
+    started_at: str
+    finished_at: str | None
+    status: str
+    pid: int | None
+    hostname: str | None
+    duration_s: float  # stored, or the span of its rows; 0.0 for a run with none
+    qps_asked: float | None
+    requests: int
+    failures: int
+    rate: float | None  # requests per second; None when the duration is 0
+
+
+class FailureRow(TypedDict):
+    """One failure of the `capture failures` listing: its request row, body size and type."""
+
+    id: int
+    run_id: int
+    seq: int
+    started_at: str
+    offset_ms: float
+    method: str
+    url: str
+    status: int | None
+    error_kind: str | None
+    latency_ms: float
+    ttfb_ms: float | None
+    body_size: int | None
+    body_truncated: int
+    content_type: str | None
+    local_addr: str | None
+    remote_addr: str | None
+    session: int
+    connection_no: int | None
+    connection_request_no: int | None
+    correlation_id: str | None
+
+
+class _Request(TypedDict):
+    """Every column of a `requests` row."""
+
+    id: int
+    run_id: int
+    seq: int
+    worker: int
+    session: int
+    method: str
+    url: str
+    started_at: str
+    offset_ms: float
+    lag_ms: float | None
+    wait_ms: float
+    connect_ms: float | None
+    ttfb_ms: float | None
+    latency_ms: float
+    status: int | None
+    error_kind: str | None
+    failed: int
+    bytes_in: int
+    local_addr: str | None
+    remote_addr: str | None
+    connection_no: int | None
+    connection_request_no: int | None
+    correlation_id: str | None
+
+
+class FailureDetail(_Request):
+    """One failure in full (`capture export`): its request row and its failures row."""
+
+    reason: str | None
+    http_version: str | None
+    request_headers: str  # JSON [name, value] pairs
+    request_body: bytes | None
+    response_headers: str | None
+    body: bytes | None
+    body_size: int | None
+    body_truncated: int
+    content_type: str | None
+    content_encoding: str | None
+    error_class: str | None
+    error_message: str | None
+    body_signature: str | None
+
+
+class Neighbour(TypedDict):
+    """A request on the same connection as the one shown, just before or after it."""
+
+    id: int
+    seq: int
+    offset_ms: float
+    status: int | None
+    error_kind: str | None
+    latency_ms: float
+    connection_request_no: int | None
+
+
+class ExchangeRow(_Request):
+    """One request in full (`capture show`): a request that did not fail has no failures
+    row, so every failure column may be None; with its neighbours on the connection."""
+
+    reason: str | None
+    http_version: str | None
+    request_headers: str | None
+    request_body: bytes | None
+    response_headers: str | None
+    body: bytes | None
+    body_size: int | None
+    body_truncated: int | None
+    content_type: str | None
+    content_encoding: str | None
+    error_class: str | None
+    error_message: str | None
+    body_signature: str | None
+    neighbours: list[Neighbour]
+
+
+class SocketRow(TypedDict):
+    """One client socket of `capture sockets` (local_addr None: requests with no connection)."""
+
+    run_id: int
+    local_addr: str | None
+    remote_addr: str | None
+    session: int
+    requests: int
+    failures: int
+    first_ms: float
+    last_ms: float
+    failed_at: str | None  # the failed requests' connection_request_no, comma separated
+
+
+class FailureGroup(TypedDict):
+    """Failures alike in outcome, path and body signature, for `capture summary`."""
+
+    outcome: str
+    path: str
+    signature: str | None
+    count: int
+    first_ms: float
+    last_ms: float
+    example_id: int
+
+
+class FailurePass(TypedDict):
+    """The part of a report counted in one pass over a run's failures."""
+
+    failures_per_second: list[tuple[int, int]]  # (second into the run, failures)
+    top_urls: list[tuple[str, int]]
+    by_remote: list[tuple[str | None, int]]
+    by_socket: list[tuple[str | None, int]]
+    groups: list[FailureGroup]
+
+
+class Report(FailurePass):
+    """Everything `capture summary` shows for one run."""
+
+    run: RunRecord
+    requests: int
+    failed: int
+    status_counts: list[tuple[int | None, int]]
+    error_counts: list[tuple[str, int]]
+    latency_ok: dict[str, float]  # p50, p90, p99, p99.9, max; empty with no requests
+    latency_failed: dict[str, float]
