@@ -74,71 +74,72 @@ def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> Table:
 
 def runs_table(rows: list[RunRow]) -> Table:
     """Returns the runs list as a table."""
+    return _table(
+        [
+            ("id", "right"),
+            ("name", "left"),
+            ("started", "left"),
+            ("duration", "right"),
+            ("requests", "right"),
+            ("failures", "right"),
+            ("rate", "right"),
+            ("status", "left"),
+        ],
+        (
+            [
+                r["id"],
+                r["name"] or "",
+                r["started_at"][:19].replace("T", " "),
+                seconds(r["duration_s"]),
+                r["requests"],
+                r["failures"],
+                rate(r["rate"]),
+                r["status"],
+            ]
+            for r in rows
+        ),
+    )
+
+
+def _table(columns: list[tuple[str, str]], rows: Iterable[list[object]]) -> Table:
+    """Returns a plain table with these (name, justify) columns and rows of cells."""
     table = Table(box=None, pad_edge=False, header_style="bold")
-    for name, justify in [
-        ("id", "right"),
-        ("name", "left"),
-        ("started", "left"),
-        ("duration", "right"),
-        ("requests", "right"),
-        ("failures", "right"),
-        ("rate", "right"),
-        ("status", "left"),
-    ]:
+    for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(
-            *(
-                _cell(c)
-                for c in [
-                    r["id"],
-                    r["name"] or "",
-                    r["started_at"][:19].replace("T", " "),
-                    seconds(r["duration_s"]),
-                    r["requests"],
-                    r["failures"],
-                    rate(r["rate"]),
-                    r["status"],
-                ]
-            )
-        )
+    for cells in rows:
+        table.add_row(*(_cell(c) for c in cells))
     return table
 
 
 def sockets_table(rows: list[SocketRow], *, all_runs: bool = False) -> Table:
     """Returns the per-socket histogram as a table (with a run column for all runs)."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    if all_runs:
-        table.add_column("run", justify="right")
-    for name, justify in [
-        ("client socket", "left"),
-        ("remote", "left"),
-        ("session", "right"),
-        ("requests", "right"),
-        ("failures", "right"),
-        ("first", "right"),
-        ("last", "right"),
-        ("failed at request #", "left"),
-    ]:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for r in rows:
-        table.add_row(
-            *(
-                _cell(c)
-                for c in [
-                    *([r["run_id"]] if all_runs else []),
-                    r["local_addr"] or "(no connection)",
-                    r["remote_addr"] or "-",
-                    r["session"],
-                    r["requests"],
-                    r["failures"],
-                    seconds(r["first_ms"] / 1000, 2),
-                    seconds(r["last_ms"] / 1000, 2),
-                    failed_at(r["failed_at"]),
-                ]
-            )
-        )
-    return table
+    return _table(
+        [
+            *([("run", "right")] if all_runs else []),
+            ("client socket", "left"),
+            ("remote", "left"),
+            ("session", "right"),
+            ("requests", "right"),
+            ("failures", "right"),
+            ("first", "right"),
+            ("last", "right"),
+            ("failed at request #", "left"),
+        ],
+        (
+            [
+                *([r["run_id"]] if all_runs else []),
+                r["local_addr"] or "(no connection)",
+                r["remote_addr"] or "-",
+                r["session"],
+                r["requests"],
+                r["failures"],
+                seconds(r["first_ms"] / 1000, 2),
+                seconds(r["last_ms"] / 1000, 2),
+                failed_at(r["failed_at"]),
+            ]
+            for r in rows
+        ),
+    )
 
 
 def failed_at(text: str | None, most: int = 12) -> str:
