@@ -112,7 +112,12 @@ class Assessor:
         if self._inspect and raw is not None and error is None and status is not None:
             if response is None:  # the lean path has none: build it for the hooks
                 response = self.response(prepared, headers, raw)
-            rule_kind, answer, hook_error = self.inspect_response(rec, response, body)
+            # The rules' kind counts only for an exchange that has not failed yet: skip them
+            # for one that has (a 5xx under --fail-status, a 1xx, an undecodable body).
+            settled = status < 200 or undecodable or self._criteria.fail_status[status]
+            rule_kind, answer, hook_error = self.inspect_response(
+                rec, response, body, rules=not settled
+            )
         verdict = judge(
             self._criteria,
             status,
@@ -136,7 +141,7 @@ class Assessor:
             mark_hook_error(rec, *hook_error)
 
     def inspect_response(
-        self, rec: Record, response: requests.Response, body: bytes
+        self, rec: Record, response: requests.Response, body: bytes, *, rules: bool = True
     ) -> tuple[ErrorKind | None, object, tuple[BaseException, str] | None]:
         """Applies the built-in rules, then calls is_failure and on_response.
 
@@ -152,8 +157,9 @@ class Assessor:
         response._content = decoded
         response._content_consumed = True  # type: ignore[attr-defined]
         # Checked before the hooks run, so a hook that changes the response cannot
-        # change what the rules saw. judge() ignores the kind if the exchange already failed.
-        rule_kind = None if self._rules is None else self._rules.check(response.headers, decoded)
+        # change what the rules saw.
+        checks = self._rules if rules else None
+        rule_kind = None if checks is None else checks.check(response.headers, decoded)
         hooks = self._hooks
         if hooks is None:
             return rule_kind, None, None
