@@ -88,6 +88,8 @@ RUNS = TableSpec(
         ColumnSpec("failures_dropped", "integer"),
         ColumnSpec("aborted_total", "integer"),
         ColumnSpec("sockets_used", "integer"),
+        ColumnSpec("run_key", "text"),
+        ColumnSpec("cpu_s", "real"),
     ),
 )
 
@@ -117,6 +119,8 @@ REQUESTS = TableSpec(
         ColumnSpec("connection_no", "integer"),
         ColumnSpec("connection_request_no", "integer"),
         ColumnSpec("correlation_id", "text"),
+        ColumnSpec("process", "integer"),
+        ColumnSpec("connection_id", "integer"),
     ),
     (
         IndexSpec(("run_id", "seq"), unique=True),
@@ -124,6 +128,7 @@ REQUESTS = TableSpec(
         IndexSpec(("run_id", "local_addr")),
         IndexSpec(("run_id", "error_kind")),
         IndexSpec(("run_id", "failed", "latency_ms")),
+        IndexSpec(("run_id", "connection_id")),
     ),
 )
 

@@ -53,6 +53,8 @@ class RunRecord(TypedDict):
     failures_dropped: int | None
     aborted_total: int | None
     sockets_used: int | None
+    run_key: str | None
+    cpu_s: float | None
 
 
 class RunRow(TypedDict):
@@ -123,6 +125,8 @@ class _Request(TypedDict):
     connection_no: int | None
     connection_request_no: int | None
     correlation_id: str | None
+    process: int | None
+    connection_id: int | None
 
 
 class FailureDetail(_Request):

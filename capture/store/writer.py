@@ -300,6 +300,8 @@ class Writer:
             rec.connection_no,
             rec.connection_request_no,
             rec.correlation_id,
+            None,  # process: filled in by the connection-identity change
+            None,  # connection_id: likewise
         )
 
     def _encode_headers(self, pairs: tuple[tuple[str, str], ...]) -> str:

@@ -370,12 +370,21 @@ def test_db_info_and_upgrade_of_the_first_revision(cli, tmp_path: Path) -> None:
     assert refused.exit_code == 3 and "capture db upgrade" in refused.stderr
     info = cli("db", "info", "--db", old).stdout
     assert "schema           0001" in info and "requests         240" in info
-    assert cli("db", "upgrade", "--db", old).stdout.strip() == "schema 0001 -> 0002"
+    assert cli("db", "upgrade", "--db", old).stdout.strip() == "schema 0001 -> 0003"
     rows = json.loads(cli("failures", "--db", old, "-f", "json", "--limit", "100").stdout)
     assert len(rows) == 60
     assert query(old, "select count(*) from failure_details where body_signature is not null") == [
         (60,)
     ]
+    # 0003: a one-process run (-c 2) gets process 0 and one id per (session, connection_no)
+    assert query(
+        old,
+        "select count(*), sum(process = 0), count(distinct connection_id),"
+        " count(distinct session || '/' || connection_no) from requests",
+    ) == [(240, 240, 2, 2)]
+    assert query(old, "select min(connection_id), max(connection_id) from requests") == [(1, 2)]
+    assert query(old, "select sockets_used from runs") == [(2,)]
+    assert query(old, "select count(distinct connection_id) from failure_details") == [(2,)]
 
 
 def test_views(world) -> None:
