@@ -13,6 +13,7 @@ from requests.adapters import HTTPAdapter
 from capture.config import RunConfig
 from capture.load.body import TotalTimeout, decode, decode_fails, is_encoded
 from capture.load.evidence import failure_detail
+from capture.load.headers import response_malformed
 from capture.load.hooks import Context, Hooks, Outcome
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.verdict.classify import Phase
@@ -106,6 +107,7 @@ class Assessor:
             and is_encoded(raw.headers)
             and decode_fails(body, raw.headers.get("Content-Encoding", ""))
         )
+        malformed = () if raw is None else response_malformed(raw)
         rule_kind: ErrorKind | None = None
         answer: object = None
         hook_error: tuple[BaseException, str] | None = None
@@ -114,7 +116,9 @@ class Assessor:
                 response = self.response(prepared, headers, raw)
             # The rules' kind counts only for an exchange that has not failed yet: skip them
             # for one that has (a 5xx under --fail-status, a 1xx, an undecodable body).
-            settled = status < 200 or undecodable or self._criteria.fail_status[status]
+            settled = (
+                status < 200 or undecodable or bool(malformed) or self._criteria.fail_status[status]
+            )
             rule_kind, answer, hook_error = self.inspect_response(
                 rec, response, body, rules=not settled
             )
@@ -126,6 +130,7 @@ class Assessor:
             phase,
             redirected=redirected,
             undecodable=undecodable,
+            malformed=bool(malformed),
             rule_kind=rule_kind,
             answer=answer,
             raised=None if hook_error is None else hook_error[1],
@@ -137,6 +142,8 @@ class Assessor:
             rec.detail = failure_detail(
                 rec, raw, error, body, keep_raw, prepared, headers, self._max_body
             )
+            if malformed and rec.detail.error_message is None:
+                rec.detail.error_message = _malformed_note(malformed)
         if hook_error is not None:
             mark_hook_error(rec, *hook_error)
 
@@ -185,3 +192,14 @@ class Assessor:
         request.headers = headers
         adapter = HTTPAdapter()
         return adapter.build_response(request, raw)
+
+
+def _malformed_note(lines: tuple[str, ...]) -> str:
+    """Returns the stored message for a header block with lines that are no header."""
+    shown = ", ".join(repr(line[:200]) for line in lines[:5])
+    more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+    return (
+        f"{len(lines)} line(s) of the response's header block are no header"
+        f" (no colon, a space before it, or a name that is not a token): {shown}{more};"
+        " the other headers are kept"
+    )

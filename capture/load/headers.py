@@ -3,9 +3,17 @@
 http.client hands every response's header block to the email package's feed parser,
 which is a third of the CPU time of a small keep-alive exchange (bench/RESULTS.md).
 When every line is a plain `Name: value` (the common case), building the message
-directly gives the same HTTPMessage; anything unusual (folded lines, a line without a
-colon, an envelope `From ` line, non-token names) goes to the stdlib parser unchanged,
-so malformed responses are judged exactly as before.
+directly gives the same HTTPMessage; folded lines and a block cut short by the end of
+the stream go to the stdlib parser unchanged.
+
+A line that is no header at all (no colon, a space before the colon, a name that is not
+a token, an envelope `From ` line) is where the stdlib parser stops: it takes the rest
+for the body and loses every later header, Content-Length included, so a response sent
+at once then waits for its body until the read timeout, and the user is shown a timeout
+for what was a malformed header. Such a block is read here instead: the lines that are
+headers are kept (a name's surrounding spaces removed, as RFC 9112 tells a proxy to),
+and the lines that are not are listed in the message's `malformed_lines`, which the
+verdict turns into a `protocol` failure that keeps the status and every header.
 
 A bare CR inside a value is kept in the value, as the server sent it: the email parser
 takes it for a line end, and what follows for the end of the head, which loses every
@@ -25,12 +33,14 @@ import types
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["HTTPResponse", "parse_headers"]
+__all__ = ["HTTPResponse", "malformed_lines", "parse_headers", "response_malformed"]
 
 # The same limits http.client applies (_MAXLINE, _MAXHEADERS in CPython 3.11-3.13).
 _MAX_LINE = 65536
 _MAX_HEADERS = 100
 _SIMPLE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\n]*\n")  # a bare CR inside is fine
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_MALFORMED = "malformed_lines"  # the attribute of a message that lists them
 _stdlib_parse_headers = http.client.parse_headers
 
 
@@ -46,13 +56,60 @@ def parse_headers(fp: Any, _class: type[http.client.HTTPMessage] = http.client.H
             raise http.client.HTTPException(f"got more than {_MAX_HEADERS} headers")
         if line in (b"\r\n", b"\n", b""):
             break
-    match = _SIMPLE.fullmatch
-    if lines[-1] == b"" or not all(match(line) for line in lines[:-1]):
+    if lines[-1] == b"":  # cut short by the end of the stream
         return _stdlib_parse_lines(lines, _class)
+    match = _SIMPLE.fullmatch
+    content = lines[:-1]
+    if all(match(line) for line in content):
+        return _simple_message(content, _class)
+    if any(_is_malformed(line) for line in content):
+        return _lenient_message(content, _class)
+    return _stdlib_parse_lines(lines, _class)  # folded lines
+
+
+def malformed_lines(msg: Any) -> tuple[str, ...]:
+    """Returns the lines of msg's header block that were no header, as sent (latin-1)."""
+    return tuple(getattr(msg, _MALFORMED, ()))
+
+
+def response_malformed(raw: Any) -> tuple[str, ...]:
+    """Returns the malformed header lines of a urllib3 response read by parse_headers."""
+    original = getattr(raw, "_original_response", None)
+    return malformed_lines(getattr(original, "msg", None))
+
+
+def _is_malformed(line: bytes) -> bool:
+    """True for a line that is neither `Name: value` nor the continuation of one."""
+    return not (_SIMPLE.fullmatch(line) or line[:1] in (b" ", b"\t"))
+
+
+def _simple_message(lines: list[bytes], _class: type[http.client.HTTPMessage]) -> Any:
+    """Returns the message of a block whose every line is `Name: value`."""
     msg = _class()
-    for line in lines[:-1]:
+    for line in lines:
         name, _, value = line.decode("iso-8859-1").partition(":")
         msg.set_raw(name, value.lstrip(" \t").removesuffix("\n").removesuffix("\r"))
+    return msg
+
+
+def _lenient_message(lines: list[bytes], _class: type[http.client.HTTPMessage]) -> Any:
+    """Returns the headers of a block with malformed lines, those lines listed apart."""
+    pairs: list[list[str]] = []
+    bad: list[str] = []
+    for raw in lines:
+        line = raw.decode("iso-8859-1").removesuffix("\n").removesuffix("\r")
+        if line[:1] in (" ", "\t") and pairs:  # obs-fold: one space, as RFC 9112 says
+            pairs[-1][1] += " " + line.strip(" \t")
+            continue
+        name, colon, value = line.partition(":")
+        if not colon or not _TOKEN.fullmatch(name):
+            bad.append(line)
+        if colon and _TOKEN.fullmatch(name.strip(" \t")):
+            pairs.append([name.strip(" \t"), value.strip(" \t")])
+    msg = _class()
+    for name, value in pairs:
+        msg.set_raw(name, value)
+    setattr(msg, _MALFORMED, tuple(bad))
     return msg
 
 

@@ -211,6 +211,20 @@ def _redirect_loop(ex: Exchange) -> Reply:
     return ex.respond(status, status_text(status), extra=[(b"Location", location)])
 
 
+def _bad_header_line(line: bytes) -> Callable[[Exchange], Reply]:
+    """A 200 whose header block has line, a line that is no header, before X-After and
+    Content-Length: a client that stops at it loses the body's framing."""
+
+    def handler(ex: Exchange) -> Reply:
+        status = ex.pick_status(200)
+        body = status_text(status)
+        head = ex.head(status, length=None, extra=[(b"X-Before", b"1")])
+        tail = b"%s\r\nX-After: 2\r\nContent-Length: %d\r\n\r\n" % (line, len(body))
+        return ex.end(head[:-2] + tail, body)  # head ends with the blank line's CRLF CRLF
+
+    return handler
+
+
 def _close_reused(ex: Exchange) -> Reply:
     if ex.request_no > 1:
         return Reply("close")
@@ -236,6 +250,8 @@ _FAULTS: dict[str, Callable[[Exchange], Reply]] = {
     "bare_cr_header": _canned(500, ctype=b"text/plain;\rcharset=utf-8"),
     "many_headers": _canned(200, [(b"X-Many-%03d" % i, b"v") for i in range(1, MANY_HEADERS + 1)]),
     "long_header": _canned(200, [(b"X-Long", b"a" * LONG_HEADER_BYTES)]),
+    "no_colon_header": _bad_header_line(b"X-No-Colon-Here"),
+    "space_before_colon": _bad_header_line(b"X-Spaced : v"),
     "bad_status": lambda ex: Reply("close", BAD_STATUS),
     "http10": _http10,
     "early_hints": _early_hints,

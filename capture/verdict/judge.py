@@ -5,7 +5,8 @@ judge() what happened. The order of precedence lives here and nowhere else:
 
 1. An exception from the exchange: its kind (classify.py), whatever the status.
    `total_timeout` when --max-time stopped it. Nothing below applies.
-2. A 1xx returned as the final response: `protocol`.
+2. A 1xx returned as the final response, or a header block with lines that are no
+   header (load/headers.py keeps the status and the other headers): `protocol`.
 3. A body whose Content-Encoding does not decode: `decode`.
 4. A status in --fail-status: failed, with no kind.
 5. The built-in rules' kind, only when nothing above failed.
@@ -63,6 +64,7 @@ def judge(
     *,
     redirected: bool = False,
     undecodable: bool = False,
+    malformed: bool = False,
     rule_kind: ErrorKind | None = None,
     answer: object = None,
     raised: str | None = None,
@@ -71,6 +73,7 @@ def judge(
 
     :param redirected: a request went out before error (a URL error is then the Location's).
     :param undecodable: the body announces a Content-Encoding it does not decode with.
+    :param malformed: the header block had lines that are no header (no colon, ...).
     :param rule_kind: what Rules.check found, or None.
     :param answer: what is_failure returned (None when it was not called).
     :param raised: the name of the hook that raised, or None.
@@ -82,6 +85,8 @@ def judge(
     if status is not None:
         if status < 200:
             kind = ErrorKind.PROTOCOL  # send() closed the connection: the real one is unread
+        elif malformed:
+            kind = ErrorKind.PROTOCOL
         elif undecodable:
             kind = ErrorKind.DECODE
         failed = kind is not None or criteria.fail_status[status]

@@ -144,6 +144,8 @@ FAULTS = (
     Fault("non-UTF-8 and escape bytes in header values", 500, None, "fault=weird_headers"),
     Fault("three Set-Cookie headers", 500, None, "fault=dup_headers&status=500"),
     Fault("101 response headers", None, "protocol", "fault=many_headers"),
+    Fault("a header line without a colon", 200, "protocol", "fault=no_colon_header"),
+    Fault("a space before a header's colon", 200, "protocol", "fault=space_before_colon"),
     Fault("a 70 KB header line", None, "protocol", "fault=long_header"),
     Fault("garbage status line", None, "protocol", "fault=bad_status"),
     Fault("HTTP/1.0 body delimited by close", 503, None, "fault=http10&status=503"),
@@ -205,7 +207,7 @@ def rows(db: Path) -> dict[str, dict[str, Any]]:
     try:
         found = conn.execute(
             "select r.*, f.reason, f.http_version, f.response_headers, f.body, f.body_size,"
-            " f.body_truncated, f.content_type, f.content_encoding, f.error_class,"
+            " f.body_truncated, f.content_type, f.content_encoding, f.error_class, f.error_message,"
             " f.request_id is not null as stored"
             " from requests r left join failures f on f.request_id = r.id"
             " where r.run_id = (select max(id) from runs) order by r.seq"
@@ -519,6 +521,18 @@ def _weird_headers(ctx: Ctx) -> None:
         assert shown.exit_code == 0 and "\x1b" not in shown.stdout
 
 
+def _malformed_header_line(ctx: Ctx) -> None:
+    # The line is no header, but the ones after it are: the body's framing with them.
+    for row in ctx.stored.values():
+        names = [name for name, _ in row["response_headers"]]
+        spaced = "X-Spaced" in names
+        after = ["X-Spaced"] if spaced else []
+        assert names[names.index("X-Before") :] == ["X-Before", *after, "X-After", "Content-Length"]
+        assert bytes(row["body"]) == b"200 OK\n" and row["bytes_in"] == len(b"200 OK\n")
+        bad = "'X-Spaced : v'" if spaced else "'X-No-Colon-Here'"
+        assert bad in row["error_message"] and "the other headers are kept" in row["error_message"]
+
+
 def _set_cookies(ctx: Ctx) -> None:
     sent = [(n.decode(), v.decode("latin-1")) for n, v in DUP_HEADERS]
     cookies = [v for n, v in sent if n == "Set-Cookie"]
@@ -574,6 +588,8 @@ EVIDENCE: dict[str, Callable[[Ctx], None]] = {
     "binary body (NUL, ESC, invalid UTF-8)": _binary_body,
     "non-UTF-8 and escape bytes in header values": _weird_headers,
     "three Set-Cookie headers": _set_cookies,
+    "a header line without a colon": _malformed_header_line,
+    "a space before a header's colon": _malformed_header_line,
     "HTTP/1.0 body delimited by close": _http10,
     "103 Early Hints before a 500": _early_hints,
     "redirect loop": _nothing_stored,

@@ -6,16 +6,14 @@ import io
 
 import pytest
 
-from capture.load.headers import _stdlib_parse_headers, parse_headers
+from capture.load.headers import _stdlib_parse_headers, malformed_lines, parse_headers
 
 BLOCKS = [
     b"Content-Type: text/plain\r\nContent-Length: 5\r\n\r\n",
     b"Set-Cookie: a=1; Expires=Wed, 21 Oct 2026 07:28:00 GMT\r\nSet-Cookie: b=2\r\n\r\n",
     b"X-Weird: caf\xc3\xa9 \xff\xfe\r\nX-Esc: \x1b[31mred\r\n\r\n",
     b"Folded: a\r\n  b\r\nX: y\r\n\r\n",  # obsolete line folding: stdlib path
-    b"NoColonLine\r\nX: y\r\n\r\n",  # a defect: stdlib path
-    b"From someone\r\nX: y\r\n\r\n",  # an envelope line: stdlib path
-    b"X:   spaced   \r\nY:\r\nZ :bad\r\n\r\n",
+    b"X:   spaced   \r\nY:\r\n",
     b"X: y\nZ: w\n\n",
     b"X: y\r\n",  # ends without a blank line
     b"\r\n",
@@ -29,6 +27,41 @@ def test_same_message_as_the_stdlib(block: bytes) -> None:
     assert fast.items() == slow.items()
     assert [type(d) for d in fast.defects] == [type(d) for d in slow.defects]
     assert (fast.get_payload() or "") == (slow.get_payload() or "")
+
+
+MALFORMED = [
+    # (block, the headers kept, the lines listed as no header)
+    (b"NoColonLine\r\nX: y\r\n\r\n", [("X", "y")], ("NoColonLine",)),
+    (b"X: y\r\nFrom someone\r\n\r\n", [("X", "y")], ("From someone",)),
+    (
+        b"X:   spaced   \r\nY:\r\nZ :bad\r\n\r\n",
+        [("X", "spaced"), ("Y", ""), ("Z", "bad")],
+        ("Z :bad",),
+    ),
+    (
+        b"A: 1\r\nbad line\r\nContent-Length: 5\r\nB: 2\r\n  folded\r\n\r\n",
+        [("A", "1"), ("Content-Length", "5"), ("B", "2 folded")],
+        ("bad line",),
+    ),
+    (b"X Y: 1\r\nZ: 2\r\n\r\n", [("Z", "2")], ("X Y: 1",)),
+]
+
+
+@pytest.mark.parametrize(("block", "kept", "bad"), MALFORMED)
+def test_lines_that_are_no_header_are_listed_and_the_rest_kept(
+    block: bytes, kept: list[tuple[str, str]], bad: tuple[str, ...]
+) -> None:
+    # The stdlib parser stops at such a line and takes the rest for the body (its
+    # payload, which urllib3 only logs), or drops it with a defect.
+    slow = _stdlib_parse_headers(io.BytesIO(block + b"BODY"))
+    assert slow.items() != kept or slow.defects or slow.get_payload()
+    msg = parse_headers(io.BytesIO(block + b"BODY"))
+    assert (msg.items(), malformed_lines(msg), msg.defects) == (kept, bad, [])
+
+
+def test_well_formed_blocks_list_no_malformed_line() -> None:
+    for block in BLOCKS:
+        assert malformed_lines(parse_headers(io.BytesIO(block + b"BODY"))) == ()
 
 
 def test_same_limits_as_the_stdlib() -> None:
