@@ -38,6 +38,7 @@ RunOpt = Annotated[
     typer.Option("--run", "-r", help="Run id or name, or 'all' (default: the latest run)."),
 ]
 FormatOpt = Annotated[Format, _format_option(LISTING_FORMATS, "Output format.")]
+SUMMARY_FORMATS = (Format.table, Format.json)
 StatusOpt = Annotated[
     str | None, typer.Option("--status", "-s", help="Status filter: 5xx, 503, 500-504, 4xx,429.")
 ]
@@ -210,19 +211,23 @@ def summary(
     ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
+    fmt: Annotated[
+        Format, _format_option(SUMMARY_FORMATS, "table (text), or json: every section.")
+    ] = Format.table,
 ) -> None:
-    """Summarize a run: statuses, error kinds, latency, timeline and failure groups.
+    """Summarize a run: statuses, latency, per-URL, status over time, pacing, client, failures.
 
-    Example: capture summary 3
+    Example: capture summary 3            capture summary --format json | jq .urls
     """
-    from capture.output.summary import report_lines
+    from capture.output.summary import report_json, report_lines
     from capture.store.reader import open_readonly
     from capture.store.report import run_report
 
     if run is not None and run.strip().lower() == "all":
         # A summary's timeline and offsets are relative to one run's start.
         raise UsageError("summary reads one run, not 'all': give a run id or name (capture runs)")
-    _emit(report_lines(run_report(open_readonly(db), run)))
+    report = run_report(open_readonly(db), run)
+    _emit(report_lines(report) if fmt is Format.table else [report_json(report)])
 
 
 @app.command()

@@ -39,7 +39,7 @@ from capture.load.workers import ShareResult, Signals, run_share
 from capture.redact import Redactor
 from capture.results import Progress
 from capture.store import database as store
-from capture.store.stats import Stats
+from capture.store.stats import CpuClock, Stats
 
 __all__ = ["run_parallel"]
 
@@ -108,17 +108,19 @@ def _run_child(
                 time.sleep(_START_POLL_S)
             return float(state.start_at.value)
 
+        cpu = CpuClock(begin)
         result = run_share(
             config,
             engine,
             run_id,
-            begin,
+            cpu.begin,
             redactor=redactor,
             hooks=hooks,
             share=share,
             coordinator=coordinator,
             signals=signals,
         )
+        result.stats.add_cpu(cpu.used())  # exported with the stats: the parent sums them
         engine.dispose()
         payload = {
             "stats": result.stats.export(),
@@ -240,12 +242,13 @@ def _run_parallel(
             elif kind == "done":
                 finished[index] = payload
 
+    cpu = CpuClock(begin)
     try:
         result = run_share(
             config,
             engine,
             run_id,
-            begin,
+            cpu.begin,
             redactor=redactor,
             hooks=hooks,
             on_tick=on_tick,
@@ -260,6 +263,7 @@ def _run_parallel(
         for child in children:
             child.join(timeout=5.0)
         return ShareResult(stats=Stats(), reason="failed to start", aborted=0, error=str(exc))
+    result.stats.add_cpu(cpu.used())  # our share's; the children's come in their reports
     _await_children(config, children, finished, drain, signals, coordinator)
     return _merge(
         result,

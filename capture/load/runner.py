@@ -18,6 +18,7 @@ from capture.load.workers import ShareResult, run_share
 from capture.redact import run_redactor
 from capture.results import Progress, RunStatus, RunSummary
 from capture.store import database as store
+from capture.store.stats import CpuClock
 
 __all__ = ["run"]
 
@@ -56,7 +57,11 @@ def run(
         )
         lost = process_lost(result.reason)
     else:
-        result = run_share(config, engine, run_id, redactor=redactor, hooks=hooks, on_tick=on_tick)
+        cpu = CpuClock()
+        result = run_share(
+            config, engine, run_id, cpu.begin, redactor=redactor, hooks=hooks, on_tick=on_tick
+        )
+        result.stats.add_cpu(cpu.used())
     # The run's duration is its sending time: not the spawning, flushing or checkpoint.
     duration = (result.wall_end or time.time()) - (result.wall_start or wall_start)
     if result.error:
@@ -72,6 +77,7 @@ def run(
         duration_s=duration,
         dropped=result.storage.dropped_failures,
         aborted=result.aborted,
+        cpu_s=result.stats.cpu_s,
     )
     storage_error = _storage_message(result, run_id) if result.error and not lost else None
     if lost:

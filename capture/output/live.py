@@ -15,11 +15,13 @@ from rich.table import Table
 
 from capture.output.units import ms, rate, seconds
 from capture.results import Progress, writer_behind
+from capture.store.saturation import client_limits
 from capture.store.stats import StatsSnapshot
 
-__all__ = ["Display", "progress_line", "status_classes"]
+__all__ = ["Display", "client_note", "progress_line", "status_classes"]
 
 _PLAIN_EVERY_S = 5.0
+_CPU_WINDOW_S = 2.0  # this process's CPU share is measured over windows this long
 
 
 class Display:
@@ -31,6 +33,8 @@ class Display:
         self._live: Live | None = None
         self._next_plain = time.monotonic() + _PLAIN_EVERY_S
         self._is_tty = self._stream.isatty()
+        self._cpu_mark: tuple[float, float] | None = None  # (elapsed_s, process_time)
+        self._cpu_share: float | None = None  # over the last whole window
 
     def __enter__(self) -> Display:
         if not self._quiet and self._is_tty:
@@ -54,18 +58,49 @@ class Display:
         """Updates the display with the runner's latest progress."""
         if self._quiet:
             return
+        self._measure_cpu(p.elapsed_s)
+        note = client_note(p, self._cpu_share)
         if self._live is not None:
-            self._live.update(_panel(p))
+            self._live.update(_panel(p, note))
             return
         now = time.monotonic()
         if now >= self._next_plain:
             self._next_plain = now + _PLAIN_EVERY_S
             behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
             line = progress_line(p) + (f"  {behind}" if behind else "")
-            print(line, file=self._stream, flush=True)
+            print(line + (f"  WARNING {note}" if note else ""), file=self._stream, flush=True)
+
+    def _measure_cpu(self, elapsed_s: float) -> None:
+        """Updates this process's CPU share (1.0 = one core) once a window has passed."""
+        now = time.process_time()
+        if self._cpu_mark is None:
+            self._cpu_mark = (elapsed_s, now)
+            return
+        since, cpu = self._cpu_mark
+        if elapsed_s - since >= _CPU_WINDOW_S:
+            self._cpu_share = (now - cpu) / (elapsed_s - since)
+            self._cpu_mark = (elapsed_s, now)
 
 
-def _panel(p: Progress) -> Table:
+def client_note(p: Progress, cpu_share: float | None) -> str | None:
+    """Says when the client limits the run so far (store.saturation's rule), else None.
+
+    cpu_share is this process's (the parent's, with --procs) over the last window."""
+    snap = p.stats
+    found = client_limits(
+        cpu_s=cpu_share,
+        duration_s=None if cpu_share is None else 1.0,
+        procs=1,
+        lag_p99_ms=snap.lag_ms.get("p99"),  # empty without --qps
+        wait_p50_ms=snap.wait_ms.get("p50"),
+        latency_p50_ms=snap.latency_ms.get("p50"),
+    )
+    if not found.saturated:
+        return None
+    return f"client-bound: {'; '.join(found.reasons)}; try --procs N or fewer workers (-w)"
+
+
+def _panel(p: Progress, note: str | None = None) -> Table:
     snap = p.stats
     per_second = snap.sent / p.elapsed_s if p.elapsed_s > 0 else 0.0
     table = Table.grid(padding=(0, 2))
@@ -83,6 +118,8 @@ def _panel(p: Progress) -> Table:
     behind = writer_behind(p.queue_wait_s, p.queue_limit_bytes, p.workers_waiting)
     if behind:
         table.add_row("storage", behind)
+    if note:
+        table.add_row("WARNING", note)
     if p.stopping:
         table.add_row("stopping", p.stopping)
     return table

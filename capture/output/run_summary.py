@@ -9,8 +9,9 @@ from typing import Any
 
 from capture.output.units import ms, percent, rate, seconds
 from capture.results import RunSummary
+from capture.store.saturation import Saturation, client_limits
 
-__all__ = ["keep_up_warning", "summary_json", "summary_lines"]
+__all__ = ["client_limit", "keep_up_warning", "summary_json", "summary_lines"]
 
 
 def _percentile_text(values: dict[str, float]) -> str:
@@ -52,6 +53,13 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     if snap.error_counts:
         yield f"  errors    {_counts(snap.error_counts, s.sent)}"
     yield f"  sockets   {s.sockets_used} client sockets used for {s.connections} connections"
+    limit = client_limit(s)
+    if limit.cpu_share is not None:
+        procs = int(s.extra.get("procs", 1))
+        each = f" per process, {procs} processes" if procs > 1 else ""
+        yield f"  client    CPU {seconds(snap.cpu_s, 2)}, {limit.cpu_share:.0%} of a core{each}"
+    if limit.saturated:
+        yield f"  WARNING   {limit.advice(int(s.extra.get('procs', 1)))}"
     if s.storage_error:
         yield f"  storage   {s.storage_error}"
     if s.failed:
@@ -72,6 +80,19 @@ def keep_up_warning(s: RunSummary) -> str | None:
         f"the pool did not keep up: asked {rate(s.qps_asked)}, achieved {rate(s.rate)} "
         f"({percent(s.rate, s.qps_asked)}), send lag p99 {ms(p99)}; add connections (-c), "
         f"workers (-w) or processes (--procs)"
+    )
+
+
+def client_limit(s: RunSummary) -> Saturation:
+    """Applies store.saturation's rule to a finished run's live figures."""
+    snap = s.stats
+    return client_limits(
+        cpu_s=snap.cpu_s if snap.sent else None,
+        duration_s=s.duration_s,
+        procs=int(s.extra.get("procs", 1)),
+        lag_p99_ms=snap.lag_ms.get("p99") if s.qps_asked else None,
+        wait_p50_ms=snap.wait_ms.get("p50"),
+        latency_p50_ms=snap.latency_ms.get("p50"),
     )
 
 
@@ -107,6 +128,18 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "requests_lost": s.storage.lost_requests,
             "failures_lost": s.storage.lost_failures,
             "procs": s.extra.get("procs", 1),
+            "cpu_s": round(snap.cpu_s, 6),
+            "client_limit": _limit_json(s),
         },
         indent=2,
     )
+
+
+def _limit_json(s: RunSummary) -> dict[str, Any]:
+    limit = client_limit(s)
+    return {
+        "cpu_share": None if limit.cpu_share is None else round(limit.cpu_share, 4),
+        "saturated": limit.saturated,
+        "reasons": list(limit.reasons),
+        "advice": limit.advice(int(s.extra.get("procs", 1))) if limit.saturated else None,
+    }

@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from capture.escape import visible
 from capture.output.cells import short_url
-from capture.output.units import NONE, ms, percent, seconds
+from capture.output.units import NONE, ms, percent, rate, seconds
 
 if TYPE_CHECKING:
-    from capture.store.rows import Report
+    from capture.store.rows import ClientLimit, Pacing, PerSecond, Report, UrlRow
 
-__all__ = ["report_lines", "sparkline"]
+__all__ = ["report_json", "report_lines", "sparkline"]
+
+_CHART_WIDTH = 60
+_ORIGIN = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://[^/?#]*")
+_CLASS_NAMES = {"error": "no resp."}  # transport errors: no status arrived
 
 _BARS = "▁▂▃▄▅▆▇█"
 
@@ -53,14 +59,11 @@ def report_lines(rep: Report) -> Iterator[str]:
     yield ""
     yield f"latency ok:      {_percentiles(rep['latency_ok'])}"
     yield f"latency failed:  {_percentiles(rep['latency_failed'])}"
+    yield from _pacing_lines(rep.get("pacing"))
+    yield from _client_lines(rep.get("client_limit"))
+    yield from _url_lines(rep.get("urls", []))
+    yield from _timeline_lines(rep.get("per_second"))
     if failed:
-        per_second = rep["failures_per_second"]
-        series = [0] * (per_second[-1][0] + 1 if per_second else 0)
-        for second, failures in per_second:
-            series[second] = failures
-        yield ""
-        yield f"failures per second over {len(series)} s (peak {max(series, default=0)}):"
-        yield f"  {sparkline(series)}"
         counted: tuple[tuple[str, Sequence[tuple[str | None, int]], bool], ...] = (
             ("top failing URLs", rep["top_urls"], True),
             ("failures by remote address", rep["by_remote"], False),
@@ -84,3 +87,103 @@ def report_lines(rep: Report) -> Iterator[str]:
             )
             if signature:
                 yield f"           {signature[:100]}"
+
+
+def _url_lines(urls: list[UrlRow]) -> Iterator[str]:
+    """The per-URL table: one row per method and URL template, the others summed last."""
+    if not urls:
+        return
+    yield ""
+    yield (
+        f"  {'requests':>9} {'failed':>7} {'rate':>10} {'p50':>9} {'p95':>9} {'p99':>9}"
+        "  per URL (method, template)"
+    )
+    for u in urls:
+        lat = u["latency_ms"]
+        if u["template"] is None:
+            what = f"({u['templates']} other URLs)"
+        else:
+            what = f"{u['method']} {visible(_short_template(u['template']), one_line=True)}"
+        yield (
+            f"  {u['requests']:>9} {percent(u['failed'], u['requests']):>7}"
+            f" {rate(u['rate']):>10} {ms(lat.get('p50')):>9} {ms(lat.get('p95')):>9}"
+            f" {ms(lat.get('p99')):>9}  {what}"
+        )
+
+
+def _short_template(template: str, width: int = 60) -> str:
+    """Returns a template's path and query, cut in the middle to width characters.
+
+    Not cells.short_url: a template's '#' masks a number, and urlsplit would take the
+    rest for a fragment."""
+    text = _ORIGIN.sub("", template, count=1) or "/"
+    if len(text) <= width:
+        return text
+    keep = (width - 1) // 2
+    return f"{text[:keep]}…{text[-(width - 1 - keep) :]}"
+
+
+def _timeline_lines(per_second: PerSecond | None) -> Iterator[str]:
+    """A row per status class that occurred: its sparkline and its busiest second."""
+    if not per_second or not per_second["seconds"]:
+        return
+    total = per_second["seconds"]
+    size = max(1, -(-total // _CHART_WIDTH))
+    bar = "1 s" if size == 1 else f"{size} s"
+    yield ""
+    yield f"status over time, requests per second by class (a bar: {bar}):"
+    for cls, series in per_second["counts"].items():
+        if any(series):
+            name = _CLASS_NAMES.get(cls, cls)
+            chart = sparkline(series, _CHART_WIDTH)
+            yield f"  {name:<8} {chart:<{_CHART_WIDTH}}  max {max(series)}/s"
+    width = -(-total // size)
+    end = f"{total} s"
+    yield f"  {'':<8} 0 s{end:>{max(len(end) + 1, width - 3)}}"
+
+
+def _pacing_lines(pacing: Pacing | None) -> Iterator[str]:
+    """A --qps run's asked and achieved rate and its send lag."""
+    if pacing is None:
+        return
+    asked, achieved, lag = pacing["qps_asked"], pacing["achieved"], pacing["lag_ms"]
+    share = f" ({percent(achieved, asked)})" if achieved is not None else ""
+    yield f"pacing:          asked {rate(asked)}, achieved {rate(achieved)}{share}"
+    yield f"send lag:        {_percentiles(lag)}"
+
+
+def _client_lines(limit: ClientLimit | None) -> Iterator[str]:
+    """The client's own CPU use, and the warning when the client limited the run."""
+    if limit is None:
+        return
+    if limit["cpu_share"] is not None and limit["cpu_s"] is not None:
+        each = f" per process, {limit['procs']} processes" if limit["procs"] > 1 else ""
+        share = f"{limit['cpu_share']:.0%} of a core{each}"
+        yield f"client CPU:      {seconds(limit['cpu_s'], 2)}, {share}"
+    if limit["advice"]:
+        yield f"WARNING:         {limit['advice']}"
+
+
+def report_json(rep: Report) -> str:
+    """Returns every section of the summary as one JSON object (README: its keys)."""
+    data: dict[str, Any] = {
+        "run": rep["run"],
+        "requests": rep["requests"],
+        "failed": rep["failed"],
+        "duration_s": rep["duration_s"],
+        "status_counts": [{"status": s, "requests": n} for s, n in rep["status_counts"]],
+        "error_counts": [{"error_kind": k, "requests": n} for k, n in rep["error_counts"]],
+        "latency_ms": {"ok": rep["latency_ok"], "failed": rep["latency_failed"]},
+        "urls": rep["urls"],
+        "per_second": rep["per_second"],
+        "pacing": rep["pacing"],
+        "client_limit": rep["client_limit"],
+        "failures": {
+            "per_second": [{"second": s, "failures": n} for s, n in rep["failures_per_second"]],
+            "top_urls": [{"url": u, "failures": n} for u, n in rep["top_urls"]],
+            "by_remote": [{"remote_addr": a, "failures": n} for a, n in rep["by_remote"]],
+            "by_socket": [{"local_addr": a, "failures": n} for a, n in rep["by_socket"]],
+            "groups": rep["groups"],
+        },
+    }
+    return json.dumps(data, indent=2)

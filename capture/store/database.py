@@ -236,7 +236,14 @@ def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
 
 
 def finish_run(
-    engine: Engine, run_id: int, *, status: str, duration_s: float, dropped: int, aborted: int
+    engine: Engine,
+    run_id: int,
+    *,
+    status: str,
+    duration_s: float,
+    dropped: int,
+    aborted: int,
+    cpu_s: float | None = None,
 ) -> tuple[dict[str, int], str | None]:
     """Marks a run finished with its status and totals. Returns the totals, and why the
     end could not be written (None when it was): on a full disk even this small update
@@ -256,6 +263,7 @@ def finish_run(
                     duration_s=duration_s,
                     failures_dropped=dropped,
                     aborted_total=aborted,
+                    cpu_s=cpu_s,
                     **totals,
                 )
             )

@@ -3,7 +3,9 @@ of one run, computed in SQL so a million-row run stays fast."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+from array import array
 from collections import Counter
 from typing import Any, cast
 
@@ -11,12 +13,24 @@ from capture.errors import NotFoundError, UsageError
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.queries import resolve_runs, run_status
 from capture.store.reader import ReadOnly
-from capture.store.rows import FailurePass, Report, RunRecord
+from capture.store.rows import (
+    ClientLimit,
+    FailurePass,
+    Pacing,
+    PerSecond,
+    Report,
+    RunRecord,
+    UrlRow,
+)
+from capture.store.saturation import client_limits
+from capture.store.urls import url_template
 
-__all__ = ["run_report"]
+__all__ = ["nearest_rank", "run_report"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
+URL_PERCENTILES = (50.0, 95.0, 99.0)
 TOP = 10
+TOP_URLS = 20  # templates shown; the rest are summed into one "other URLs" row
 
 
 def run_report(db: ReadOnly, run_spec: str | None) -> Report:
@@ -52,6 +66,8 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
                 (run_id,),
             )
         ]
+        duration = run["duration_s"] or _span_s(conn, run_id)
+        pacing = _pacing(conn, run, total, duration)
         return {
             "run": run,
             "requests": total,
@@ -60,6 +76,11 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             "error_counts": error_counts,
             "latency_ok": _percentiles(conn, run_id, 0, total - failed),
             "latency_failed": _percentiles(conn, run_id, 1, failed),
+            "duration_s": duration,
+            "urls": _per_url(conn, run_id, duration),
+            "per_second": _per_second(conn, run_id),
+            "pacing": pacing,
+            "client_limit": _client_limit(conn, run, total, duration, pacing),
             **_failure_pass(conn, run_id),
         }
 
@@ -166,3 +187,155 @@ def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
 
 def _most(counter: Counter[Any]) -> list[tuple[Any, int]]:
     return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
+
+
+def nearest_rank(ordered: Any, p: float) -> float:
+    """Returns the p-th percentile of an ascending sequence: its ceil(p/100 * n)-th value."""
+    # In tenths of a percent, integers only: 99.9 * 1000 / 100 is not 999 in floats.
+    rank = -(-round(p * 10) * len(ordered) // 1000)
+    return float(ordered[max(1, rank) - 1])
+
+
+def _span_s(conn: sqlite3.Connection, run_id: int) -> float:
+    """Returns a run's duration from its rows, for a run that has none stored (crashed)."""
+    (span,) = conn.execute(
+        "SELECT (max(offset_ms + latency_ms) - min(offset_ms)) / 1000.0 FROM requests"
+        " WHERE run_id = ?",
+        (run_id,),
+    ).fetchone()
+    return float(span or 0.0)
+
+
+def _per_url(conn: sqlite3.Connection, run_id: int, duration_s: float) -> list[UrlRow]:
+    """One row per method and URL template, busiest first; the rest summed into one."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    templates: dict[str, str] = {}  # url -> template: a run has few distinct URLs
+    latencies: dict[tuple[str, str], array[float]] = {}
+    failures: Counter[tuple[str, str]] = Counter()
+    for method, url, was_failed, latency in cursor.execute(
+        "SELECT method, url, failed, latency_ms FROM requests WHERE run_id = ?", (run_id,)
+    ):
+        template = templates.get(url)
+        if template is None:
+            template = templates[url] = url_template(url)
+        key = (method, template)
+        values = latencies.get(key)
+        if values is None:
+            values = latencies[key] = array("d")
+        values.append(latency)
+        if was_failed:
+            failures[key] += 1
+    ranked = sorted(latencies, key=lambda k: (-len(latencies[k]), k))
+    rows = [_url_row(m, t, 1, latencies[(m, t)], failures[(m, t)], duration_s) for m, t in
+            ranked[:TOP_URLS]]  # fmt: skip
+    rest = ranked[TOP_URLS:]
+    if rest:
+        merged = array("d")
+        for key in rest:
+            merged.extend(latencies[key])
+        rows.append(
+            _url_row(None, None, len(rest), merged, sum(failures[k] for k in rest), duration_s)
+        )
+    return rows
+
+
+def _url_row(
+    method: str | None,
+    template: str | None,
+    templates: int,
+    latencies: array[float],
+    failed: int,
+    duration_s: float,
+) -> UrlRow:
+    """Counts, failure share, rate and exact latency percentiles of one URL template."""
+    ordered = sorted(latencies)
+    count = len(ordered)
+    return {
+        "method": method,
+        "template": template,
+        "templates": templates,
+        "requests": count,
+        "failed": failed,
+        "failed_pct": round(100.0 * failed / count, 3),
+        "rate": round(count / duration_s, 3) if duration_s > 0 else None,
+        "latency_ms": {f"p{p:g}": nearest_rank(ordered, p) for p in URL_PERCENTILES},
+    }
+
+
+_STATUS_CLASS = (
+    "CASE WHEN status IS NULL THEN 'error' ELSE CAST(status / 100 AS INTEGER) || 'xx' END"
+)
+CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")  # always present, in this order
+
+
+def _per_second(conn: sqlite3.Connection, run_id: int) -> PerSecond:
+    """Requests per second of the run by status class ('error': no response), exact."""
+    rows = conn.execute(
+        f"SELECT CAST(offset_ms / 1000 AS INTEGER) AS second, {_STATUS_CLASS} AS class,"
+        " count(*) FROM requests WHERE run_id = ? GROUP BY second, class",
+        (run_id,),
+    ).fetchall()
+    seconds = 1 + max((r[0] for r in rows), default=-1)
+    counts: dict[str, list[int]] = {c: [0] * seconds for c in CLASSES}
+    for second, cls, n in rows:  # a final 1xx is stored with its status: its own class
+        counts.setdefault(cls, [0] * seconds)[second] = n
+    return {"seconds": seconds, "counts": counts}
+
+
+def _pacing(
+    conn: sqlite3.Connection, run: RunRecord, total: int, duration_s: float
+) -> Pacing | None:
+    """Asked and achieved rate and the send lag of a --qps run; None for an unpaced one."""
+    if run["qps_asked"] is None:
+        return None
+    lags = [
+        r[0]
+        for r in conn.execute(
+            "SELECT lag_ms FROM requests WHERE run_id = ? AND lag_ms IS NOT NULL ORDER BY lag_ms",
+            (run["id"],),
+        )
+    ]
+    lag = {f"p{p:g}": nearest_rank(lags, p) for p in (50.0, 99.0)} if lags else {}
+    if lags:
+        lag["max"] = float(lags[-1])
+    return {
+        "qps_asked": run["qps_asked"],
+        "achieved": round(total / duration_s, 3) if duration_s > 0 else None,
+        "lag_ms": lag,
+    }
+
+
+def _client_limit(
+    conn: sqlite3.Connection, run: RunRecord, total: int, duration_s: float, pacing: Pacing | None
+) -> ClientLimit:
+    """Whether the client limited the run (store.saturation's rule), from the stored rows."""
+    config = json.loads(run["config_json"] or "{}")
+    procs = int(config.get("procs") or 1)
+    found = client_limits(
+        cpu_s=run["cpu_s"],
+        duration_s=duration_s,
+        procs=procs,
+        lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
+        wait_p50_ms=_median(conn, run["id"], "wait_ms", total),
+        latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
+    )
+    return {
+        "cpu_s": run["cpu_s"],
+        "procs": procs,
+        "cpu_share": None if found.cpu_share is None else round(found.cpu_share, 4),
+        "saturated": found.saturated,
+        "reasons": list(found.reasons),
+        "advice": found.advice(procs) if found.saturated else None,
+    }
+
+
+def _median(conn: sqlite3.Connection, run_id: int, column: str, count: int) -> float | None:
+    """Returns the nearest-rank median of a requests column over a run's rows."""
+    if count == 0:
+        return None
+    (value,) = conn.execute(
+        f"SELECT {column} FROM requests WHERE run_id = ? ORDER BY {column} LIMIT 1 OFFSET ?",
+        (run_id, max(1, -(-count // 2)) - 1),
+    ).fetchone()
+    return float(value)

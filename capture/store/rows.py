@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TypedDict
 
 __all__ = [
+    "ClientLimit",
     "ExchangeRow",
     "FailureDetail",
     "FailureGroup",
@@ -17,10 +18,13 @@ __all__ = [
     "FailureRow",
     "Neighbour",
     "Outcome",
+    "Pacing",
+    "PerSecond",
     "Report",
     "RunRecord",
     "RunRow",
     "SocketRow",
+    "UrlRow",
 ]
 
 
@@ -215,6 +219,45 @@ class FailurePass(TypedDict):
     groups: list[FailureGroup]
 
 
+class UrlRow(TypedDict):
+    """One method and URL template of a run (method and template None: the others summed)."""
+
+    method: str | None
+    template: str | None
+    templates: int  # how many templates the row holds: 1, or the others' number
+    requests: int
+    failed: int
+    failed_pct: float  # of this row's requests, %
+    rate: float | None  # requests per second over the run's duration; None when it is 0
+    latency_ms: dict[str, float]  # p50, p95, p99, exact (nearest rank)
+
+
+class PerSecond(TypedDict):
+    """Requests per second of a run by status class, from second 0 to the last."""
+
+    seconds: int
+    counts: dict[str, list[int]]  # "2xx".."5xx", "error" (no response): one count a second
+
+
+class Pacing(TypedDict):
+    """A --qps run's asked and achieved rate and its send lag (requests.lag_ms)."""
+
+    qps_asked: float
+    achieved: float | None  # requests / duration_s
+    lag_ms: dict[str, float]  # p50, p99, max; empty when no row has a lag
+
+
+class ClientLimit(TypedDict):
+    """Whether the client, not the service, limited the run (README: the criterion)."""
+
+    cpu_s: float | None  # runs.cpu_s; None for a run stored before it was measured
+    procs: int
+    cpu_share: float | None  # cpu_s / (duration_s x procs): 1.0 = one core busy
+    saturated: bool
+    reasons: list[str]
+    advice: str | None
+
+
 class Report(FailurePass):
     """Everything `capture summary` shows for one run."""
 
@@ -225,3 +268,8 @@ class Report(FailurePass):
     error_counts: list[tuple[str, int]]
     latency_ok: dict[str, float]  # p50, p90, p99, p99.9, max; empty with no requests
     latency_failed: dict[str, float]
+    duration_s: float  # runs.duration_s, or the span of its rows when none is stored
+    urls: list[UrlRow]
+    per_second: PerSecond
+    pacing: Pacing | None  # None for a run without --qps
+    client_limit: ClientLimit

@@ -7,14 +7,15 @@ rather than from sorting samples, which would grow without bound over a long run
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-__all__ = ["PERCENTILES", "Stats", "StatsSnapshot"]
+__all__ = ["PERCENTILES", "CpuClock", "Stats", "StatsSnapshot"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
 _MAX_US = 3_600_000_000  # one hour, in microseconds
@@ -39,6 +40,7 @@ class StatsSnapshot:
     wait_ms: dict[str, float] = field(default_factory=dict)
     sockets: int = 0
     last_offset_s: float = 0.0
+    cpu_s: float = 0.0  # CPU seconds of the processes that have finished their share
 
 
 class Stats:
@@ -55,6 +57,12 @@ class Stats:
         self.lag = _histogram()
         self.wait = _histogram()
         self.last_offset_s = 0.0
+        self.cpu_s = 0.0
+
+    def add_cpu(self, seconds: float) -> None:
+        """Adds the CPU seconds (user + system) a process used during its share."""
+        with self._lock:
+            self.cpu_s += seconds
 
     def add_many(self, records: Sequence[Any]) -> None:
         """Counts finished records (capture.store.record.Record) under one lock acquisition."""
@@ -99,6 +107,7 @@ class Stats:
                 "error_counts": dict(self.error_counts),
                 "sockets": sorted(self.sockets),
                 "last_offset_s": self.last_offset_s,
+                "cpu_s": self.cpu_s,
                 "latency": self.latency.encode(),
                 "lag": self.lag.encode(),
                 "wait": self.wait.encode(),
@@ -113,6 +122,7 @@ class Stats:
             self.error_counts.update(payload["error_counts"])
             self.sockets.update(payload["sockets"])
             self.last_offset_s = max(self.last_offset_s, payload["last_offset_s"])
+            self.cpu_s += payload.get("cpu_s", 0.0)
             for name in ("latency", "lag", "wait"):
                 getattr(self, name).add(HdrHistogram.decode(payload[name]))
 
@@ -130,6 +140,7 @@ class Stats:
                 wait_ms=_percentiles(self.wait),
                 sockets=len(self.sockets),
                 last_offset_s=self.last_offset_s,
+                cpu_s=self.cpu_s,
             )
 
 
@@ -143,3 +154,22 @@ def _percentiles(hist: HdrHistogram) -> dict[str, float]:
     out = {f"p{p:g}": hist.get_value_at_percentile(p) / 1000.0 for p in PERCENTILES}
     out["max"] = hist.get_max_value() / 1000.0
     return out
+
+
+class CpuClock:
+    """The CPU time one process uses from the start of its share: begin() is the begin
+    callback run_share calls once set-up is done, used() reads it at the end."""
+
+    def __init__(self, begin: Callable[[], float] = time.time) -> None:
+        self._begin = begin
+        self._start: float | None = None
+
+    def begin(self) -> float:
+        """Calls the wrapped begin() and starts counting. Returns its start time."""
+        started = self._begin()
+        self._start = time.process_time()  # every thread of the process, user + system
+        return started
+
+    def used(self) -> float:
+        """Returns the CPU seconds used since begin(); 0.0 if it never began."""
+        return 0.0 if self._start is None else time.process_time() - self._start
