@@ -200,7 +200,7 @@ def test_sockets_all_lists_every_run(cli, two_runs: Path) -> None:
     assert got == sorted(expected) and {r for r, _, _ in got} == {1, 2}
     table = cli("sockets", "all", "--db", two_runs)
     assert table.exit_code == 0, table.stderr
-    assert table.stderr == "all runs: 2 client sockets\n"
+    assert table.stderr == "all runs: 2 connections\n"
 
 
 def test_bare_cr_in_a_header_keeps_the_headers_after_it(
