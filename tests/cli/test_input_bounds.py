@@ -153,6 +153,11 @@ INSPECT_BOUNDS = {
     "failures-offset-huge": (["failures", "--offset", HUGE], "--offset must be between 0 and"),
     "failures-session-huge": (["failures", "--session", HUGE], "--session must be between 0"),
     "failures-session-negative": (["failures", "--session", "-1"], "--session must be between"),
+    "failures-connection-zero": (
+        ["failures", "--connection", "0"],
+        "--connection must be between 1",
+    ),
+    "export-connection-huge": (["export", "--connection", HUGE], "--connection must be between 1"),
     "failures-since-before-year-1": (
         ["failures", "--since", "0001-01-01T00:00:00+14:00"],
         "outside the years 1-9999 in UTC",
