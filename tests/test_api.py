@@ -234,7 +234,7 @@ def test_example_stop_on_5xx(cli, server: FaultServer, db_path: Path) -> None:
     [
         (["--fail-if-body", "nope"], "status=200&body=nope", "body_match"),
         (["--expect-body", "^ok"], "status=200&body=fine", "body_mismatch"),
-        (["--expect-header", "X-Fault-Id: ^1-"], "status=200", None),
+        (["--expect-header", "X-Fault-Id: ^[0-9a-f]{8}-[0-9]+$"], "status=200", None),
         (["--expect-header", "Content-Type: json"], "status=200", "header_mismatch"),
         (
             ["--fail-if-json", "errors"],

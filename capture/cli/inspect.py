@@ -65,7 +65,13 @@ HeaderOpt = Annotated[
 SocketOpt = Annotated[
     str | None, typer.Option("--socket", help="Client or server socket ip:port, or a client port.")
 ]
-SessionOpt = Annotated[int | None, typer.Option("--session", help="Pool slot (session) number.")]
+SessionOpt = Annotated[
+    int | None, typer.Option("--session", help="Session number (pool slot; unique per run).")
+]
+ConnectionOpt = Annotated[
+    int | None,
+    typer.Option("--connection", help="One TCP connection: its id (capture sockets)."),
+]
 
 
 def _console() -> Console:
@@ -100,6 +106,7 @@ def failures(
     header: HeaderOpt = None,
     socket: SocketOpt = None,
     session: SessionOpt = None,
+    connection: ConnectionOpt = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
     offset: Annotated[int, typer.Option("--offset", help="Skip this many rows first.")] = 0,
     oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
@@ -126,6 +133,7 @@ def failures(
         header=header,
         socket=socket,
         session=session,
+        connection=connection,
         limit=limit,
         offset=offset,
         oldest=oldest,
@@ -239,7 +247,7 @@ def sockets(
     db: DbOpt = DEFAULT_DB,
     fmt: FormatOpt = Format.table,
 ) -> None:
-    """Show every client socket of a run: requests, failures, and where on it they failed.
+    """Show every TCP connection of a run: sockets, requests, failures, where on it they failed.
 
     Example: capture sockets --format csv > sockets.csv
     """
@@ -252,7 +260,7 @@ def sockets(
         _show(sockets_table(rows, all_runs=run_ids is None))
         used = sum(1 for r in rows if r["local_addr"])
         which = "all runs" if run_ids is None else f"run {run_ids[0]}"
-        print(f"{which}: {used} client sockets", file=sys.stderr)
+        print(f"{which}: {used} connections", file=sys.stderr)
     else:
         _emit(machine_lines(rows, fmt))
 
@@ -309,6 +317,7 @@ def export(
     header: HeaderOpt = None,
     socket: SocketOpt = None,
     session: SessionOpt = None,
+    connection: ConnectionOpt = None,
 ) -> None:
     """Export failures in full (bodies and headers) as HAR 1.2, JSON lines or CSV.
 
@@ -335,6 +344,7 @@ def export(
         header=header,
         socket=socket,
         session=session,
+        connection=connection,
         limit=None,
         oldest=True,
     )

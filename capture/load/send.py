@@ -54,9 +54,12 @@ class Sender:
         *,
         hooks: Hooks | None = None,
         stop: Callable[[str], None] = _no_stop,
+        run_key: str | None = None,
     ) -> None:
+        """run_key starts every --id-header value (KEY-SEQ); None: the run id, for a
+        Sender used outside a stored run."""
         self._pool = pool
-        self._run_id = run_id
+        self._id_prefix = str(run_id) if run_key is None else run_key
         self._run_start = run_start
         self._max_body = config.max_body_bytes
         self._max_time_s = config.max_time_s
@@ -175,7 +178,7 @@ class Sender:
             prepared = session.prepare_request(_unprepare(target.request))
             headers = prepared.headers
         if self._id_header is not None:
-            rec.correlation_id = f"{self._run_id}-{rec.seq}"
+            rec.correlation_id = f"{self._id_prefix}-{rec.seq}"
             headers = headers.copy()
             headers[self._id_header] = rec.correlation_id
 

@@ -31,7 +31,9 @@ from capture.load.signals import Signals, Waiting
 from capture.load.ticks import Ticks
 from capture.redact import Redactor
 from capture.results import Progress, writer_behind
+from capture.store import database as store
 from capture.store.database import BUSY_TIMEOUT_MS
+from capture.store.record import Identity
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
 from capture.store.writer import Writer
@@ -92,6 +94,7 @@ def run_share(
     share redacts to the same text as in the run's row.
     """
     coordinator = coordinator or Alone()
+    run_key = store.run_key(engine, run_id)  # the parent's, read by every process
     pool = SessionPool(
         config.connections,
         trust_env=config.trust_env,
@@ -117,6 +120,7 @@ def run_share(
         targets=config.targets,
         redactor=redactor,
         stats=stats,
+        identity=Identity.of(share, config.connections),
         queue_bytes=config.max_queue_bytes,
     )
     plan = Plan(config, start, share)
@@ -125,7 +129,7 @@ def run_share(
         plan.halt(reason)
         coordinator.halt(reason)
 
-    sender = Sender(config, pool, run_id, start, hooks=hooks, stop=halt)
+    sender = Sender(config, pool, run_id, start, hooks=hooks, stop=halt, run_key=run_key)
     busy = [False] * config.worker_count
     all_done = threading.Event()
     remaining = [config.worker_count]

@@ -114,10 +114,12 @@ def exchange_lines(row: ExchangeRow) -> Iterator[str]:
             timings.append(f"{label} {ms(took)}")
     yield "timings   " + ", ".join(timings)
     reuse = row.get("connection_request_no")
+    process = row.get("process")
+    yield f"socket    {row.get('local_addr') or '-'} -> {row.get('remote_addr') or '-'}"
     yield (
-        f"socket    {row.get('local_addr') or '-'} -> {row.get('remote_addr') or '-'}"
-        f"  session {row['session']}, connection {row.get('connection_no') or '-'},"
-        f" request #{reuse or '-'} on it"
+        f"connection {row.get('connection_id') or '-'}: request #{reuse or '-'} on it;"
+        f" process {'-' if process is None else process}, session {row['session']}"
+        f" (its connection {row.get('connection_no') or '-'})"
     )
     if row.get("correlation_id"):
         yield f"id        {row['correlation_id']}"

@@ -112,13 +112,14 @@ def _table(columns: list[tuple[str, str]], rows: Iterable[list[object]]) -> Tabl
 
 
 def sockets_table(rows: list[SocketRow], *, all_runs: bool = False) -> Table:
-    """Returns the per-socket histogram as a table (with a run column for all runs)."""
+    """Returns one row per TCP connection as a table (with a run column for all runs)."""
     return _table(
         [
             *([("run", "right")] if all_runs else []),
+            ("connection", "right"),
+            ("process", "right"),
             ("client socket", "left"),
-            ("remote", "left"),
-            ("session", "right"),
+            ("server socket", "left"),
             ("requests", "right"),
             ("failures", "right"),
             ("first", "right"),
@@ -128,9 +129,10 @@ def sockets_table(rows: list[SocketRow], *, all_runs: bool = False) -> Table:
         (
             [
                 *([r["run_id"]] if all_runs else []),
+                "-" if r["connection_id"] is None else r["connection_id"],
+                "-" if r["process"] is None else r["process"],
                 r["local_addr"] or "(no connection)",
                 r["remote_addr"] or "-",
-                r["session"],
                 r["requests"],
                 r["failures"],
                 seconds(r["first_ms"] / 1000, 2),

@@ -11,6 +11,7 @@ busy timeout (a lock held longer than it). Not a supported interface.
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import sqlite3
 import sys
@@ -44,8 +45,10 @@ __all__ = [
     "BUSY_TIMEOUT_MS",
     "create_run",
     "finish_run",
+    "new_run_key",
     "now_iso",
     "open_for_write",
+    "run_key",
     "run_totals",
     "upgrade_file",
 ]
@@ -185,10 +188,18 @@ def upgrade_file(db: str) -> tuple[str | None, str]:
     return before, head_revision()
 
 
+RUN_KEY_BYTES = 4  # 8 hex digits: two runs share a key once in ~65,000 pairs
+
+
+def new_run_key() -> str:
+    """Returns a fresh random run key: 8 lowercase hex digits."""
+    return secrets.token_hex(RUN_KEY_BYTES)
+
+
 def create_run(
     engine: Engine, *, name: str | None, command_line: str, config_json: str, qps: float | None
 ) -> int:
-    """Inserts a run row with status 'running' and returns its id."""
+    """Inserts a run row with status 'running' and a fresh run key; returns its id."""
     try:
         with engine.begin() as conn:
             result = conn.execute(
@@ -202,6 +213,9 @@ def create_run(
                     pid=os.getpid(),
                     capture_version=__version__,
                     qps_asked=qps,
+                    # The first part of every correlation id (KEY-SEQ): the run id alone
+                    # restarts in every file, so ids from two files would collide.
+                    run_key=new_run_key(),
                 )
             )
             key = result.inserted_primary_key
@@ -212,14 +226,24 @@ def create_run(
     return run_id
 
 
+def run_key(engine: Engine, run_id: int) -> str:
+    """Returns the run key create_run gave the run (every process of --procs reads it)."""
+    with engine.connect() as conn:
+        key = conn.execute(select(runs.c.run_key).where(runs.c.id == run_id)).scalar_one()
+    if not isinstance(key, str):
+        raise StorageError(f"run {run_id} has no run key: it was not created by this capture")
+    return key
+
+
 def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
-    """Counts what the database holds for a run: requests, ok, failed, stored failures, sockets."""
+    """Counts what the database holds for a run: requests, ok, failed, stored failures,
+    and the TCP connections used (not client ports: the kernel reuses those)."""
     with engine.connect() as conn:
         row = conn.execute(
             select(
                 func.count(),
                 func.coalesce(func.sum(requests.c.failed), 0),
-                func.count(requests.c.local_addr.distinct()),
+                func.count(requests.c.connection_id.distinct()),
             ).where(requests.c.run_id == run_id)
         ).one()
         stored = conn.execute(

@@ -60,6 +60,7 @@ class FailureQuery:
     header: tuple[str, str] | None = None
     socket: str | None = None
     session: int | None = None
+    connection: int | None = None  # requests.connection_id: one TCP connection
     limit: int | None = 50
     offset: int = 0
     oldest: bool = False
@@ -79,6 +80,7 @@ class FailureQuery:
         header: str | None = None,
         socket: str | None = None,
         session: int | None = None,
+        connection: int | None = None,
         limit: int | None = 50,
         offset: int = 0,
         oldest: bool = False,
@@ -89,6 +91,8 @@ class FailureQuery:
         check_id(offset, option="--offset", lowest=0)
         if session is not None:
             check_id(session, option="--session", lowest=0)
+        if connection is not None:
+            check_id(connection, option="--connection")
         return cls(
             status=None if status is None else StatusSpec.parse(status, option="--status"),
             errors=tuple(e.strip() for e in error.split(",") if e.strip()) if error else (),
@@ -105,6 +109,7 @@ class FailureQuery:
             header=None if header is None else parse_header(header),
             socket=socket,
             session=session,
+            connection=connection,
             limit=limit,
             offset=offset,
             oldest=oldest,

@@ -107,6 +107,9 @@ def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
     if q.session is not None:
         cond.append("r.session = ?")
         params.append(q.session)
+    if q.connection is not None:
+        cond.append("r.connection_id = ?")
+        params.append(q.connection)
     return cond, params
 
 
@@ -167,15 +170,20 @@ def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> ExchangeRow:
 
 _NEIGHBOURS = """
 SELECT id, seq, offset_ms, status, error_kind, latency_ms, connection_request_no
-FROM requests WHERE run_id = ? AND session = ? AND connection_no = ? AND seq {op} ?
+FROM requests WHERE run_id = ? AND connection_id = ? AND seq {op} ?
 ORDER BY seq {order} LIMIT ?
 """
 
 
 def _neighbours(conn: sqlite3.Connection, row: ExchangeRow, around: int) -> list[Neighbour]:
-    if row["connection_no"] is None:
+    """Returns the requests just before and after row's on its TCP connection.
+
+    None without a connection_id: no connection was made, or an older --procs run whose
+    session numbers repeat across processes, so (session, connection_no) may name two.
+    """
+    if row["connection_id"] is None:
         return []
-    same = (row["run_id"], row["session"], row["connection_no"], row["seq"], around)
+    same = (row["run_id"], row["connection_id"], row["seq"], around)
     before = _dicts(conn.execute(_NEIGHBOURS.format(op="<", order="DESC"), same), Neighbour)
     after = _dicts(conn.execute(_NEIGHBOURS.format(op=">", order="ASC"), same), Neighbour)
     return [*reversed(before), *after]
@@ -266,19 +274,24 @@ def _run_row(item: _CountedRun) -> RunRow:
     }
 
 
+# One row per TCP connection: two connections the kernel gave the same client port are
+# two rows. Rows without a connection_id (no connection made, or an older --procs run:
+# see docs/schema.md, revision 0003) fall back to one row per client socket.
 _SOCKETS = """
-SELECT run_id, local_addr, min(remote_addr) AS remote_addr, min(session) AS session,
+SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
+       min(local_addr) AS local_addr, min(remote_addr) AS remote_addr,
        count(*) AS requests, coalesce(sum(failed), 0) AS failures,
        min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
        group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at
 FROM requests {where}
-GROUP BY run_id, local_addr ORDER BY run_id, requests DESC, local_addr
+GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
+ORDER BY run_id, connection_id IS NULL, connection_id, local_addr
 """
 
 
 def socket_rows(db: ReadOnly, run_spec: str | None) -> tuple[list[int] | None, list[SocketRow]]:
-    """Returns each client socket of a run (or of every run for 'all'): remote, requests,
-    failures, first and last use; with the run ids asked for (None: all)."""
+    """Returns each TCP connection of a run (or of every run for 'all'): its id, process,
+    sockets, requests, failures, first and last use; with the run ids asked for (None: all)."""
     with db.connect() as conn:
         run_ids = resolve_runs(conn, run_spec)
         if run_ids is None:

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import traceback
+from dataclasses import dataclass
 
 from capture.verdict.kinds import ErrorKind
 
-__all__ = ["ERROR_MESSAGE_CHARS", "FailureDetail", "Record", "mark_hook_error", "queued_bytes"]
+__all__ = [
+    "ERROR_MESSAGE_CHARS",
+    "FailureDetail",
+    "Identity",
+    "Record",
+    "mark_hook_error",
+    "queued_bytes",
+]
 
 ERROR_MESSAGE_CHARS = 4000
 # What a record holds beyond its bodies and header text, measured with tracemalloc on
@@ -49,6 +57,38 @@ class FailureDetail:
         self.content_encoding: str | None = None
         self.error_class: str | None = None
         self.error_message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """Where one process's rows sit in its run: which process, which sessions.
+
+    A Record's session is its slot in this process's pool; the stored session is
+    first_session + that slot, unique across the processes of a --procs run.
+    """
+
+    process: int  # 0 without --procs, else 0 to procs - 1
+    first_session: int  # process * --connections
+    run_sessions: int  # S: the sessions of all the run's processes (procs * --connections)
+
+    @classmethod
+    def of(cls, share: tuple[int, int], connections: int) -> Identity:
+        """Returns the identity of share (index, procs) of a run with this --connections."""
+        index, procs = share
+        return cls(index, index * connections, procs * connections)
+
+    def session(self, slot: int) -> int:
+        """Returns the run-wide session number of this process's pool slot."""
+        return self.first_session + slot
+
+    def connection_id(self, slot: int, connection_no: int | None) -> int | None:
+        """Returns the run-wide id of a slot's connection_no-th connection (None: none made).
+
+        (connection_no - 1) * S + session + 1: the same formula as migration 0003's backfill.
+        """
+        if connection_no is None or connection_no < 1:
+            return None
+        return (connection_no - 1) * self.run_sessions + self.session(slot) + 1
 
 
 class Record:

@@ -121,6 +121,7 @@ def _percentiles(
 # The columns _failure_pass unpacks, in its order (the second of the run: an expression).
 _FAILURE_PASS_SQL = f"""
 SELECT {select_list("r", REQUESTS, "id", "url", "remote_addr", "local_addr", "offset_ms")},
+       {select_list("r", REQUESTS, "connection_id")},
        CAST(r.offset_ms / 1000 AS INTEGER),
        {select_list("r", REQUESTS, "status", "error_kind")},
        {select_list("f", FAILURES, "body_signature")}
@@ -142,7 +143,9 @@ def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
     if not rows:
         return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
                 "groups": []}  # fmt: skip
-    rids, urls, remotes, locals_, offsets, seconds, statuses, kinds, sigs = zip(*rows, strict=True)
+    rids, urls, remotes, locals_, offsets, conns, seconds, statuses, kinds, sigs = zip(
+        *rows, strict=True
+    )
     keys = list(zip(statuses, kinds, urls, sigs, strict=True))
     counts = Counter(keys)
     first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
@@ -169,7 +172,7 @@ def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
         "failures_per_second": sorted(Counter(seconds).items()),
         "top_urls": _most(by_url),
         "by_remote": _most(Counter(remotes)),
-        "by_socket": _most(Counter(locals_)),
+        "by_socket": _most(Counter(map(_connection_label, conns, locals_))),
         "groups": [
             {
                 "outcome": o,
@@ -183,6 +186,14 @@ def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
             for (o, p, sig), g in ranked[: TOP * 2]
         ],
     }
+
+
+def _connection_label(connection_id: int | None, local_addr: str | None) -> str | None:
+    """Names a failure's TCP connection: its id and client socket (a port alone can name
+    two connections). Without an id (older --procs runs) the client socket; None: none."""
+    if connection_id is None:
+        return local_addr
+    return f"connection {connection_id} ({local_addr})"
 
 
 def _most(counter: Counter[Any]) -> list[tuple[Any, int]]:

@@ -184,12 +184,15 @@ class ExchangeRow(_Request):
 
 
 class SocketRow(TypedDict):
-    """One client socket of `capture sockets` (local_addr None: requests with no connection)."""
+    """One TCP connection of `capture sockets` (connection_id None: requests with no
+    connection, or an older --procs run's client socket)."""
 
     run_id: int
+    connection_id: int | None
+    process: int | None
+    session: int
     local_addr: str | None
     remote_addr: str | None
-    session: int
     requests: int
     failures: int
     first_ms: float

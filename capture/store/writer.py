@@ -32,7 +32,7 @@ from capture.store.columns import FAILURES, REQUESTS
 from capture.store.database import now_iso
 from capture.store.insert import insert_rows
 from capture.store.queue import QUEUE_BYTES, QUEUE_RECORDS, RecordQueue
-from capture.store.record import Record, queued_bytes
+from capture.store.record import Identity, Record, queued_bytes
 from capture.store.schema import requests
 from capture.store.signature import signature
 from capture.store.stats import Stats
@@ -89,11 +89,13 @@ class Writer:
         targets: Sequence[Target],
         redactor: Redactor,
         stats: Stats,
+        identity: Identity,
         queue_bytes: int = QUEUE_BYTES,
         queue_records: int = QUEUE_RECORDS,
     ) -> None:
         self._engine = engine
         self._run_id = run_id
+        self._identity = identity
         self._clock = _Clock(wall_start)
         self._targets = targets
         self._urls = tuple(redactor.url(t.url) for t in targets)  # secret query values
@@ -277,11 +279,12 @@ class Writer:
     def _request_row(self, rec: Record) -> tuple[Any, ...]:
         """Returns the row in _REQUEST_COLUMNS order (seq second: _commit keys ids on it)."""
         target = self._targets[rec.target]
+        identity = self._identity
         return (
             self._run_id,
             rec.seq,
             rec.worker,
-            rec.session,
+            identity.session(rec.session),
             rec.method or target.method,
             self._urls[rec.target] if rec.url is None else self._redactor.url(rec.url),
             self._clock.iso(rec.start_s),
@@ -300,8 +303,8 @@ class Writer:
             rec.connection_no,
             rec.connection_request_no,
             rec.correlation_id,
-            None,  # process: filled in by the connection-identity change
-            None,  # connection_id: likewise
+            identity.process,
+            identity.connection_id(rec.session, rec.connection_no),
         )
 
     def _encode_headers(self, pairs: tuple[tuple[str, str], ...]) -> str:

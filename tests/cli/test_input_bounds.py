@@ -153,6 +153,11 @@ INSPECT_BOUNDS = {
     "failures-offset-huge": (["failures", "--offset", HUGE], "--offset must be between 0 and"),
     "failures-session-huge": (["failures", "--session", HUGE], "--session must be between 0"),
     "failures-session-negative": (["failures", "--session", "-1"], "--session must be between"),
+    "failures-connection-zero": (
+        ["failures", "--connection", "0"],
+        "--connection must be between 1",
+    ),
+    "export-connection-huge": (["export", "--connection", HUGE], "--connection must be between 1"),
     "failures-since-before-year-1": (
         ["failures", "--since", "0001-01-01T00:00:00+14:00"],
         "outside the years 1-9999 in UTC",
@@ -200,7 +205,7 @@ def test_sockets_all_lists_every_run(cli, two_runs: Path) -> None:
     assert got == sorted(expected) and {r for r, _, _ in got} == {1, 2}
     table = cli("sockets", "all", "--db", two_runs)
     assert table.exit_code == 0, table.stderr
-    assert table.stderr == "all runs: 2 client sockets\n"
+    assert table.stderr == "all runs: 2 connections\n"
 
 
 def test_bare_cr_in_a_header_keeps_the_headers_after_it(

@@ -54,9 +54,10 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[str, str]:
         pytest.fail(f"capture run did not finish: {out}\n{err}")
 
 
-def _entries(server: FaultServer, run_id: int) -> dict[str, LedgerEntry]:
-    """Returns the run's requests as the server saw them, by correlation id."""
-    prefix = f"{run_id}-"
+def _entries(server: FaultServer, db: Path, run_id: int) -> dict[str, LedgerEntry]:
+    """Returns the run's requests as the server saw them, by correlation id (KEY-SEQ)."""
+    ((key,),) = query(db, "select run_key from runs where id = ?", run_id)
+    prefix = f"{key}-"
     return {
         e.request_id: e
         for e in server.entries()
@@ -64,9 +65,9 @@ def _entries(server: FaultServer, run_id: int) -> dict[str, LedgerEntry]:
     }
 
 
-def _ledger(server: FaultServer, run_id: int) -> dict[str, int | None]:
+def _ledger(server: FaultServer, db: Path, run_id: int) -> dict[str, int | None]:
     """Returns the run's requests as the server saw them: correlation id -> status sent."""
-    return {cid: e.status for cid, e in _entries(server, run_id).items()}
+    return {cid: e.status for cid, e in _entries(server, db, run_id).items()}
 
 
 def _stored_ids(db: Path, run_id: int) -> set[str]:
@@ -157,10 +158,12 @@ def test_sigkill_at_random_moments(server: FaultServer, db_path: Path, cli) -> N
             ("running", None)
         ]
         _assert_batches_intact(db_path, run_id)
-        ledger = _ledger(server, run_id)
+        ledger = _ledger(server, db_path, run_id)
         stored = _stored_ids(db_path, run_id)
         assert stored <= ledger.keys()
-        ages = {cid: killed_at - e.logged_at for cid, e in _entries(server, run_id).items()}
+        ages = {
+            cid: killed_at - e.logged_at for cid, e in _entries(server, db_path, run_id).items()
+        }
         must = {cid for cid, age in ages.items() if age >= SLACK_S}
         lost = sorted(ages[cid] for cid in must - stored)
         assert not lost, f"kill {i}: {len(lost)} answered {lost[0]:.2f}-{lost[-1]:.2f} s ago lost"
@@ -210,7 +213,7 @@ def test_reader_holding_a_snapshot_blocks_nothing(
             db_path,
             "select status, requests_total, failed_total, failures_stored from runs where id = 2",
         ) == [("completed", 3000, 900, 900)]
-        assert _stored_ids(db_path, 2) == set(_ledger(server, 2))
+        assert _stored_ids(db_path, 2) == set(_ledger(server, db_path, 2))
         # The reader still sees its snapshot, so the run's pages could not leave the WAL:
         # capture said so instead of waiting busy_timeout for a checkpoint that cannot run.
         assert reader.execute("select count(*) from requests").fetchone() == (50,)
@@ -249,7 +252,7 @@ def test_write_lock_held_by_another_process(server: FaultServer, db_path: Path) 
         db_path,
         "select status, requests_total, failed_total, failures_stored, failures_dropped from runs",
     ) == [("completed", 5000, 1500, 1500, 0)]
-    ledger = _ledger(server, 1)
+    ledger = _ledger(server, db_path, 1)
     assert len(ledger) == 5000 and _stored_ids(db_path, 1) == set(ledger)
     _assert_batches_intact(db_path, 1)
     assert "NOT stored" not in out
@@ -293,7 +296,7 @@ def _disk_full_run(server: FaultServer, db: Path, cli, env: dict[str, str]) -> N
     out, err = _finish(proc)
     assert proc.returncode == 5, err
     summary = json.loads(out)
-    ledger = _ledger(server, 2)
+    ledger = _ledger(server, db, 2)
     sent, sent_failed = len(ledger), sum(1 for s in ledger.values() if s == 500)
     assert 0 < sent < 20000  # it stopped sending
     assert summary["sent"] == sent and summary["failed"] == sent_failed
@@ -384,7 +387,7 @@ def test_failures_refused_keep_their_requests_rows(
     url = f"{server.url}/?mix=500:30"
     result = cli("run", url, "-n", "2000", "-c", "4", "--db", db_path, "--id-header", ID_HEADER)
     assert result.exit_code == 5, result.stderr
-    ledger = _ledger(server, 1)
+    ledger = _ledger(server, db_path, 1)
     sent_failed = sum(1 for s in ledger.values() if s == 500)
     assert 0 < len(ledger) < 2000 and _stored_ids(db_path, 1) == set(ledger)
     assert query(

@@ -50,9 +50,11 @@ RUNS = [
 SOCKETS = [
     {
         "run_id": 3,
+        "connection_id": 7,
+        "process": 1,
+        "session": 0,
         "local_addr": "127.0.0.1:5000",
         "remote_addr": "127.0.0.1:8080",
-        "session": 0,
         "requests": 20,
         "failures": 14,
         "first_ms": 12.0,
@@ -61,9 +63,11 @@ SOCKETS = [
     },
     {
         "run_id": 3,
+        "connection_id": None,
+        "process": 1,
+        "session": 1,
         "local_addr": None,
         "remote_addr": None,
-        "session": 1,
         "requests": 2,
         "failures": 2,
         "first_ms": 0.0,
@@ -146,16 +150,16 @@ CASES = {
             " 2         2024-05-01 13:00:00     0.0 s         0         0       -  running",
         ],
     ),
-    "sockets of all runs, request numbers sorted and cut after 12": (
+    "connections of all runs, request numbers sorted and cut after 12": (
         lambda: sockets_table(SOCKETS, all_runs=True),
         200,
         [
-            "run  client socket    remote          session  requests  failures   first    last"
-            "  failed at request #",
-            "  3  127.0.0.1:5000   127.0.0.1:8080        0        20        14  0.01 s  2.50 s"
-            "  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, … (14)",
-            "  3  (no connection)  -                     1         2         2  0.00 s  0.00 s"
-            "  1, 2",
+            "run  connection  process  client socket    server socket   requests  failures"
+            "   first    last  failed at request #",
+            "  3           7        1  127.0.0.1:5000   127.0.0.1:8080        20        14"
+            "  0.01 s  2.50 s  1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, … (14)",
+            "  3           -        1  (no connection)  -                      2         2"
+            "  0.00 s  0.00 s  1, 2",
         ],
     ),
 }

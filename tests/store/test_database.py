@@ -127,7 +127,7 @@ def test_a_dead_writer_leaves_no_worker_waiting_on_its_full_queue(db_path: Path)
 
     from capture.config import Target
     from capture.redact import Redactor
-    from capture.store.record import FailureDetail, Record
+    from capture.store.record import FailureDetail, Identity, Record
     from capture.store.stats import Stats
     from capture.store.writer import Writer
 
@@ -140,6 +140,7 @@ def test_a_dead_writer_leaves_no_worker_waiting_on_its_full_queue(db_path: Path)
         targets=(Target.build("GET", "http://127.0.0.1:9/", (), None),),
         redactor=Redactor(keep_secrets=False, key=b"k" * 16),
         stats=Stats(),
+        identity=Identity.of((0, 1), 1),
         queue_bytes=1024**2,
     )
     broken = Record(1, 0, 0, 0)

@@ -62,7 +62,7 @@ def known(tmp_path_factory: pytest.TempPathFactory) -> str:
             "offset_ms": offset, "wait_ms": 0.0, "latency_ms": latency, "status": status,
             "error_kind": kind, "failed": int(status != 200), "bytes_in": 0,
             "local_addr": local, "remote_addr": remote, "connection_no": 1,
-            "connection_request_no": rid,
+            "connection_request_no": rid, "process": 0, "connection_id": session + 1,
         }  # fmt: skip
         REQUESTS.check(*request)
         _insert(conn, "requests", request)
@@ -105,6 +105,7 @@ FILTERS: dict[str, tuple[dict[str, Any], str, list[int]]] = {
     "socket: a client port": ({"socket": "5001"}, "1", [3, 1]),
     "socket: a client address": ({"socket": "127.0.0.1:5003"}, "1", [4]),
     "socket: a server address": ({"socket": "127.0.0.1:81"}, "1", [4, 3]),
+    "connection: its id": ({"connection": 1}, "1", [3, 1]),
     "session": ({"session": 0}, "1", [3, 1]),
     "limit": ({"limit": 2}, "1", [4, 3]),
     "oldest first": ({"limit": 2, "oldest": True}, "1", [1, 2]),

@@ -15,7 +15,7 @@ from capture.config import Target
 from capture.redact import Redactor
 from capture.store import database as store
 from capture.store.insert import _MAX_PARAMS, insert_rows
-from capture.store.record import FailureDetail, Record
+from capture.store.record import FailureDetail, Identity, Record
 from capture.store.stats import Stats
 from capture.store.tally import StorageTally
 from capture.store.writer import Writer
@@ -122,6 +122,7 @@ def test_a_storage_error_strips_bodies_then_failure_rows_and_counts_the_rest(
         targets=(Target.build("GET", "http://127.0.0.1:9/"),),
         redactor=Redactor(),
         stats=Stats(),
+        identity=Identity.of((0, 1), 1),
     )
     writer.start()
     for seq in range(1, 16):
