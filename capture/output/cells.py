@@ -8,7 +8,11 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from capture.store.rows import Outcome
 
-__all__ = ["outcome", "short_url"]
+__all__ = ["POSITION_HEADER", "outcome", "short_url"]
+
+# The connection_request_no column: the request's position on its connection (1 = the
+# request that opened it), not the connection. One spelling in tables, show and docs.
+POSITION_HEADER = "req# on conn"
 
 
 def outcome(row: Outcome) -> str:
