@@ -3,6 +3,7 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -69,7 +70,11 @@ SessionOpt = Annotated[int | None, typer.Option("--session", help="Pool slot (se
 
 def _console() -> Console:
     # Off a terminal Rich would wrap tables at 80 columns; a file or pipe gets room.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    # NO_COLOR (no-color.org) means no escape at all: Rich alone would still print bold.
+    width = None if sys.stdout.isatty() else 200
+    if os.environ.get("NO_COLOR"):
+        return Console(highlight=False, width=width, color_system=None)
+    return Console(highlight=False, width=width)
 
 
 def _emit(lines: Iterable[str]) -> None:
