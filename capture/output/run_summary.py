@@ -28,12 +28,14 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     snap = s.stats
     title = f"run {s.run_id}" + (f" {s.name!r}" if s.name else "")
     yield f"capture {title}: {s.status.value} after {seconds(s.duration_s, 2)} ({s.stop_reason})"
-    line = f"  requests  {s.sent} sent, {s.ok} ok, {s.failed} failed ({percent(s.failed, s.sent)})"
-    line += f", {s.stored} failures stored"
+    # sent counts the rows, as `capture runs` does; the abandoned have none (aborted_total).
+    done = "recorded" if s.aborted else "sent"
+    line = f"  requests  {s.sent} {done}, {s.ok} ok, {s.failed} failed"
+    line += f" ({percent(s.failed, s.sent)}), {s.stored} failures stored"
     if s.storage.dropped_failures:
         line += f", {s.storage.dropped_failures} NOT stored"
     if s.aborted:
-        line += f", {s.aborted} abandoned in flight"
+        line += f"; {s.aborted} abandoned in flight (sent, outcome unknown, no row)"
     yield line
     achieved = f"  rate      {rate(s.rate)} achieved"
     if s.qps_asked:
