@@ -13,6 +13,7 @@ import typer
 from rich.console import Console, RenderableType
 
 from capture.cli.app import DbOpt, app
+from capture.cli.db import db_app  # registers `capture db` on app
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
 from capture.escape import visible
@@ -264,36 +265,6 @@ def sockets(
         print(f"{which}: {used} client sockets", file=sys.stderr)
     else:
         _emit(machine_lines(rows, fmt))
-
-
-db_app = typer.Typer(help="Inspect or upgrade a capture database file.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-@db_app.command("info")
-def db_info(*, db: DbOpt = DEFAULT_DB) -> None:
-    """Print the file's path, size, schema revision and run count.
-
-    Example: capture db info --db capture.db
-    """
-    from capture.store.reader import describe
-
-    for key, value in describe(db).items():
-        print(f"{key:<16} {value}")
-
-
-@db_app.command("upgrade")
-def db_upgrade(*, db: DbOpt = DEFAULT_DB) -> None:
-    """Upgrade an older capture file's schema in place.
-
-    Example: capture db upgrade --db old-run.db
-    """
-    from capture.store import database as store
-
-    if not Path(db).exists() and "://" not in db:
-        raise UsageError(f"--db {db!r} does not exist")
-    before, after = store.upgrade_file(db)
-    print(f"schema {before} -> {after}" if before != after else f"schema {after}: up to date")
 
 
 @app.command()
