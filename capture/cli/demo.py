@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from capture.cli.main import main as cli_main
+from capture.output.hints import program
 from capture.target.server import FaultServer
 
 DEMO_DB = "demo.db"
@@ -13,6 +14,7 @@ DEMO_DB = "demo.db"
 
 def main() -> int:
     """Runs the demo and returns the exit code of the run."""
+    prog = program()
     with FaultServer("127.0.0.1", 0) as server:
         urls = [
             f"{server.url}/api/items?mix=500:4,503:3,429:1",
@@ -24,9 +26,9 @@ def main() -> int:
         code = cli_main(args)
     if code != 0:
         return code
-    print(f"\nfirst failures (capture failures --db {DEMO_DB} --limit 5):", flush=True)
+    print(f"\nfirst failures ({prog} failures --db {DEMO_DB} --limit 5):", flush=True)
     code = cli_main(["failures", "--db", DEMO_DB, "--limit", "5"])
-    print(f"\nmore: capture summary --db {DEMO_DB};  capture show ID --db {DEMO_DB}")
+    print(f"\nmore: {prog} summary --db {DEMO_DB};  {prog} show ID --db {DEMO_DB}")
     return code
 
 

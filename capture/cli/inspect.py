@@ -3,15 +3,17 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console, RenderableType
 
 from capture.cli.app import DbOpt, app
+from capture.cli.db import db_app  # registers `capture db` on app
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
 from capture.escape import visible
@@ -76,7 +78,11 @@ ConnectionOpt = Annotated[
 
 def _console() -> Console:
     # Off a terminal Rich would wrap tables at 80 columns; a file or pipe gets room.
-    return Console(highlight=False, width=None if sys.stdout.isatty() else 200)
+    # NO_COLOR (no-color.org) means no escape at all: Rich alone would still print bold.
+    width = None if sys.stdout.isatty() else 200
+    if os.environ.get("NO_COLOR"):
+        return Console(highlight=False, width=width, color_system=None)
+    return Console(highlight=False, width=width)
 
 
 def _emit(lines: Iterable[str]) -> None:
@@ -151,7 +157,9 @@ def failures(
 
 @app.command()
 def show(
-    request_id: Annotated[int, typer.Argument(help="Failure id (the id column of failures).")],
+    request_id: Annotated[
+        int, typer.Argument(help="Request id (the id column of failures, or any request's).")
+    ],
     *,
     db: DbOpt = DEFAULT_DB,
     body: Annotated[
@@ -165,14 +173,21 @@ def show(
 
     Example: capture show 1234            capture show 1234 --body > body.bin
     """
+    from capture.errors import NotFoundError
     from capture.escape import visible_bytes
-    from capture.output.exchange import curl_command, exchange_lines
+    from capture.output.exchange import curl_command, exchange_lines, has_detail
     from capture.store import queries as query
     from capture.store.filters import check_id
     from capture.store.reader import open_readonly
 
     check_id(request_id, option="ID")  # before the file is opened: bad input is usage
     row = query.exchange(open_readonly(db), request_id)
+    if (body or curl) and not has_detail(row):
+        # No failures row: the headers and body --body and --curl need were never kept.
+        raise NotFoundError(
+            f"request {request_id} did not fail (or its failure was dropped): only the light"
+            " row is stored, with no headers and no body; capture show ID prints what there is"
+        )
     if body:
         data = bytes(row.get("body") or b"")
         if sys.stdout.isatty():
@@ -265,36 +280,6 @@ def sockets(
         _emit(machine_lines(rows, fmt))
 
 
-db_app = typer.Typer(help="Inspect or upgrade a capture database file.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-
-
-@db_app.command("info")
-def db_info(*, db: DbOpt = DEFAULT_DB) -> None:
-    """Print the file's path, size, schema revision and run count.
-
-    Example: capture db info --db capture.db
-    """
-    from capture.store.reader import describe
-
-    for key, value in describe(db).items():
-        print(f"{key:<16} {value}")
-
-
-@db_app.command("upgrade")
-def db_upgrade(*, db: DbOpt = DEFAULT_DB) -> None:
-    """Upgrade an older capture file's schema in place.
-
-    Example: capture db upgrade --db old-run.db
-    """
-    from capture.store import database as store
-
-    if not Path(db).exists() and "://" not in db:
-        raise UsageError(f"--db {db!r} does not exist")
-    before, after = store.upgrade_file(db)
-    print(f"schema {before} -> {after}" if before != after else f"schema {after}: up to date")
-
-
 @app.command()
 def export(
     run: Annotated[
@@ -364,7 +349,7 @@ def export(
 
 @app.command()
 def replay(
-    request_id: Annotated[int, typer.Argument(help="Failure id to send again.")],
+    request_id: Annotated[int, typer.Argument(help="Request id to send again.")],
     *,
     db: DbOpt = DEFAULT_DB,
     header: Annotated[
@@ -373,6 +358,10 @@ def replay(
     ] = None,
     timeout: Annotated[str, typer.Option("--timeout", help="Connect and read timeout.")] = "10s",
     insecure: Annotated[bool, typer.Option("-k", "--insecure", help="Skip TLS checks.")] = False,
+    reuse_id: Annotated[
+        bool,
+        typer.Option("--reuse-id", help="Send the stored --id-header value, not a fresh one."),
+    ] = False,
 ) -> None:
     """Send a stored request again and compare the new response with the stored one.
 
@@ -380,26 +369,23 @@ def replay(
     """
     from capture.config import DEFAULT_MAX_BODY_BYTES
     from capture.load.replay import replay as send_again
-    from capture.output.cells import outcome
+    from capture.output.exchange import replay_lines
     from capture.parse import parse_duration, parse_header
     from capture.store import queries as query
     from capture.store.reader import open_readonly
+    from capture.store.run_config import id_header
 
     overrides = [parse_header(h) for h in header or []]
     timeout_s = parse_duration(timeout, option="--timeout")
-    row = query.exchange(open_readonly(db), request_id)
+    source = open_readonly(db)
+    row = query.exchange(source, request_id)
     new = send_again(
-        cast("dict[str, Any]", row),  # load/replay.py still takes an untyped row
+        row,
         overrides,
         timeout_s=timeout_s,
         max_body_bytes=DEFAULT_MAX_BODY_BYTES,
         insecure=insecure,
+        id_header=id_header(source, row["run_id"]),
+        reuse_id=reuse_id,
     )
-    stored_size = row.get("body_size") if row.get("body_size") is not None else "-"
-    new_outcome = str(new.status) if new.status is not None else f"error: {new.error}"
-    changed = {None: "-", True: "yes", False: "no"}[new.body_changed]
-    print(f"{'':<10} {'stored':<28} {'replayed':<28}")
-    print(f"{'outcome':<10} {outcome(row):<28} {new_outcome:<28}")
-    print(f"{'body':<10} {str(stored_size) + ' bytes':<28} {str(new.body_size) + ' bytes':<28}")
-    print(f"{'latency':<10} {row['latency_ms']:<28.2f} {new.latency_ms:<28.2f}")
-    print(f"{'changed':<10} {'':<28} {changed:<28}")
+    _emit(replay_lines(row, new))

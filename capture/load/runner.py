@@ -1,6 +1,7 @@
 """Drive a run: create its row, run its share(s), finish it, and sum it up.
 
-sent = ok + failed (+ aborted, only after a second interrupt or an expired grace period).
+sent = ok + failed, as stored; aborted apart (only after a second interrupt or an expired
+grace period: sent on the wire, outcome unknown, no row).
 """
 
 from __future__ import annotations
@@ -105,7 +106,9 @@ def run(
         status=status,
         stop_reason=result.reason,
         duration_s=duration,
-        sent=snapshot.sent + result.aborted,
+        # The rows: what runs.requests_total and `capture runs` count. The abandoned are
+        # apart (aborted, runs.aborted_total): sent, outcome unknown, no row.
+        sent=snapshot.sent,
         ok=snapshot.ok,
         failed=snapshot.failed,
         stored=totals["failures_stored"],

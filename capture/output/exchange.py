@@ -8,7 +8,7 @@ import json
 import shlex
 import string
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from capture.escape import visible, visible_bytes
 from capture.output.cells import outcome
@@ -18,7 +18,7 @@ from capture.redact import REDACTED_PREFIX
 if TYPE_CHECKING:
     from capture.store.rows import ExchangeRow
 
-__all__ = ["curl_command", "exchange_lines", "is_text"]
+__all__ = ["Replayed", "curl_command", "exchange_lines", "has_detail", "is_text", "replay_lines"]
 
 _HEX_PREVIEW_BYTES = 256
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "html")
@@ -69,10 +69,44 @@ def _body_lines(body: bytes, content_type: str | None) -> Iterator[str]:
         yield f"{i:08x}  {part.hex(' '):<47}  {ascii_}"
 
 
+def has_detail(row: ExchangeRow) -> bool:
+    """Tells whether the request has its failures row (headers, body), not only the light
+    requests row that every request gets."""
+    return row.get("request_headers") is not None
+
+
 def exchange_lines(row: ExchangeRow) -> Iterator[str]:
-    """Yields one exchange in full: request, response, body, timings, sockets, neighbours."""
+    """Yields one exchange in full: request, response, body, timings, sockets, neighbours;
+    for a request with no failures row, only what its light row holds."""
     yield f"request {row['id']}  run {row['run_id']}  seq {row['seq']}  {outcome(row)}"
     yield ""
+    if has_detail(row):
+        yield from _detail_lines(row)
+    else:
+        yield from _light_lines(row)
+    yield from _timing_lines(row)
+
+
+def _light_lines(row: ExchangeRow) -> Iterator[str]:
+    """The light row's part: the stored facts, and plainly that headers and body are not."""
+    if row.get("failed"):
+        yield "only the light row is stored: this failure's full exchange was not stored"
+        yield "(it was dropped; see failures_dropped in capture runs)"
+    else:
+        yield "only the light row is stored for a request that did not fail:"
+        yield "no headers and no body were kept (capture keeps those of failures)"
+    yield ""
+    yield f"> {row['method']} {visible(row['url'], one_line=True)}"
+    status = row.get("status")
+    yield f"< status {status}" if status is not None else "< no response"
+    yield f"bytes in  {row['bytes_in']} (response body bytes on the wire)"
+    if row.get("error_kind"):
+        yield f"error     {row['error_kind']}"
+    yield ""
+
+
+def _detail_lines(row: ExchangeRow) -> Iterator[str]:
+    """Request and response in full, from the failures row."""
     yield f"> {row['method']} {visible(row['url'], one_line=True)}"
     for name, value in _headers(row.get("request_headers")):
         yield f"> {visible(name, one_line=True)}: {visible(value, one_line=True)}"
@@ -102,6 +136,10 @@ def exchange_lines(row: ExchangeRow) -> Iterator[str]:
         if message:
             yield f"  {message}"
         yield ""
+
+
+def _timing_lines(row: ExchangeRow) -> Iterator[str]:
+    """When, how long, on which socket and connection, and the connection's neighbours."""
     yield f"started   {row['started_at']}  (+{seconds(row['offset_ms'] / 1000, 3)} into the run)"
     timings = [f"latency {ms(row['latency_ms'])}"]
     for took, label in (
@@ -126,12 +164,60 @@ def exchange_lines(row: ExchangeRow) -> Iterator[str]:
     neighbours = row.get("neighbours") or []
     if neighbours:
         yield ""
-        yield "same connection:"
+        yield "same connection:"  # each line opens with its #position on the connection
         for n in neighbours:
             yield (
                 f"  #{n['connection_request_no']:<4} id {n['id']:<8} seq {n['seq']:<8}"
                 f" {outcome(n):<20} {ms(n['latency_ms'])}"
             )
+
+
+class Replayed(Protocol):
+    """What `capture replay` got back (capture.load.replay.Replayed has these fields)."""
+
+    @property
+    def status(self) -> int | None: ...
+    @property
+    def error(self) -> str | None: ...
+    @property
+    def body_size(self) -> int: ...
+    @property
+    def latency_ms(self) -> float: ...
+    @property
+    def body_changed(self) -> bool | None: ...
+    @property
+    def id_sent(self) -> tuple[str, str] | None: ...
+
+
+def replay_lines(row: ExchangeRow, new: Replayed) -> Iterator[str]:
+    """Yields the stored and the replayed exchange side by side; only what was stored is
+    compared (a request that did not fail has no stored body: changed is '-')."""
+    detail = has_detail(row)
+    if detail:
+        stored_body = f"{row['body_size']} bytes" if row.get("body_size") is not None else "-"
+    else:
+        stored_body = f"{row['bytes_in']} bytes (body not stored)"
+    new_outcome = str(new.status) if new.status is not None else f"error: {new.error}"
+    changed = {None: "-", True: "yes", False: "no"}[new.body_changed]
+    if new.body_changed is None and new.status is not None:
+        changed += " (no stored body to compare)"
+    yield f"{'':<10} {'stored':<28} {'replayed':<28}"
+    yield f"{'outcome':<10} {outcome(row):<28} {new_outcome:<28}"
+    yield f"{'body':<10} {stored_body:<28} {str(new.body_size) + ' bytes':<28}"
+    yield f"{'latency':<10} {row['latency_ms']:<28.2f} {new.latency_ms:<28.2f}"
+    yield f"{'changed':<10} {'':<28} {changed}"
+    if new.id_sent is not None:
+        name, value = new.id_sent
+        stored_id = row.get("correlation_id") or "-"
+        yield f"{'id':<10} {visible(stored_id, one_line=True):<28} {name}: {visible(value)}"
+    if not detail:
+        yield ""
+        yield (
+            "only the light row is stored for a request that did not fail"
+            if not row.get("failed")
+            else "only the light row is stored: this failure's full exchange was dropped"
+        )
+        yield "(no headers, no body): compared are status, size and latency only"
 
 
 def curl_command(row: ExchangeRow) -> tuple[str, int]:

@@ -3,6 +3,7 @@ every few seconds otherwise."""
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Callable
@@ -32,7 +33,9 @@ class Display:
         self._quiet = quiet
         self._live: Live | None = None
         self._next_plain = time.monotonic() + _PLAIN_EVERY_S
-        self._is_tty = self._stream.isatty()
+        # A live panel redraws with cursor escapes: with NO_COLOR (no-color.org), none at
+        # all, so a terminal gets the plain progress lines a pipe gets.
+        self._is_tty = self._stream.isatty() and not os.environ.get("NO_COLOR")
         self._cpu_mark: tuple[float, float] | None = None  # (elapsed_s, process_time)
         self._cpu_share: float | None = None  # over the last whole window
 

@@ -13,14 +13,18 @@ import csv
 import io
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 
+from rich.cells import cell_len
+from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
+from rich.measure import Measurement
 from rich.table import Table
 from rich.text import Text
 
 from capture.escape import visible
-from capture.output.cells import outcome, short_url
+from capture.output.cells import POSITION_HEADER, cut_end, cut_middle, outcome, short_url
 from capture.output.units import ms, rate, seconds, size
 
 if TYPE_CHECKING:
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 __all__ = [
     "EXPORT_FORMATS",
     "LISTING_FORMATS",
+    "Column",
+    "Cut",
+    "FittedTable",
     "Format",
     "failures_table",
     "machine_lines",
@@ -51,39 +58,149 @@ LISTING_FORMATS = (Format.table, Format.json, Format.jsonl, Format.csv)  # failu
 EXPORT_FORMATS = (Format.har, Format.jsonl, Format.csv)  # export: every stored byte
 
 
-def _cell(value: object) -> Text:
-    return Text(visible("" if value is None else str(value), one_line=True))
+def _text(value: object) -> str:
+    return visible("" if value is None else str(value), one_line=True)
 
 
-def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> Table:
-    """Returns the failures list as a table."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    columns = ["id", *(["run"] if all_runs else []), "offset", "method", "url", "outcome"]
-    columns += ["latency", "body", "socket", "conn#"]
-    for name in columns:
-        justify = "right" if name in ("id", "run", "offset", "latency", "body", "conn#") else "left"
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for row in rows:
-        cells = [str(row["id"]), *([str(row["run_id"])] if all_runs else [])]
-        cells += [seconds(row["offset_ms"] / 1000, 3), row["method"], short_url(row["url"])]
-        cells += [outcome(row), ms(row["latency_ms"]), size(row.get("body_size"))]
-        cells += [row.get("local_addr") or "-", str(row.get("connection_request_no") or "-")]
-        table.add_row(*(_cell(c) for c in cells))
-    return table
+class Cut(StrEnum):
+    """How a column's values may be shortened when the table is too wide."""
+
+    never = "never"  # ids, sockets, statuses, numbers: shown whole or not at all
+    middle = "middle"  # URLs: both ends stay readable, '/api/…/orders/17'
+    end = "end"  # free text: 'a long na…'
 
 
-def runs_table(rows: list[RunRow]) -> Table:
-    """Returns the runs list as a table."""
-    return _table(
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a fitted table. drop > 0: the column may be left out when the width
+    is short, the highest number first; drop 0: always shown."""
+
+    name: str
+    justify: JustifyMethod = "left"
+    drop: int = 0
+    cut: Cut = Cut.never
+    min_width: int = 0  # for a column that may be cut: the narrowest it gets
+
+
+_GAP = 2  # box=None, pad_edge=False: one space of padding either side between columns
+
+
+class FittedTable:
+    """A table that fits the width it is printed in: it never cuts a value of a Cut.never
+    column; it cuts URLs in the middle and free text at the end, and when that is not
+    enough it leaves out whole columns, in the order their drop numbers say."""
+
+    def __init__(self, columns: list[Column], rows: Iterable[list[object]]) -> None:
+        self.columns = columns
+        self.rows = [[_text(c) for c in row] for row in rows]
+
+    def natural(self, index: int) -> int:
+        """Returns the width column index wants: its header or its widest value."""
+        widths = [cell_len(row[index]) for row in self.rows]
+        return max([cell_len(self.columns[index].name), *widths])
+
+    def _narrowest(self, index: int) -> int:
+        column = self.columns[index]
+        if column.cut is Cut.never:
+            return self.natural(index)
+        return min(self.natural(index), max(column.min_width, cell_len(column.name)))
+
+    def layout(self, width: int) -> list[tuple[int, int]]:
+        """Returns (column index, width) of the columns shown at this width, in order."""
+        shown = list(range(len(self.columns)))
+        droppable = sorted((c.drop, i) for i, c in enumerate(self.columns) if c.drop > 0)
+
+        def needed(indexes: list[int]) -> int:
+            return sum(self._narrowest(i) for i in indexes) + _GAP * (len(indexes) - 1)
+
+        while needed(shown) > width and droppable:
+            shown.remove(droppable.pop()[1])
+        widths = {i: self._narrowest(i) for i in shown}
+        spare = width - needed(shown)
+        for i in shown:  # what is left goes to the cut columns, in their order
+            grow = min(spare, self.natural(i) - widths[i]) if spare > 0 else 0
+            widths[i] += grow
+            spare -= grow
+        return [(i, widths[i]) for i in shown]
+
+    def table(self, width: int, *, bold: bool = True) -> Table:
+        """Returns the Rich table laid out for width (bold=False: not even a bold header)."""
+        table = Table(box=None, pad_edge=False, header_style="bold" if bold else None)
+        layout = self.layout(width)
+        for i, w in layout:
+            column = self.columns[i]
+            table.add_column(column.name, justify=column.justify, width=w, no_wrap=True)
+        for row in self.rows:
+            table.add_row(*(Text(_fit(row[i], self.columns[i].cut, w)) for i, w in layout))
+        return table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        # NO_COLOR means no escape at all (no-color.org): Rich alone would still bold.
+        yield self.table(options.max_width, bold=not console.no_color)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        total = sum(w for _, w in self.layout(options.max_width))
+        return Measurement(total, total + _GAP * (len(self.columns) - 1))
+
+
+def _fit(text: str, cut: Cut, width: int) -> str:
+    if cut is Cut.middle:
+        return cut_middle(text, width)
+    if cut is Cut.end:
+        return cut_end(text, width)
+    return text
+
+
+# The columns each table leaves out first when the terminal is narrow (highest drop
+# first; README "Reading a capture" lists them): ids, sockets and statuses stay whole.
+def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> FittedTable:
+    """Returns the failures list as a table; narrow, it leaves out body, offset, method,
+    position on the connection and latency, in that order, and cuts URLs in the middle."""
+    columns = [
+        Column("id", "right"),
+        *([Column("run", "right")] if all_runs else []),
+        Column("offset", "right", drop=4),
+        Column("method", drop=3),
+        Column("url", cut=Cut.middle, min_width=16),
+        Column("outcome"),
+        Column("latency", "right", drop=1),
+        Column("body", "right", drop=5),
+        Column("socket"),
+        Column(POSITION_HEADER, "right", drop=2),
+    ]
+    return FittedTable(
+        columns,
+        (
+            [
+                row["id"],
+                *([row["run_id"]] if all_runs else []),
+                seconds(row["offset_ms"] / 1000, 3),
+                row["method"],
+                short_url(row["url"], width=1 << 16),  # cut to the column's width, later
+                outcome(row),
+                ms(row["latency_ms"]),
+                size(row.get("body_size")),
+                row.get("local_addr") or "-",
+                row.get("connection_request_no") or "-",
+            ]
+            for row in rows
+        ),
+    )
+
+
+def runs_table(rows: list[RunRow]) -> FittedTable:
+    """Returns the runs list as a table; narrow, it cuts names and leaves out rate,
+    started and duration, in that order."""
+    return FittedTable(
         [
-            ("id", "right"),
-            ("name", "left"),
-            ("started", "left"),
-            ("duration", "right"),
-            ("requests", "right"),
-            ("failures", "right"),
-            ("rate", "right"),
-            ("status", "left"),
+            Column("id", "right"),
+            Column("name", cut=Cut.end, min_width=8),
+            Column("started", drop=2),
+            Column("duration", "right", drop=1),
+            Column("requests", "right"),
+            Column("failures", "right"),
+            Column("rate", "right", drop=3),
+            Column("status"),
         ],
         (
             [
@@ -101,30 +218,22 @@ def runs_table(rows: list[RunRow]) -> Table:
     )
 
 
-def _table(columns: list[tuple[str, str]], rows: Iterable[list[object]]) -> Table:
-    """Returns a plain table with these (name, justify) columns and rows of cells."""
-    table = Table(box=None, pad_edge=False, header_style="bold")
-    for name, justify in columns:
-        table.add_column(name, justify=justify)  # type: ignore[arg-type]
-    for cells in rows:
-        table.add_row(*(_cell(c) for c in cells))
-    return table
-
-
-def sockets_table(rows: list[SocketRow], *, all_runs: bool = False) -> Table:
-    """Returns one row per TCP connection as a table (with a run column for all runs)."""
-    return _table(
+def sockets_table(rows: list[SocketRow], *, all_runs: bool = False) -> FittedTable:
+    """Returns one row per TCP connection as a table (with a run column for all runs);
+    narrow, it cuts the failed-at list and leaves out first, last, server socket,
+    process and, last of all, the failed-at list."""
+    return FittedTable(
         [
-            *([("run", "right")] if all_runs else []),
-            ("connection", "right"),
-            ("process", "right"),
-            ("client socket", "left"),
-            ("server socket", "left"),
-            ("requests", "right"),
-            ("failures", "right"),
-            ("first", "right"),
-            ("last", "right"),
-            ("failed at request #", "left"),
+            *([Column("run", "right")] if all_runs else []),
+            Column("connection", "right"),
+            Column("process", "right", drop=2),
+            Column("client socket"),
+            Column("server socket", drop=3),
+            Column("requests", "right"),
+            Column("failures", "right"),
+            Column("first", "right", drop=5),
+            Column("last", "right", drop=4),
+            Column("failed at request #", cut=Cut.end, min_width=12, drop=1),
         ],
         (
             [

@@ -211,7 +211,9 @@ def test_table_output(cli, world) -> None:
         "latency",
         "body",
         "socket",
-        "conn#",
+        "req#",
+        "on",
+        "conn",
     ]
     assert len(lines) == 4 and all(" 404 " in line for line in lines[1:])
 

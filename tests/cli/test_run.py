@@ -305,10 +305,10 @@ def test_summary_says_when_the_pool_cannot_keep_up(
     late = cli("run", "--targets", targets, "-c", "1", "--qps", "10", "-d", "1s", "--db", db_path)
     assert late.exit_code == 0, late.stderr
     assert "WARNING   the pool did not keep up: asked 10.0/s" in late.stdout
-    # Two connections for 10/s of ~1 ms exchanges: ample, and 110 ms of slack before the
-    # rate drops under 99 %. Yet a loaded machine can still hold one send back by more
-    # than LAG_WARN_MS, and then the warning is true. So what must hold every time: the
-    # figures are those of the stored rows, and the verdict is the one they call for.
+    # Two connections for 10/s of ~1 ms exchanges: ample. Yet a loaded machine can still
+    # hold one send back by more than LAG_WARN_MS, and then the warning is true. So what
+    # must hold every time: the figures are those of the stored rows, and the verdict is
+    # the one they call for (the send lag; the achieved rate counts the last response).
     calm = cli(
         "run", f"{server.url}/", "-c", "2", "--qps", "10", "-d", "1s", "--json", "--db", db_path
     )
@@ -326,5 +326,5 @@ def test_summary_says_when_the_pool_cannot_keep_up(
     assert summary["rate"] == pytest.approx(rate, abs=1e-3)
     p99 = summary["lag_ms"]["p99"]  # the histogram's, which the warning goes by
     assert p99 == pytest.approx(lags[math.ceil(0.99 * len(lags)) - 1], rel=2e-3, abs=0.01)
-    kept_up = 100.0 * rate / 10 >= 99.0 and p99 <= LAG_WARN_MS
+    kept_up = p99 <= LAG_WARN_MS
     assert (summary["keep_up_warning"] is None) == kept_up, summary

@@ -102,6 +102,7 @@ ROW: dict[str, Any] = {
     "error_kind": None,
     "latency_ms": 12.0,
     "body_size": 0,
+    "request_headers": "[]",  # a failure: its failures row is stored
 }
 
 
