@@ -167,12 +167,15 @@ def _jsonable(value: Any) -> Any:
 
 
 def machine_lines(rows: Iterable[Mapping[str, object]], fmt: Format) -> Iterator[str]:
-    """Yields rows as json (one document), jsonl (one per line) or csv lines."""
+    """Yields rows as json (one document), jsonl (one per line) or csv lines, each row as
+    it comes: memory does not grow with the number of rows."""
     if fmt is Format.jsonl:
         for row in rows:
             yield json.dumps({k: _jsonable(v) for k, v in row.items()})
     elif fmt is Format.json:
-        yield json.dumps([{k: _jsonable(v) for k, v in row.items()} for row in rows], indent=2)
+        yield from _json_array(
+            json.dumps({k: _jsonable(v) for k, v in row.items()}) for row in rows
+        )
     elif fmt is Format.csv:
         buffer = io.StringIO()
         writer: Any = None
@@ -189,6 +192,15 @@ def machine_lines(rows: Iterable[Mapping[str, object]], fmt: Format) -> Iterator
             yield _take(buffer)
     else:
         raise ValueError(fmt)
+
+
+def _json_array(items: Iterator[str]) -> Iterator[str]:
+    """Yields a JSON array of the given JSON texts, one per line, without holding them."""
+    previous: str | None = None
+    for item in items:
+        yield ("[" if previous is None else previous + ",")
+        previous = "  " + item
+    yield "[]" if previous is None else previous + "\n]"
 
 
 def _take(buffer: io.StringIO) -> str:
