@@ -4,9 +4,9 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any, TypeVar, cast
 
 import typer
 from rich.console import Console, RenderableType
@@ -18,6 +18,8 @@ from capture.escape import visible
 from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
 
 __all__ = ["db_app"]
+
+_T = TypeVar("_T")
 
 
 def _format_option(allowed: tuple[Format, ...], help_text: str) -> Any:
@@ -35,36 +37,62 @@ def _format_option(allowed: tuple[Format, ...], help_text: str) -> Any:
 
 RunOpt = Annotated[
     str | None,
-    typer.Option("--run", "-r", help="Run id or name, or 'all' (default: the latest run)."),
+    typer.Option(
+        "--run", "-r", metavar="RUN", help="Run id or name, or 'all' (default: the latest run)."
+    ),
 ]
 FormatOpt = Annotated[Format, _format_option(LISTING_FORMATS, "Output format.")]
 StatusOpt = Annotated[
-    str | None, typer.Option("--status", "-s", help="Status filter: 5xx, 503, 500-504, 4xx,429.")
+    str | None,
+    typer.Option(
+        "--status", "-s", metavar="STATUS", help="Status filter: 5xx, 503, 500-504, 4xx,429."
+    ),
 ]
 ErrorOpt = Annotated[
-    str | None, typer.Option("--error", "-e", help="Error kind(s), comma separated.")
+    str | None,
+    typer.Option("--error", "-e", metavar="KIND", help="Error kind(s), comma separated."),
 ]
-UrlOpt = Annotated[str | None, typer.Option("--url", help="URL glob, e.g. '*/api/*'.")]
-MethodOpt = Annotated[str | None, typer.Option("--method", help="HTTP method.")]
+UrlOpt = Annotated[
+    str | None, typer.Option("--url", metavar="GLOB", help="URL glob, e.g. '*/api/*'.")
+]
+MethodOpt = Annotated[str | None, typer.Option("--method", metavar="METHOD", help="HTTP method.")]
 SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="From an offset into the run (30s) or a time.")
+    str | None,
+    typer.Option("--since", metavar="WHEN", help="From an offset into the run (30s) or a time."),
 ]
 UntilOpt = Annotated[
-    str | None, typer.Option("--until", help="Up to an offset into the run (2m) or a time.")
+    str | None,
+    typer.Option("--until", metavar="WHEN", help="Up to an offset into the run (2m) or a time."),
 ]
 SlowerOpt = Annotated[
-    str | None, typer.Option("--slower-than", help="Only requests slower than this (500ms).")
+    str | None,
+    typer.Option(
+        "--slower-than", metavar="DURATION", help="Only requests slower than this (500ms)."
+    ),
 ]
 BodyOpt = Annotated[
-    str | None, typer.Option("--body-contains", help="Only bodies containing this text.")
+    str | None,
+    typer.Option("--body-contains", metavar="TEXT", help="Only bodies containing this text."),
 ]
-HeaderOpt = Annotated[
-    str | None, typer.Option("--header", help="Only responses with this header: 'Name: value'.")
+# A response header: --header/-H is the request header of run and replay.
+ResponseHeaderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--response-header",
+        metavar="'NAME: VALUE'",
+        help="Only responses with this header and value.",
+    ),
 ]
 SocketOpt = Annotated[
-    str | None, typer.Option("--socket", help="Client or server socket ip:port, or a client port.")
+    str | None,
+    typer.Option(
+        "--socket", metavar="ADDR", help="Client or server socket ip:port, or a client port."
+    ),
 ]
-SessionOpt = Annotated[int | None, typer.Option("--session", help="Pool slot (session) number.")]
+SessionOpt = Annotated[
+    int | None, typer.Option("--session", metavar="N", help="Pool slot (session) number.")
+]
+TABLE_PAGE = 50  # rows the failures table shows unless --limit or --all says otherwise
 
 
 def _console() -> Console:
@@ -96,11 +124,23 @@ def failures(
     until: UntilOpt = None,
     slower_than: SlowerOpt = None,
     body_contains: BodyOpt = None,
-    header: HeaderOpt = None,
+    response_header: ResponseHeaderOpt = None,
     socket: SocketOpt = None,
     session: SessionOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
-    offset: Annotated[int, typer.Option("--offset", help="Skip this many rows first.")] = 0,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help=f"At most N rows (default: every row; the table shows {TABLE_PAGE}).",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every matching row in the table too.")
+    ] = False,
+    offset: Annotated[
+        int, typer.Option("--offset", metavar="N", help="Skip this many rows first.")
+    ] = 0,
     oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -113,6 +153,10 @@ def failures(
     from capture.store.filters import FailureQuery
     from capture.store.reader import open_readonly
 
+    if limit is not None and show_all:
+        raise UsageError("--limit and --all: give one of them")
+    table = fmt is Format.table
+    page = limit if limit is not None or not table or show_all else TABLE_PAGE
     q = FailureQuery.build(
         status=status,
         error=error,
@@ -122,27 +166,38 @@ def failures(
         until=until,
         slower_than=slower_than,
         body_contains=body_contains,
-        header=header,
+        header=response_header,
         socket=socket,
         session=session,
-        limit=limit,
+        limit=page,
         offset=offset,
         oldest=oldest,
     )
-    rows = query.failure_rows(open_readonly(db), q, run)
-    if fmt is Format.table:
-        if not rows:
-            print("no failures match", file=sys.stderr)
-            return
-        _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
-        print(f"{len(rows)} shown; full exchange: capture show ID", file=sys.stderr)
-    else:
-        _emit(machine_lines(rows, fmt))
+    source = open_readonly(db)
+    if not table:
+        _emit(machine_lines(query.iter_failure_rows(source, q, run), fmt))
+        return
+    rows = query.failure_rows(source, q, run)
+    # Counted only when the page may have cut something: a COUNT reads every match.
+    cut = offset > 0 or (page is not None and len(rows) == page)
+    total = query.failure_count(source, q, run) if cut else len(rows)
+    if not rows:
+        print(
+            f"no failures match ({total:,} before --offset)" if total else "no failures match",
+            file=sys.stderr,
+        )
+        return
+    _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
+    shown = f"{len(rows):,} of {total:,} shown" if len(rows) < total else f"{total:,} shown"
+    more = "; --limit N or --all for more" if len(rows) < total else ""
+    print(f"{shown}{more}; full exchange: capture show ID", file=sys.stderr)
 
 
 @app.command()
 def show(
-    request_id: Annotated[int, typer.Argument(help="Failure id (the id column of failures).")],
+    request_id: Annotated[
+        int, typer.Argument(metavar="ID", help="Failure id (the id column of failures).")
+    ],
     *,
     db: DbOpt = DEFAULT_DB,
     body: Annotated[
@@ -205,15 +260,18 @@ def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
 
 @app.command()
 def summary(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id or name (default: latest); not 'all'.")
-    ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run", "-r", metavar="RUN", help="Run id or name (default: the latest); not 'all'."
+        ),
+    ] = None,
 ) -> None:
     """Summarize a run: statuses, error kinds, latency, timeline and failure groups.
 
-    Example: capture summary 3
+    Example: capture summary -r 3
     """
     from capture.output.summary import report_lines
     from capture.store.reader import open_readonly
@@ -227,11 +285,9 @@ def summary(
 
 @app.command()
 def sockets(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id or name, or 'all' (default: latest).")
-    ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
+    run: RunOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show every client socket of a run: requests, failures, and where on it they failed.
@@ -284,12 +340,10 @@ def db_upgrade(*, db: DbOpt = DEFAULT_DB) -> None:
 
 @app.command()
 def export(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id, name or 'all' (default latest).")
-    ] = None,
     *,
+    run: RunOpt = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="File to write; '-' for stdout.")
+        Path, typer.Option("--output", "-o", metavar="FILE", help="File to write; '-' for stdout.")
     ] = Path("-"),
     fmt: Annotated[Format, _format_option(EXPORT_FORMATS, "har, jsonl or csv.")] = Format.har,
     db: DbOpt = DEFAULT_DB,
@@ -301,17 +355,17 @@ def export(
     until: UntilOpt = None,
     slower_than: SlowerOpt = None,
     body_contains: BodyOpt = None,
-    header: HeaderOpt = None,
+    response_header: ResponseHeaderOpt = None,
     socket: SocketOpt = None,
     session: SessionOpt = None,
 ) -> None:
     """Export failures in full (bodies and headers) as HAR 1.2, JSON lines or CSV.
 
+    Rows are written as they are read: memory does not grow with their number.
+
     Example: capture export --format har -o failures.har --status 5xx
     """
-    import json
-
-    from capture.output.har import har_document
+    from capture.output.har import har_lines
     from capture.output.tables import machine_lines
     from capture.safe import write_output
     from capture.store import queries as query
@@ -327,36 +381,53 @@ def export(
         until=until,
         slower_than=slower_than,
         body_contains=body_contains,
-        header=header,
+        header=response_header,
         socket=socket,
         session=session,
         limit=None,
         oldest=True,
     )
     source = open_readonly(db)
-    rows = query.failure_rows(source, q, run, full=True)
-    if fmt is Format.har:
-        lines: Iterable[str] = [json.dumps(har_document(rows), indent=2)]
-    else:
-        lines = machine_lines(rows, fmt)
+    rows = _Counted(query.iter_failure_rows(source, q, run, full=True))
+    lines = har_lines(rows) if fmt is Format.har else machine_lines(rows, fmt)
     if str(output) in ("-", "/dev/stdout"):
         _emit(lines)
         return
     protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
     write_output(output, lines, protect=protect)
-    print(f"{len(rows)} failures written to {output}", file=sys.stderr)
+    print(f"{rows.count:,} failures written to {output}", file=sys.stderr)
+
+
+class _Counted(Iterator[_T]):
+    """Passes an iterator's items through and counts them."""
+
+    def __init__(self, items: Iterator[_T]) -> None:
+        self._items = items
+        self.count = 0
+
+    def __next__(self) -> _T:
+        item = next(self._items)
+        self.count += 1
+        return item
 
 
 @app.command()
 def replay(
-    request_id: Annotated[int, typer.Argument(help="Failure id to send again.")],
+    request_id: Annotated[int, typer.Argument(metavar="ID", help="Failure id to send again.")],
     *,
     db: DbOpt = DEFAULT_DB,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="'Name: value' to replace a stored header."),
+        typer.Option(
+            "--header",
+            "-H",
+            metavar="'NAME: VALUE'",
+            help="'Name: value' to replace a stored header.",
+        ),
     ] = None,
-    timeout: Annotated[str, typer.Option("--timeout", help="Connect and read timeout.")] = "10s",
+    timeout: Annotated[
+        str, typer.Option("--timeout", metavar="DURATION", help="Connect and read timeout.")
+    ] = "10s",
     insecure: Annotated[bool, typer.Option("-k", "--insecure", help="Skip TLS checks.")] = False,
 ) -> None:
     """Send a stored request again and compare the new response with the stored one.
