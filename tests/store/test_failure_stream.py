@@ -16,6 +16,7 @@ from capture.store import queries
 from capture.store.filters import FailureQuery
 from capture.store.reader import open_readonly
 from capture.target.server import FaultServer
+from tests.conftest import query
 
 FAILED = 600  # more than two fetch batches
 
@@ -36,10 +37,12 @@ def test_rows_come_as_they_are_read(stored: Path) -> None:
     assert inspect.isgenerator(rows)  # not a list: rows are made one by one as asked for
     assert queries.FETCH_ROWS < FAILED
     first = next(rows)
-    assert first["seq"] == 1 and first["status"] == 502 and first["body"] is not None
-    rest = list(rows)
-    assert len(rest) == FAILED - 1
-    assert [r["id"] for r in rest] == sorted(r["id"] for r in rest)
+    assert first["status"] == 502 and first["body"] == b"502 Bad Gateway\n"
+    every = [first, *rows]
+    assert [r["id"] for r in every] == [
+        i for (i,) in query(stored, "select id from requests order by id")
+    ]
+    assert sorted(r["seq"] for r in every) == list(range(1, FAILED + 1))
 
 
 def test_a_bad_run_is_refused_before_the_first_row(stored: Path) -> None:
