@@ -181,16 +181,18 @@ def failures(
     # Counted only when the page may have cut something: a COUNT reads every match.
     cut = offset > 0 or (page is not None and len(rows) == page)
     total = query.failure_count(source, q, run) if cut else len(rows)
-    if not rows:
-        print(
-            f"no failures match ({total:,} before --offset)" if total else "no failures match",
-            file=sys.stderr,
-        )
-        return
-    _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
-    shown = f"{len(rows):,} of {total:,} shown" if len(rows) < total else f"{total:,} shown"
-    more = "; --limit N or --all for more" if len(rows) < total else ""
-    print(f"{shown}{more}; full exchange: capture show ID", file=sys.stderr)
+    if rows:
+        _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
+    print(_page_note(len(rows), total), file=sys.stderr)
+
+
+def _page_note(shown: int, total: int) -> str:
+    """Returns the stderr line under the failures table: how many of how many matched."""
+    if not total:
+        return "no failures match"
+    if shown < total:
+        return f"{shown:,} of {total:,} shown; --limit N or --all for more"
+    return f"{total:,} shown; full exchange: capture show ID"
 
 
 @app.command()

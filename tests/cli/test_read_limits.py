@@ -67,9 +67,7 @@ def test_the_table_shows_one_page_and_says_how_many_matched(cli, stored: Path) -
     result = cli("failures", "--db", stored, "-r", "1")
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.strip().splitlines()) == 1 + 50  # the header and one page
-    assert result.stderr == (
-        "50 of 137 shown; --limit N or --all for more; full exchange: capture show ID\n"
-    )
+    assert result.stderr == ("50 of 137 shown; --limit N or --all for more\n")
     limited = cli("failures", "--db", stored, "-r", "1", "--limit", "10")
     assert len(limited.stdout.strip().splitlines()) == 1 + 10
     assert limited.stderr.startswith("10 of 137 shown; --limit N or --all for more")
