@@ -4,95 +4,39 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar, cast
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console, RenderableType
 
 from capture.cli.app import DbOpt, app
+from capture.cli.shared import (
+    TABLE_PAGE,
+    BodyOpt,
+    Counted,
+    ErrorOpt,
+    ExportFormatOpt,
+    FormatOpt,
+    MethodOpt,
+    ResponseHeaderOpt,
+    RunOpt,
+    SessionOpt,
+    SinceOpt,
+    SlowerOpt,
+    SocketOpt,
+    StatusOpt,
+    UntilOpt,
+    UrlOpt,
+    page_note,
+)
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
 from capture.escape import visible
-from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
+from capture.output.tables import Format
 
 __all__ = ["db_app"]
-
-_T = TypeVar("_T")
-
-
-def _format_option(allowed: tuple[Format, ...], help_text: str) -> Any:
-    """Returns a --format option that lists and takes only the formats a command writes."""
-
-    def check(value: Format) -> Format:
-        if value not in allowed:
-            choices = ", ".join(f"'{f}'" for f in allowed)
-            raise typer.BadParameter(f"'{value}' is not one of {choices}.")
-        return value
-
-    metavar = "<" + "|".join(allowed) + ">"
-    return typer.Option("--format", "-f", metavar=metavar, help=help_text, callback=check)
-
-
-RunOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--run", "-r", metavar="RUN", help="Run id or name, or 'all' (default: the latest run)."
-    ),
-]
-FormatOpt = Annotated[Format, _format_option(LISTING_FORMATS, "Output format.")]
-StatusOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--status", "-s", metavar="STATUS", help="Status filter: 5xx, 503, 500-504, 4xx,429."
-    ),
-]
-ErrorOpt = Annotated[
-    str | None,
-    typer.Option("--error", "-e", metavar="KIND", help="Error kind(s), comma separated."),
-]
-UrlOpt = Annotated[
-    str | None, typer.Option("--url", metavar="GLOB", help="URL glob, e.g. '*/api/*'.")
-]
-MethodOpt = Annotated[str | None, typer.Option("--method", metavar="METHOD", help="HTTP method.")]
-SinceOpt = Annotated[
-    str | None,
-    typer.Option("--since", metavar="WHEN", help="From an offset into the run (30s) or a time."),
-]
-UntilOpt = Annotated[
-    str | None,
-    typer.Option("--until", metavar="WHEN", help="Up to an offset into the run (2m) or a time."),
-]
-SlowerOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--slower-than", metavar="DURATION", help="Only requests slower than this (500ms)."
-    ),
-]
-BodyOpt = Annotated[
-    str | None,
-    typer.Option("--body-contains", metavar="TEXT", help="Only bodies containing this text."),
-]
-# A response header: --header/-H is the request header of run and replay.
-ResponseHeaderOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--response-header",
-        metavar="'NAME: VALUE'",
-        help="Only responses with this header and value.",
-    ),
-]
-SocketOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--socket", metavar="ADDR", help="Client or server socket ip:port, or a client port."
-    ),
-]
-SessionOpt = Annotated[
-    int | None, typer.Option("--session", metavar="N", help="Pool slot (session) number.")
-]
-TABLE_PAGE = 50  # rows the failures table shows unless --limit or --all says otherwise
 
 
 def _console() -> Console:
@@ -183,16 +127,7 @@ def failures(
     total = query.failure_count(source, q, run) if cut else len(rows)
     if rows:
         _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
-    print(_page_note(len(rows), total), file=sys.stderr)
-
-
-def _page_note(shown: int, total: int) -> str:
-    """Returns the stderr line under the failures table: how many of how many matched."""
-    if not total:
-        return "no failures match"
-    if shown < total:
-        return f"{shown:,} of {total:,} shown; --limit N or --all for more"
-    return f"{total:,} shown; full exchange: capture show ID"
+    print(page_note(len(rows), total), file=sys.stderr)
 
 
 @app.command()
@@ -347,7 +282,7 @@ def export(
     output: Annotated[
         Path, typer.Option("--output", "-o", metavar="FILE", help="File to write; '-' for stdout.")
     ] = Path("-"),
-    fmt: Annotated[Format, _format_option(EXPORT_FORMATS, "har, jsonl or csv.")] = Format.har,
+    fmt: ExportFormatOpt = Format.har,
     db: DbOpt = DEFAULT_DB,
     status: StatusOpt = None,
     error: ErrorOpt = None,
@@ -390,7 +325,7 @@ def export(
         oldest=True,
     )
     source = open_readonly(db)
-    rows = _Counted(query.iter_failure_rows(source, q, run, full=True))
+    rows = Counted(query.iter_failure_rows(source, q, run, full=True))
     lines = har_lines(rows) if fmt is Format.har else machine_lines(rows, fmt)
     if str(output) in ("-", "/dev/stdout"):
         _emit(lines)
@@ -398,19 +333,6 @@ def export(
     protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
     write_output(output, lines, protect=protect)
     print(f"{rows.count:,} failures written to {output}", file=sys.stderr)
-
-
-class _Counted(Iterator[_T]):
-    """Passes an iterator's items through and counts them."""
-
-    def __init__(self, items: Iterator[_T]) -> None:
-        self._items = items
-        self.count = 0
-
-    def __next__(self) -> _T:
-        item = next(self._items)
-        self.count += 1
-        return item
 
 
 @app.command()
