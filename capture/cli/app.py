@@ -36,6 +36,7 @@ DbOpt = Annotated[
     typer.Option(
         "--db",
         envvar="CAPTURE_DB",
+        metavar="FILE",
         help="SQLite file to write or read (or a sqlite:/// URL). Env: CAPTURE_DB.",
     ),
 ]

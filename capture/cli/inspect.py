@@ -7,73 +7,40 @@ import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console, RenderableType
 
 from capture.cli.app import DbOpt, app
 from capture.cli.db import db_app  # registers `capture db` on app
+from capture.cli.shared import (
+    TABLE_PAGE,
+    BodyOpt,
+    ConnectionOpt,
+    Counted,
+    ErrorOpt,
+    ExportFormatOpt,
+    FormatOpt,
+    MethodOpt,
+    ResponseHeaderOpt,
+    RunOpt,
+    SessionOpt,
+    SinceOpt,
+    SlowerOpt,
+    SocketOpt,
+    StatusOpt,
+    SummaryFormatOpt,
+    UntilOpt,
+    UrlOpt,
+    page_note,
+)
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
 from capture.escape import visible
-from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
+from capture.output.tables import Format
 
 __all__ = ["db_app"]
-
-
-def _format_option(allowed: tuple[Format, ...], help_text: str) -> Any:
-    """Returns a --format option that lists and takes only the formats a command writes."""
-
-    def check(value: Format) -> Format:
-        if value not in allowed:
-            choices = ", ".join(f"'{f}'" for f in allowed)
-            raise typer.BadParameter(f"'{value}' is not one of {choices}.")
-        return value
-
-    metavar = "<" + "|".join(allowed) + ">"
-    return typer.Option("--format", "-f", metavar=metavar, help=help_text, callback=check)
-
-
-RunOpt = Annotated[
-    str | None,
-    typer.Option("--run", "-r", help="Run id or name, or 'all' (default: the latest run)."),
-]
-FormatOpt = Annotated[Format, _format_option(LISTING_FORMATS, "Output format.")]
-SUMMARY_FORMATS = (Format.table, Format.json)
-StatusOpt = Annotated[
-    str | None, typer.Option("--status", "-s", help="Status filter: 5xx, 503, 500-504, 4xx,429.")
-]
-ErrorOpt = Annotated[
-    str | None, typer.Option("--error", "-e", help="Error kind(s), comma separated.")
-]
-UrlOpt = Annotated[str | None, typer.Option("--url", help="URL glob, e.g. '*/api/*'.")]
-MethodOpt = Annotated[str | None, typer.Option("--method", help="HTTP method.")]
-SinceOpt = Annotated[
-    str | None, typer.Option("--since", help="From an offset into the run (30s) or a time.")
-]
-UntilOpt = Annotated[
-    str | None, typer.Option("--until", help="Up to an offset into the run (2m) or a time.")
-]
-SlowerOpt = Annotated[
-    str | None, typer.Option("--slower-than", help="Only requests slower than this (500ms).")
-]
-BodyOpt = Annotated[
-    str | None, typer.Option("--body-contains", help="Only bodies containing this text.")
-]
-HeaderOpt = Annotated[
-    str | None, typer.Option("--header", help="Only responses with this header: 'Name: value'.")
-]
-SocketOpt = Annotated[
-    str | None, typer.Option("--socket", help="Client or server socket ip:port, or a client port.")
-]
-SessionOpt = Annotated[
-    int | None, typer.Option("--session", help="Session number (pool slot; unique per run).")
-]
-ConnectionOpt = Annotated[
-    int | None,
-    typer.Option("--connection", help="One TCP connection: its id (capture sockets)."),
-]
 
 
 def _console() -> Console:
@@ -109,12 +76,24 @@ def failures(
     until: UntilOpt = None,
     slower_than: SlowerOpt = None,
     body_contains: BodyOpt = None,
-    header: HeaderOpt = None,
+    response_header: ResponseHeaderOpt = None,
     socket: SocketOpt = None,
     session: SessionOpt = None,
     connection: ConnectionOpt = None,
-    limit: Annotated[int, typer.Option("--limit", "-n", help="At most this many rows.")] = 50,
-    offset: Annotated[int, typer.Option("--offset", help="Skip this many rows first.")] = 0,
+    limit: Annotated[
+        int | None,
+        typer.Option(
+            "--limit",
+            metavar="N",
+            help=f"At most N rows (default: every row; the table shows {TABLE_PAGE}).",
+        ),
+    ] = None,
+    show_all: Annotated[
+        bool, typer.Option("--all", help="Show every matching row in the table too.")
+    ] = False,
+    offset: Annotated[
+        int, typer.Option("--offset", metavar="N", help="Skip this many rows first.")
+    ] = 0,
     oldest: Annotated[bool, typer.Option("--oldest", help="Oldest first.")] = False,
     fmt: FormatOpt = Format.table,
 ) -> None:
@@ -127,6 +106,10 @@ def failures(
     from capture.store.filters import FailureQuery
     from capture.store.reader import open_readonly
 
+    if limit is not None and show_all:
+        raise UsageError("--limit and --all: give one of them")
+    table = fmt is Format.table
+    page = limit if limit is not None or not table or show_all else TABLE_PAGE
     q = FailureQuery.build(
         status=status,
         error=error,
@@ -136,29 +119,34 @@ def failures(
         until=until,
         slower_than=slower_than,
         body_contains=body_contains,
-        header=header,
+        header=response_header,
         socket=socket,
         session=session,
         connection=connection,
-        limit=limit,
+        limit=page,
         offset=offset,
         oldest=oldest,
     )
-    rows = query.failure_rows(open_readonly(db), q, run)
-    if fmt is Format.table:
-        if not rows:
-            print("no failures match", file=sys.stderr)
-            return
+    source = open_readonly(db)
+    if not table:
+        _emit(machine_lines(query.iter_failure_rows(source, q, run), fmt))
+        return
+    rows = query.failure_rows(source, q, run)
+    # Counted only when the page may have cut something: a COUNT reads every match.
+    cut = offset > 0 or (page is not None and len(rows) == page)
+    total = query.failure_count(source, q, run) if cut else len(rows)
+    if rows:
         _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
-        print(f"{len(rows)} shown; full exchange: capture show ID", file=sys.stderr)
-    else:
-        _emit(machine_lines(rows, fmt))
+    print(page_note(len(rows), total), file=sys.stderr)
 
 
 @app.command()
 def show(
     request_id: Annotated[
-        int, typer.Argument(help="Request id (the id column of failures, or any request's).")
+        int,
+        typer.Argument(
+            metavar="ID", help="Request id (the id column of failures, or any request's)."
+        ),
     ],
     *,
     db: DbOpt = DEFAULT_DB,
@@ -229,18 +217,19 @@ def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
 
 @app.command()
 def summary(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id or name (default: latest); not 'all'.")
-    ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
-    fmt: Annotated[
-        Format, _format_option(SUMMARY_FORMATS, "table (text), or json: every section.")
-    ] = Format.table,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run", "-r", metavar="RUN", help="Run id or name (default: the latest); not 'all'."
+        ),
+    ] = None,
+    fmt: SummaryFormatOpt = Format.table,
 ) -> None:
     """Summarize a run: statuses, latency, per-URL, status over time, pacing, client, failures.
 
-    Example: capture summary 3            capture summary --format json | jq .urls
+    Example: capture summary -r 3            capture summary --format json | jq .urls
     """
     from capture.output.summary import report_json, report_lines
     from capture.store.reader import open_readonly
@@ -255,11 +244,9 @@ def summary(
 
 @app.command()
 def sockets(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id or name, or 'all' (default: latest).")
-    ] = None,
     *,
     db: DbOpt = DEFAULT_DB,
+    run: RunOpt = None,
     fmt: FormatOpt = Format.table,
 ) -> None:
     """Show every TCP connection of a run: sockets, requests, failures, where on it they failed.
@@ -282,14 +269,12 @@ def sockets(
 
 @app.command()
 def export(
-    run: Annotated[
-        str | None, typer.Argument(help="Run id, name or 'all' (default latest).")
-    ] = None,
     *,
+    run: RunOpt = None,
     output: Annotated[
-        Path, typer.Option("--output", "-o", help="File to write; '-' for stdout.")
+        Path, typer.Option("--output", "-o", metavar="FILE", help="File to write; '-' for stdout.")
     ] = Path("-"),
-    fmt: Annotated[Format, _format_option(EXPORT_FORMATS, "har, jsonl or csv.")] = Format.har,
+    fmt: ExportFormatOpt = Format.har,
     db: DbOpt = DEFAULT_DB,
     status: StatusOpt = None,
     error: ErrorOpt = None,
@@ -299,18 +284,18 @@ def export(
     until: UntilOpt = None,
     slower_than: SlowerOpt = None,
     body_contains: BodyOpt = None,
-    header: HeaderOpt = None,
+    response_header: ResponseHeaderOpt = None,
     socket: SocketOpt = None,
     session: SessionOpt = None,
     connection: ConnectionOpt = None,
 ) -> None:
     """Export failures in full (bodies and headers) as HAR 1.2, JSON lines or CSV.
 
+    Rows are written as they are read: memory does not grow with their number.
+
     Example: capture export --format har -o failures.har --status 5xx
     """
-    import json
-
-    from capture.output.har import har_document
+    from capture.output.har import har_lines
     from capture.output.tables import machine_lines
     from capture.safe import write_output
     from capture.store import queries as query
@@ -326,7 +311,7 @@ def export(
         until=until,
         slower_than=slower_than,
         body_contains=body_contains,
-        header=header,
+        header=response_header,
         socket=socket,
         session=session,
         connection=connection,
@@ -334,29 +319,33 @@ def export(
         oldest=True,
     )
     source = open_readonly(db)
-    rows = query.failure_rows(source, q, run, full=True)
-    if fmt is Format.har:
-        lines: Iterable[str] = [json.dumps(har_document(rows), indent=2)]
-    else:
-        lines = machine_lines(rows, fmt)
+    rows = Counted(query.iter_failure_rows(source, q, run, full=True))
+    lines = har_lines(rows) if fmt is Format.har else machine_lines(rows, fmt)
     if str(output) in ("-", "/dev/stdout"):
         _emit(lines)
         return
     protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
     write_output(output, lines, protect=protect)
-    print(f"{len(rows)} failures written to {output}", file=sys.stderr)
+    print(f"{rows.count:,} failures written to {output}", file=sys.stderr)
 
 
 @app.command()
 def replay(
-    request_id: Annotated[int, typer.Argument(help="Request id to send again.")],
+    request_id: Annotated[int, typer.Argument(metavar="ID", help="Request id to send again.")],
     *,
     db: DbOpt = DEFAULT_DB,
     header: Annotated[
         list[str] | None,
-        typer.Option("--header", "-H", help="'Name: value' to replace a stored header."),
+        typer.Option(
+            "--header",
+            "-H",
+            metavar="'NAME: VALUE'",
+            help="'Name: value' to replace a stored header.",
+        ),
     ] = None,
-    timeout: Annotated[str, typer.Option("--timeout", help="Connect and read timeout.")] = "10s",
+    timeout: Annotated[
+        str, typer.Option("--timeout", metavar="DURATION", help="Connect and read timeout.")
+    ] = "10s",
     insecure: Annotated[bool, typer.Option("-k", "--insecure", help="Skip TLS checks.")] = False,
     reuse_id: Annotated[
         bool,

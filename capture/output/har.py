@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -13,7 +13,7 @@ from capture.version import __version__
 if TYPE_CHECKING:
     from capture.store.rows import FailureDetail
 
-__all__ = ["har_document"]
+__all__ = ["har_document", "har_lines"]
 
 
 def _headers(raw: str | None) -> list[dict[str, str]]:
@@ -37,28 +37,44 @@ def _content(row: FailureDetail) -> dict[str, Any]:
     return content
 
 
-def _timings(row: FailureDetail) -> dict[str, float]:
-    """Splits a request's time into HAR phases; -1 where a phase did not happen."""
-    latency = float(row["latency_ms"])
-    connect_ms = row.get("connect_ms")
-    connect = float(connect_ms) if connect_ms is not None else -1
-    ttfb = row.get("ttfb_ms")
+def _us(value: float | None) -> int | None:
+    """Returns milliseconds as whole microseconds (None stays None)."""
+    return None if value is None else round(float(value) * 1000)
+
+
+def _phases_us(row: FailureDetail) -> dict[str, int]:
+    """Splits a request's time into HAR phases in whole microseconds; -1 where a phase
+    did not happen. Those that happened add up to the session wait plus the latency."""
+    latency = _us(row["latency_ms"]) or 0
+    connect = _us(row.get("connect_ms"))
+    ttfb = _us(row.get("ttfb_ms"))
     # ttfb and latency both count the connect from the request's start; HAR counts
-    # each phase once. No response: all of it after the connect was waiting.
-    first_byte = float(ttfb) if ttfb is not None else latency
+    # each phase once, so wait is what came after the connect. No response: all of it
+    # after the connect was waiting.
+    first_byte = min(ttfb if ttfb is not None else latency, latency)
+    opened = None if connect is None else min(connect, first_byte)
     return {
-        "blocked": float(row.get("wait_ms") or 0.0),  # waiting for a free session
+        "blocked": _us(row.get("wait_ms")) or 0,  # waiting for a free session
         "dns": -1,
-        "connect": connect,
+        "connect": -1 if opened is None else opened,
         "ssl": -1,  # inside connect when TLS was used
         "send": 0,
-        "wait": max(0.0, first_byte - max(connect, 0.0)),
-        "receive": max(0.0, latency - first_byte),
+        "wait": first_byte - (opened or 0),
+        "receive": latency - first_byte,
     }
 
 
+def _timings(phases: dict[str, int]) -> tuple[dict[str, float], float]:
+    """Returns HAR's timings in milliseconds and its "time", the sum of the phases that
+    happened (ssl is inside connect), as HAR 1.2 defines it."""
+    # Added up in whole microseconds, so that "time" is the sum exactly and no value
+    # carries float noise (0.06300000000000061): n / 1000 prints with 3 decimals at most.
+    total = sum(us for name, us in phases.items() if us >= 0 and name != "ssl")
+    return {name: -1 if us == -1 else us / 1000 for name, us in phases.items()}, total / 1000
+
+
 def _entry(row: FailureDetail) -> dict[str, Any]:
-    timings = _timings(row)
+    timings, total = _timings(_phases_us(row))
     request: dict[str, Any] = {
         "method": row["method"],
         "url": row["url"],
@@ -97,7 +113,7 @@ def _entry(row: FailureDetail) -> dict[str, Any]:
     remote = row.get("remote_addr") or ""
     entry: dict[str, Any] = {
         "startedDateTime": row["started_at"],
-        "time": sum(v for v in timings.values() if v != -1),  # as HAR 1.2 defines it
+        "time": total,  # as HAR 1.2 defines it
         "request": request,
         "response": response,
         "cache": {},
@@ -116,11 +132,29 @@ def _entry(row: FailureDetail) -> dict[str, Any]:
 
 def har_document(rows: Iterable[FailureDetail]) -> dict[str, Any]:
     """Returns failures as a HAR 1.2 log."""
+    return {"log": {**_log_header(), "entries": [_entry(row) for row in rows]}}
+
+
+def _log_header() -> dict[str, Any]:
+    """Returns the members of a HAR log before its entries."""
     return {
-        "log": {
-            "version": "1.2",
-            "creator": {"name": "capture", "version": __version__},
-            "pages": [],
-            "entries": [_entry(row) for row in rows],
-        }
+        "version": "1.2",
+        "creator": {"name": "capture", "version": __version__},
+        "pages": [],
     }
+
+
+def har_lines(rows: Iterable[FailureDetail]) -> Iterator[str]:
+    """Yields a HAR 1.2 document as lines: the header, one entry per line as it is read,
+    then the footer, so that memory does not grow with the number of rows."""
+    head = json.dumps({"log": {**_log_header(), "entries": []}}, indent=2)
+    # The header's text up to the entries' "[": what json.dumps writes, as it writes it.
+    yield head[: head.rindex("[]") + 1]
+    previous: str | None = None
+    for row in rows:
+        if previous is not None:
+            yield previous + ","
+        previous = "      " + json.dumps(_entry(row))
+    if previous is not None:
+        yield previous
+    yield "    ]\n  }\n}"

@@ -87,7 +87,7 @@ class FailureQuery:
     ) -> FailureQuery:
         """Parses the CLI's text options into a query; raises UsageError on bad input."""
         if limit is not None:
-            check_id(limit, option="--limit", lowest=0)
+            check_id(limit, option="--limit", lowest=1)  # 0 rows is never what was meant
         check_id(offset, option="--offset", lowest=0)
         if session is not None:
             check_id(session, option="--session", lowest=0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Iterator
 from typing import Any, Literal, TypedDict, TypeVar, cast, overload
 
 from capture.errors import NotFoundError, UsageError
@@ -14,7 +15,17 @@ from capture.store.filters import FailureQuery, check_id
 from capture.store.reader import ReadOnly
 from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour, RunRow, SocketRow
 
-__all__ = ["exchange", "failure_rows", "resolve_runs", "run_rows", "socket_rows"]
+__all__ = [
+    "exchange",
+    "failure_count",
+    "failure_rows",
+    "iter_failure_rows",
+    "resolve_runs",
+    "run_rows",
+    "socket_rows",
+]
+
+FETCH_ROWS = 256  # rows taken from SQLite at a time by a streamed listing
 
 # The columns of a failures listing, in its order; select_list refuses unknown names.
 _LIST_COLUMNS = ", ".join(
@@ -131,25 +142,87 @@ def failure_rows(
     db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool = False
 ) -> list[FailureRow] | list[FailureDetail]:
     """Returns the failures matching q, newest first unless q.oldest (full: every column)."""
+    if full:
+        return list(iter_failure_rows(db, q, run_spec, full=True))
+    return list(iter_failure_rows(db, q, run_spec))
+
+
+@overload
+def iter_failure_rows(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: Literal[False] = False
+) -> Iterator[FailureRow]: ...
+@overload
+def iter_failure_rows(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: Literal[True]
+) -> Iterator[FailureDetail]: ...
+
+
+def iter_failure_rows(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool = False
+) -> Iterator[FailureRow] | Iterator[FailureDetail]:
+    """Returns an iterator over the failures matching q, read FETCH_ROWS at a time so that
+    memory does not grow with their number. The run is resolved and the query run before
+    it returns: a bad --run is raised here, before any output."""
+    rows = _failure_stream(db, q, run_spec, full=full)
+    next(rows)  # up to the first yield: connect, resolve the run, execute
+    return rows
+
+
+def _failure_stream(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool
+) -> Iterator[Any]:
+    """Yields None once the query runs, then its rows as dicts; one read transaction."""
     with db.connect() as conn:
-        run_ids = resolve_runs(conn, run_spec)
-        columns = f"r.*, {_FAILURE_COLUMNS}" if full else _LIST_COLUMNS
-        cond, params = _conditions(q)
-        # Walk the failures of the run in id order and stop at the page: without the
-        # hint SQLite may pick a requests index, read every request row and sort them.
-        source = "failures AS f"
-        if run_ids is not None:
-            source += " INDEXED BY ix_failures_run_id"
-            cond.insert(0, f"f.run_id IN ({', '.join('?' * len(run_ids))})")
-            params[:0] = run_ids
-        sql = (
-            f"SELECT {columns} FROM {source} JOIN requests AS r ON r.id = f.request_id"
-            f"{' WHERE ' + ' AND '.join(cond) if cond else ''}"
-            f" ORDER BY f.request_id {'ASC' if q.oldest else 'DESC'} LIMIT ? OFFSET ?"
-        )
-        params += [-1 if q.limit is None else q.limit, q.offset]
-        cursor = conn.execute(sql, params)
-        return _dicts(cursor, FailureDetail) if full else _dicts(cursor, FailureRow)
+        sql, params = _failure_select(conn, q, run_spec, full=full)
+        cursor = conn.cursor()
+        # Plain tuples zipped with the names: dict(sqlite3.Row) looks each key up by
+        # name and takes twice as long as the query itself.
+        cursor.row_factory = None
+        cursor.execute(sql, params)
+        names = [column[0] for column in cursor.description]
+        yield None
+        while batch := cursor.fetchmany(FETCH_ROWS):
+            for row in batch:
+                yield dict(zip(names, row, strict=True))
+
+
+def failure_count(db: ReadOnly, q: FailureQuery, run_spec: str | None) -> int:
+    """Returns how many failures match q's filters, whatever its limit and offset."""
+    with db.connect() as conn:
+        sql, params = _failure_select(conn, q, run_spec, count=True)
+        (total,) = conn.execute(sql, params).fetchone()
+    return int(total)
+
+
+def _failure_select(
+    conn: sqlite3.Connection,
+    q: FailureQuery,
+    run_spec: str | None,
+    *,
+    full: bool = False,
+    count: bool = False,
+) -> tuple[str, list[Any]]:
+    """Returns the SELECT (or, with count, the COUNT) of the failures matching q."""
+    run_ids = resolve_runs(conn, run_spec)
+    columns = f"r.*, {_FAILURE_COLUMNS}" if full else _LIST_COLUMNS
+    cond, params = _conditions(q)
+    # Walk the failures of the run in id order and stop at the page: without the
+    # hint SQLite may pick a requests index, read every request row and sort them.
+    source = "failures AS f"
+    if run_ids is not None:
+        source += " INDEXED BY ix_failures_run_id"
+        cond.insert(0, f"f.run_id IN ({', '.join('?' * len(run_ids))})")
+        params[:0] = run_ids
+    where = f"{' WHERE ' + ' AND '.join(cond) if cond else ''}"
+    join = f"FROM {source} JOIN requests AS r ON r.id = f.request_id{where}"
+    if count:
+        return f"SELECT count(*) {join}", params
+    order = f" ORDER BY f.request_id {'ASC' if q.oldest else 'DESC'} LIMIT ? OFFSET ?"
+    return f"SELECT {columns} {join}{order}", [
+        *params,
+        -1 if q.limit is None else q.limit,
+        q.offset,
+    ]
 
 
 def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> ExchangeRow:

@@ -149,7 +149,7 @@ INSPECT_BOUNDS = {
     "show-zero-id": (["show", "0"], "ID must be between 1 and"),
     "replay-huge-id": (["replay", HUGE], "ID must be between 1 and"),
     "failures-run-huge": (["failures", "--run", HUGE], "is larger than any id"),
-    "failures-limit-huge": (["failures", "--limit", HUGE], "--limit must be between 0 and"),
+    "failures-limit-huge": (["failures", "--limit", HUGE], "--limit must be between 1 and"),
     "failures-offset-huge": (["failures", "--offset", HUGE], "--offset must be between 0 and"),
     "failures-session-huge": (["failures", "--session", HUGE], "--session must be between 0"),
     "failures-session-negative": (["failures", "--session", "-1"], "--session must be between"),
@@ -167,9 +167,9 @@ INSPECT_BOUNDS = {
         "outside the years 1-9999 in UTC",
     ),
     "failures-slower-than-huge": (["failures", "--slower-than", "99999h"], "must be between 1ms"),
-    "summary-all": (["summary", "all"], "summary reads one run, not 'all'"),
-    "summary-run-huge": (["summary", HUGE], "is larger than any id"),
-    "sockets-run-huge": (["sockets", HUGE], "is larger than any id"),
+    "summary-all": (["summary", "-r", "all"], "summary reads one run, not 'all'"),
+    "summary-run-huge": (["summary", "-r", HUGE], "is larger than any id"),
+    "sockets-run-huge": (["sockets", "-r", HUGE], "is larger than any id"),
 }
 
 
@@ -195,7 +195,7 @@ def test_out_of_range_id_creates_no_database(cli, clean_dir: Path, args: list[st
 
 
 def test_sockets_all_lists_every_run(cli, two_runs: Path) -> None:
-    result = cli("sockets", "all", "--db", two_runs, "-f", "json")
+    result = cli("sockets", "-r", "all", "--db", two_runs, "-f", "json")
     assert result.exit_code == 0, result.stderr
     got = sorted((r["run_id"], r["local_addr"], r["requests"]) for r in json.loads(result.stdout))
     expected = query(
@@ -203,7 +203,7 @@ def test_sockets_all_lists_every_run(cli, two_runs: Path) -> None:
         "select run_id, local_addr, count(*) from requests group by run_id, local_addr",
     )
     assert got == sorted(expected) and {r for r, _, _ in got} == {1, 2}
-    table = cli("sockets", "all", "--db", two_runs)
+    table = cli("sockets", "-r", "all", "--db", two_runs)
     assert table.exit_code == 0, table.stderr
     assert table.stderr == "all runs: 2 connections\n"
 

@@ -101,7 +101,10 @@ def test_failures_default_is_latest_run(cli, world) -> None:
         (["--url", "/c"], "r.url like '%/c%'"),
         (["--method", "get"], "r.method = 'GET'"),
         (["--body-contains", "nope"], "instr(f.body, 'nope') > 0"),
-        (["--header", "Content-Type: application/json"], "f.content_type = 'application/json'"),
+        (
+            ["--response-header", "Content-Type: application/json"],
+            "f.content_type = 'application/json'",
+        ),
         (["--session", "1"], "r.session = 1"),
         (["--since", "0.02s"], "r.offset_ms >= 20"),
         (["--until", "20ms"], "r.offset_ms < 20"),
@@ -272,7 +275,7 @@ def test_runs_lists_both(cli, world) -> None:
 
 def test_summary(cli, world) -> None:
     db, _ = world
-    out = cli("summary", "first", "--db", db).stdout
+    out = cli("summary", "-r", "first", "--db", db).stdout
     assert "requests 200, failed 165 (82.5%)" in out
     for line in (
         "500                   60  30.0%",
@@ -287,7 +290,7 @@ def test_summary(cli, world) -> None:
 
 def test_sockets(cli, world) -> None:
     db, _ = world
-    rows = json.loads(cli("sockets", "1", "--db", db, "-f", "json").stdout)
+    rows = json.loads(cli("sockets", "-r", "1", "--db", db, "-f", "json").stdout)
     expected = query(
         db, "select local_addr, count(*), sum(failed) from requests where run_id = 1 group by 1"
     )
@@ -316,19 +319,19 @@ def _check_har(doc: dict) -> None:  # type: ignore[type-arg]
 def test_export_har_jsonl_csv(cli, world, tmp_path: Path) -> None:
     db, _ = world
     har = tmp_path / "f.har"
-    assert cli("export", "1", "--db", db, "-o", har, "--status", "502").exit_code == 0
+    assert cli("export", "-r", "1", "--db", db, "-o", har, "--status", "502").exit_code == 0
     doc = json.loads(har.read_text())
     _check_har(doc)
     entries = doc["log"]["entries"]
     assert len(entries) == 50 and {e["response"]["status"] for e in entries} == {502}
     assert all(e["response"]["content"]["encoding"] == "base64" for e in entries)
-    out = cli("export", "1", "--db", db, "-f", "jsonl", "--status", "404").stdout
+    out = cli("export", "-r", "1", "--db", db, "-f", "jsonl", "--status", "404").stdout
     rows = [json.loads(line) for line in out.splitlines()]
     assert len(rows) == 50 and rows[0]["body"] == '{"error":"nope"}'
     assert ["Content-Type", "application/json"] in rows[0]["response_headers"]
     csv_rows = list(
         csv.DictReader(
-            io.StringIO(cli("export", "1", "--db", db, "-f", "csv", "--status", "503").stdout)
+            io.StringIO(cli("export", "-r", "1", "--db", db, "-f", "csv", "--status", "503").stdout)
         )
     )
     assert len(csv_rows) == 5 and {r["status"] for r in csv_rows} == {"503"}
@@ -434,7 +437,7 @@ def test_read_commands_never_change_the_file(cli, world) -> None:
         (["failures", "--status", "6xx"], 2, "not a status"),
         (["failures", "--since", "5 parsecs"], 2, "--since"),
         (["failures", "--limit", "-1"], 2, "--limit"),
-        (["summary", "42"], 4, "no run"),
+        (["summary", "-r", "42"], 4, "no run"),
         (["show", "abc"], 2, "valid integer"),
     ],
 )

@@ -387,7 +387,7 @@ def two_kinds(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
     return db, {"A": {i for i, s in rows if s == 500}, "B": {i for i, s in rows if s == 503}}
 
 
-RUN_ARGUMENT_COMMANDS = [("export", ["-f", "jsonl"]), ("summary", []), ("sockets", ["-f", "jsonl"])]
+RUN_COMMANDS = [("export", ["-f", "jsonl"]), ("summary", []), ("sockets", ["-f", "jsonl"])]
 
 
 def _ids(result: Result) -> set[int]:
@@ -406,8 +406,8 @@ def _ids(result: Result) -> set[int]:
         *(("--body-contains", v, "B") for v in ["' OR 1=1 --", "%", "_", "*"]),
         ("--body-contains", "'; DROP TABLE failures; --", ""),
         ("--body-contains", "plain", "A"),
-        *(("--header", f"Content-Length: {v}", "") for v in INJECTIONS),
-        *(("--header", f"X{v}A: x", None) for v in ['"', " ", "("]),  # not a name: refused
+        *(("--response-header", f"Content-Length: {v}", "") for v in INJECTIONS),
+        *(("--response-header", f"X{v}A: x", None) for v in ['"', " ", "("]),  # not a name: refused
         *(("--socket", v, "") for v in INJECTIONS),
         *(("--method", v, "") for v in INJECTIONS),
         *(("--error", v, "") for v in INJECTIONS),
@@ -426,8 +426,8 @@ def test_filters_reach_sql_only_as_bound_parameters(
     assert len(kinds["A"]) == len(kinds["B"]) == 2
     d = ["--db", db_path]
     results = [cli("failures", *d, "-f", "jsonl", option, value)]
-    if option == "--run":  # the other commands take the run as an argument
-        results += [cli(c, *d, *f, "--", value) for c, f in RUN_ARGUMENT_COMMANDS]
+    if option == "--run":  # every command that reads a run takes it as --run
+        results += [cli(c, *d, *f, option, value) for c, f in RUN_COMMANDS]
     else:
         results.append(cli("export", *d, "-f", "jsonl", option, value))
     for result in results:

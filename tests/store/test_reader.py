@@ -60,7 +60,7 @@ def test_reading_a_file_the_user_cannot_write(locked_copy: Path) -> None:
     if bound and shutil.which("setpriv") is None:
         pytest.skip("running as root without setpriv: file modes cannot be enforced")
     before = locked_copy.read_bytes()
-    listed = _capture("failures", "-f", "json", "-n", "100", "--db", locked_copy, bound=bound)
+    listed = _capture("failures", "-f", "json", "--limit", "100", "--db", locked_copy, bound=bound)
     assert listed.returncode == 0, listed.stderr
     rows = json.loads(listed.stdout)
     # mix=500:25,404:10 over 40 requests: 25 500s, 10 404s, 5 200s.

@@ -1,0 +1,143 @@
+"""What the read commands (cli.inspect) share: the options for the run, the output
+format and the filters of `failures` and `export`, each with a metavar so that help
+names what a value is, not a Python type; the failures table's page note; and the
+iterator that counts the rows an export writes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import typer
+
+from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
+
+__all__ = [
+    "TABLE_PAGE",
+    "BodyOpt",
+    "ConnectionOpt",
+    "Counted",
+    "ErrorOpt",
+    "ExportFormatOpt",
+    "FormatOpt",
+    "MethodOpt",
+    "ResponseHeaderOpt",
+    "RunOpt",
+    "SessionOpt",
+    "SinceOpt",
+    "SlowerOpt",
+    "SocketOpt",
+    "StatusOpt",
+    "SummaryFormatOpt",
+    "UntilOpt",
+    "UrlOpt",
+    "page_note",
+]
+
+
+def _format_option(allowed: tuple[Format, ...], help_text: str) -> Any:
+    """Returns a --format option that lists and takes only the formats a command writes."""
+
+    def check(value: Format) -> Format:
+        if value not in allowed:
+            choices = ", ".join(f"'{f}'" for f in allowed)
+            raise typer.BadParameter(f"'{value}' is not one of {choices}.")
+        return value
+
+    metavar = "<" + "|".join(allowed) + ">"
+    return typer.Option("--format", "-f", metavar=metavar, help=help_text, callback=check)
+
+
+RunOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--run", "-r", metavar="RUN", help="Run id or name, or 'all' (default: the latest run)."
+    ),
+]
+FormatOpt = Annotated[Format, _format_option(LISTING_FORMATS, "Output format.")]
+ExportFormatOpt = Annotated[Format, _format_option(EXPORT_FORMATS, "har, jsonl or csv.")]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--status", "-s", metavar="STATUS", help="Status filter: 5xx, 503, 500-504, 4xx,429."
+    ),
+]
+ErrorOpt = Annotated[
+    str | None,
+    typer.Option("--error", "-e", metavar="KIND", help="Error kind(s), comma separated."),
+]
+UrlOpt = Annotated[
+    str | None, typer.Option("--url", metavar="GLOB", help="URL glob, e.g. '*/api/*'.")
+]
+MethodOpt = Annotated[str | None, typer.Option("--method", metavar="METHOD", help="HTTP method.")]
+SinceOpt = Annotated[
+    str | None,
+    typer.Option("--since", metavar="WHEN", help="From an offset into the run (30s) or a time."),
+]
+UntilOpt = Annotated[
+    str | None,
+    typer.Option("--until", metavar="WHEN", help="Up to an offset into the run (2m) or a time."),
+]
+SlowerOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--slower-than", metavar="DURATION", help="Only requests slower than this (500ms)."
+    ),
+]
+BodyOpt = Annotated[
+    str | None,
+    typer.Option("--body-contains", metavar="TEXT", help="Only bodies containing this text."),
+]
+# A response header: --header/-H is the request header of run and replay.
+ResponseHeaderOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--response-header",
+        metavar="'NAME: VALUE'",
+        help="Only responses with this header and value.",
+    ),
+]
+SocketOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--socket", metavar="ADDR", help="Client or server socket ip:port, or a client port."
+    ),
+]
+SessionOpt = Annotated[
+    int | None,
+    typer.Option("--session", metavar="N", help="Session number (pool slot; unique per run)."),
+]
+SummaryFormatOpt = Annotated[
+    Format,
+    _format_option((Format.table, Format.json), "table (text), or json: every section."),
+]
+ConnectionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--connection", metavar="ID", help="One TCP connection: its id (capture sockets)."
+    ),
+]
+TABLE_PAGE = 50  # rows the failures table shows unless --limit or --all says otherwise
+
+
+def page_note(shown: int, total: int) -> str:
+    """Returns the stderr line under the failures table: how many of how many matched."""
+    if not total:
+        return "no failures match"
+    if shown < total:
+        return f"{shown:,} of {total:,} shown; --limit N or --all for more"
+    from capture.output.hints import program
+
+    return f"{total:,} shown; full exchange: {program()} show ID"
+
+
+class Counted(Iterator[Any]):
+    """Passes an iterator's items through and counts them."""
+
+    def __init__(self, items: Iterator[Any]) -> None:
+        self._items, self.count = items, 0
+
+    def __next__(self) -> Any:
+        item = next(self._items)
+        self.count += 1
+        return item
