@@ -43,7 +43,9 @@ with FaultServer("127.0.0.1", 0) as server:
          "-c", connections, "--id-header", "X-Capture-Id", "--db", db, "--quiet"],
         capture_output=True, text=True, timeout=120,
     )
-    entries = server.entries()
+    # The target logs a request when its reply is done, which may be after the client
+    # has its response: wait for all of them, not what has been logged by now.
+    entries = server.wait_for_entries(int(requests), timeout_s=30)
 print(json.dumps({
     "rc": run.returncode,
     "stderr": run.stderr,
