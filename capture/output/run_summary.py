@@ -55,7 +55,7 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
         yield f"  status    {_counts(snap.status_counts, s.sent)}"
     if snap.error_counts:
         yield f"  errors    {_counts(snap.error_counts, s.sent)}"
-    yield f"  sockets   {s.sockets_used} client sockets used for {s.connections} connections"
+    yield f"  connections {s.sockets_used} TCP connections opened by {s.connections} sessions"
     limit = client_limit(s)
     if limit.cpu_share is not None:
         procs = int(s.extra.get("procs", 1))

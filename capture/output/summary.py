@@ -67,7 +67,7 @@ def report_lines(rep: Report) -> Iterator[str]:
         counted: tuple[tuple[str, Sequence[tuple[str | None, int]], bool], ...] = (
             ("top failing URLs", rep["top_urls"], True),
             ("failures by remote address", rep["by_remote"], False),
-            ("failures by client socket", rep["by_socket"], False),
+            ("failures by connection", rep["by_socket"], False),
         )
         for title, values, short in counted:
             yield ""

@@ -145,9 +145,11 @@ RUNS = TableSpec(
             "cpu_s",
             "real",
             doc=(
-                "CPU seconds (user + system) that capture's own processes used while sending, "
-                "summed over the processes of a --procs run; with duration_s it tells whether "
-                "the client itself was the limit (revision 0003; NULL for older runs)"
+                "CPU seconds (user + system, all threads) that capture's own processes used "
+                "during the run, summed over the processes of a --procs run: each counts from "
+                "its start of sending to the end of its share. cpu_s / (duration_s x processes) "
+                '≥ 0.9 flags the client as the limit (README: "Is the client the limit?") '
+                "(revision 0003; NULL for older runs)"
             ),
         ),
     ),

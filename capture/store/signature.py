@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 import re
 
-__all__ = ["SIGNATURE_CHARS", "signature"]
+__all__ = ["SIGNATURE_CHARS", "mask_tokens", "signature"]
 
 SIGNATURE_CHARS = 160
 _PREFIX_BYTES = 256  # masking only shortens text: this covers SIGNATURE_CHARS
@@ -43,7 +43,12 @@ def signature(body: bytes | None, error_message: str | None = None) -> str | Non
 
 
 @functools.lru_cache(maxsize=1024)  # error storms repeat a few bodies many times
+def mask_tokens(text: str) -> str:
+    """Returns text with its ids, times, counts and addresses masked (no length limit)."""
+    return _TOKEN.sub(_mask, text)
+
+
 def _masked(text: str) -> str:
     if "GMT" in text:
         text = _HTTP_DATE.sub("<time>", text)
-    return " ".join(_TOKEN.sub(_mask, text).split())[:SIGNATURE_CHARS]
+    return " ".join(mask_tokens(text).split())[:SIGNATURE_CHARS]

@@ -38,7 +38,6 @@ class StatsSnapshot:
     latency_ms: dict[str, float] = field(default_factory=dict)  # p50.. and max
     lag_ms: dict[str, float] = field(default_factory=dict)
     wait_ms: dict[str, float] = field(default_factory=dict)
-    sockets: int = 0
     last_offset_s: float = 0.0
     cpu_s: float = 0.0  # CPU seconds of the processes that have finished their share
 
@@ -52,7 +51,6 @@ class Stats:
         self.failed = 0
         self.status_counts: Counter[int] = Counter()
         self.error_counts: Counter[str] = Counter()
-        self.sockets: set[str] = set()
         self.latency = _histogram()
         self.lag = _histogram()
         self.wait = _histogram()
@@ -67,11 +65,7 @@ class Stats:
     def add_many(self, records: Sequence[Any]) -> None:
         """Counts finished records (capture.store.record.Record) under one lock acquisition."""
         with self._lock:
-            status_counts, error_counts, sockets = (
-                self.status_counts,
-                self.error_counts,
-                self.sockets,
-            )
+            status_counts, error_counts = self.status_counts, self.error_counts
             latency, lag, wait = (
                 self.latency.record_value,
                 self.lag.record_value,
@@ -85,8 +79,6 @@ class Stats:
                     status_counts[rec.status] += 1
                 if rec.error_kind is not None:
                     error_counts[rec.error_kind] += 1
-                if rec.local_addr is not None:
-                    sockets.add(rec.local_addr)
                 latency(_us(rec.latency_s))
                 wait(_us(rec.wait_s))
                 if rec.lag_s is not None:
@@ -105,7 +97,6 @@ class Stats:
                 "failed": self.failed,
                 "status_counts": dict(self.status_counts),
                 "error_counts": dict(self.error_counts),
-                "sockets": sorted(self.sockets),
                 "last_offset_s": self.last_offset_s,
                 "cpu_s": self.cpu_s,
                 "latency": self.latency.encode(),
@@ -120,7 +111,6 @@ class Stats:
             self.failed += payload["failed"]
             self.status_counts.update(payload["status_counts"])
             self.error_counts.update(payload["error_counts"])
-            self.sockets.update(payload["sockets"])
             self.last_offset_s = max(self.last_offset_s, payload["last_offset_s"])
             self.cpu_s += payload.get("cpu_s", 0.0)
             for name in ("latency", "lag", "wait"):
@@ -138,7 +128,6 @@ class Stats:
                 latency_ms=_percentiles(self.latency),
                 lag_ms=_percentiles(self.lag),
                 wait_ms=_percentiles(self.wait),
-                sockets=len(self.sockets),
                 last_offset_s=self.last_offset_s,
                 cpu_s=self.cpu_s,
             )

@@ -7,7 +7,7 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 
 # The signature's own token scan and masks: a URL and a body collapse ids alike.
-from capture.store.signature import _TOKEN, _mask
+from capture.store.signature import mask_tokens
 
 __all__ = ["url_template"]
 
@@ -17,8 +17,8 @@ def url_template(url: str) -> str:
     try:
         parts = urlsplit(url)
     except ValueError:  # stored as configured, but never trust a stored string to parse
-        return _TOKEN.sub(_mask, url)
+        return mask_tokens(url)
     origin = f"{parts.scheme}://{parts.netloc}" if parts.scheme else ""
-    path = _TOKEN.sub(_mask, parts.path)
-    query = "?" + _TOKEN.sub(_mask, parts.query) if parts.query else ""
+    path = mask_tokens(parts.path)
+    query = "?" + mask_tokens(parts.query) if parts.query else ""
     return origin + path + query

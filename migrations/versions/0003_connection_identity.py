@@ -104,8 +104,25 @@ def upgrade() -> None:
     op.execute(f"CREATE VIEW failure_details AS {_failure_details(identity=True)}")
 
 
+def _other_views(conn: sa.Connection) -> list[tuple[str, str]]:
+    """Returns (name, CREATE VIEW text) of SQLite's views other than failure_details.
+
+    Dropping a column makes SQLite's batch mode copy the table and rename the copy, and
+    the rename fails while a view reads the table: they go and come back around it."""
+    if conn.dialect.name != "sqlite":
+        return []
+    found = conn.execute(
+        sa.text("SELECT name, sql FROM sqlite_master WHERE type = 'view' ORDER BY name")
+    )
+    return [(name, sql) for name, sql in found if name != "failure_details"]
+
+
 def downgrade() -> None:
+    conn = op.get_bind()
     op.execute("DROP VIEW IF EXISTS failure_details")
+    views = _other_views(conn)
+    for name, _ in views:
+        op.execute(f"DROP VIEW {name}")
     with op.batch_alter_table("requests", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_requests_run_id_connection_id"))
         batch_op.drop_column("connection_id")
@@ -113,4 +130,6 @@ def downgrade() -> None:
     with op.batch_alter_table("runs", schema=None) as batch_op:
         batch_op.drop_column("cpu_s")
         batch_op.drop_column("run_key")
+    for _, sql in views:
+        op.execute(sql)
     op.execute(f"CREATE VIEW failure_details AS {_failure_details(identity=False)}")

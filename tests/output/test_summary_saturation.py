@@ -96,3 +96,10 @@ def test_end_of_run_summary_of_an_idle_client_has_no_warning() -> None:
     lines = list(summary_lines(_summary(0.2, procs=2), db="x.db"))
     assert "  client    CPU 0.20 s, 5% of a core per process, 2 processes" in lines
     assert not [x for x in lines if "WARNING" in x]
+
+
+def test_end_of_run_summary_counts_tcp_connections_not_client_sockets() -> None:
+    # sockets_used counts connections (runs.sockets_used); the sessions are the pool.
+    lines = list(summary_lines(_summary(0.2), db="x.db"))
+    assert "  connections 4 TCP connections opened by 4 sessions" in lines
+    assert not [x for x in lines if "client sockets" in x]

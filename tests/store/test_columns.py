@@ -66,3 +66,37 @@ def test_every_aliased_column_in_the_read_sql_is_listed(module: object) -> None:
     known = {"r": set(REQUESTS.names), "f": set(FAILURES.names)}
     assert used, "no aliased columns found: the pattern no longer matches the SQL"
     assert sorted((a, n) for a, n in used if n not in known[a]) == []
+
+
+def _schema_md_rows(table: str) -> dict[str, tuple[str, str]]:
+    """Returns {column: (type, meaning)} from docs/schema.md's table of that table."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "schema.md").read_text()
+    section = text.split(f"## `{table}`", 1)[1].split("\n## ", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        found = re.fullmatch(r"\| `(\w+)` \| (\w+) \| (.*) \|", line)
+        if found:
+            rows[found[1]] = (found[2], found[3])
+    return rows
+
+
+def _plain(markdown: str) -> str:
+    """Returns a meaning cell as plain text: no code marks or links, ASCII operators."""
+    text = markdown.replace("`", "").replace("\u00d7", "x").replace("\u2212", "-")
+    text = re.sub(r"\[([^\]]+)\]\([^)]+\)", r"\1", text)
+    return " ".join(text.split())
+
+
+_MD_TYPES = {"integer": "integer", "real": "float", "text": "text", "blob": "blob"}
+
+
+@pytest.mark.parametrize("table", TABLES, ids=lambda t: t.name)
+def test_schema_md_documents_each_column_as_columns_py_does(table: TableSpec) -> None:
+    # columns.py's docs feed `capture db metadata` (Datasette); schema.md is for people:
+    # one may not drift from the other.
+    rows = _schema_md_rows(table.name)
+    assert set(rows) == set(table.names)
+    for column in table.columns:
+        md_type, meaning = rows[column.name]
+        assert md_type == _MD_TYPES[column.type], column.name
+        assert _plain(meaning) == _plain(column.doc), column.name
