@@ -119,8 +119,9 @@ def _entry(row: FailureDetail) -> dict[str, Any]:
         "cache": {},
         "timings": timings,
         "serverIPAddress": remote.rsplit(":", 1)[0].strip("[]"),
-        # HAR's "connection" is the parent TCP connection's id: the client port will do.
-        "connection": (row.get("local_addr") or "").rsplit(":", 1)[-1],
+        # HAR's "connection": the parent TCP connection's id (the client port is not
+        # one: the kernel may give it to two connections of a run).
+        "connection": "" if row.get("connection_id") is None else str(row["connection_id"]),
         "comment": " ".join(
             str(x)
             for x in (f"capture id {row['id']}", row.get("error_kind"), row.get("error_message"))

@@ -155,17 +155,19 @@ def _fit(text: str, cut: Cut, width: int) -> str:
 # first; README "Reading a capture" lists them): ids, sockets and statuses stay whole.
 def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> FittedTable:
     """Returns the failures list as a table; narrow, it leaves out body, offset, method,
-    position on the connection and latency, in that order, and cuts URLs in the middle."""
+    connection, position on the connection and latency, in that order, and cuts URLs in
+    the middle."""
     columns = [
         Column("id", "right"),
         *([Column("run", "right")] if all_runs else []),
-        Column("offset", "right", drop=4),
-        Column("method", drop=3),
+        Column("offset", "right", drop=5),
+        Column("method", drop=4),
         Column("url", cut=Cut.middle, min_width=16),
         Column("outcome"),
         Column("latency", "right", drop=1),
-        Column("body", "right", drop=5),
+        Column("body", "right", drop=6),
         Column("socket"),
+        Column("connection", "right", drop=3),
         Column(POSITION_HEADER, "right", drop=2),
     ]
     return FittedTable(
@@ -181,6 +183,7 @@ def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> FittedT
                 ms(row["latency_ms"]),
                 size(row.get("body_size")),
                 row.get("local_addr") or "-",
+                row.get("connection_id") or "-",
                 row.get("connection_request_no") or "-",
             ]
             for row in rows

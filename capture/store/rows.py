@@ -101,6 +101,8 @@ class FailureRow(TypedDict):
     connection_no: int | None
     connection_request_no: int | None
     correlation_id: str | None
+    process: int | None
+    connection_id: int | None
 
 
 class _Request(TypedDict):

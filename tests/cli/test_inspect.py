@@ -214,11 +214,17 @@ def test_table_output(cli, world) -> None:
         "latency",
         "body",
         "socket",
+        "connection",
         "req#",
         "on",
         "conn",
     ]
     assert len(lines) == 4 and all(" 404 " in line for line in lines[1:])
+    # the connection column is the row's connection_id
+    ids = [int(line.split()[0]) for line in lines[1:]]
+    for rid, line in zip(ids, lines[1:], strict=True):
+        ((conn,),) = query(db, "select connection_id from requests where id = ?", rid)
+        assert line.split()[-2] == str(conn)
 
 
 def test_show_one_exchange(cli, world) -> None:

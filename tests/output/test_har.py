@@ -38,6 +38,7 @@ FAILURE: dict[str, Any] = {
     "latency_ms": 30.0,
     "remote_addr": "127.0.0.1:8080",
     "local_addr": "127.0.0.1:51234",
+    "connection_id": 12,  # the TCP connection, not the client port (which may repeat)
 }
 RESET: dict[str, Any] = {
     "id": 10,
@@ -62,6 +63,7 @@ RESET: dict[str, Any] = {
     "latency_ms": 3.0,
     "remote_addr": "[::1]:8080",
     "local_addr": "[::1]:40000",
+    "connection_id": 3,
 }
 BINARY_CUT = FAILURE | {
     "id": 11,
@@ -119,7 +121,7 @@ EXPECTED = {
                 "receive": 10.0,
             },
             "serverIPAddress": "127.0.0.1",
-            "connection": "51234",
+            "connection": "12",
             "comment": "capture id 9",
         },
     ),
@@ -161,7 +163,7 @@ EXPECTED = {
                 "receive": 0.0,
             },
             "serverIPAddress": "::1",
-            "connection": "40000",
+            "connection": "3",
             "comment": "capture id 10 reset Connection reset by peer",
         },
     ),

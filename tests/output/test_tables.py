@@ -21,10 +21,16 @@ ROW: dict[str, Any] = {
     "latency_ms": 12.04,
     "body_size": 2048,
     "local_addr": "127.0.0.1:51234",
+    "connection_id": 7,
     "connection_request_no": 3,
 }
 LONG = "http://h/" + "a" * 30 + "/" + "b" * 30 + "?q=1"
-NO_SOCKET = {"local_addr": None, "connection_request_no": None, "body_size": None}
+NO_SOCKET = {
+    "local_addr": None,
+    "connection_id": None,
+    "connection_request_no": None,
+    "body_size": None,
+}
 RUNS = [
     {
         "id": 1,
@@ -90,17 +96,18 @@ CASES = {
         200,
         [
             "id   offset  method  url                outcome  latency     body  socket      "
-            "     req# on conn",
+            "     connection  req# on conn",
             " 7  1.234 s  GET     /api/orders?id=42  503      12.0 ms  2.0 KiB  127.0.0.1:512"
-            "34             3",
+            "34           7             3",
         ],
     ),
-    "narrow terminal: whole columns left out (body, offset), the socket kept whole": (
+    "narrow terminal: whole columns left out (body, offset, method, connection), the socket "
+    "kept whole": (
         lambda: failures_table([ROW]),
         80,
         [
-            "id  method  url                outcome  latency  socket           req# on conn",
-            " 7  GET     /api/orders?id=42  503      12.0 ms  127.0.0.1:51234             3",
+            "id  url                outcome  latency  socket           req# on conn",
+            " 7  /api/orders?id=42  503      12.0 ms  127.0.0.1:51234             3",
         ],
     ),
     "60 columns: fewer columns, the URL cut in the middle": (
@@ -123,9 +130,9 @@ CASES = {
         200,
         [
             "   id  run   offset  method  url                                                    "
-            "             outcome         latency  body  socket  req# on conn",
+            "             outcome         latency  body  socket  connection  req# on conn",
             "12345    1  1.234 s  GET     /aaaaaaaaaaaaaaaaaaaaaaaaaaaaaa/bbbbbbbbbbbbbbbbbbbbbbbb"
-            "bbbbbb?q=1  200 body_reset  12.0 ms     -  -                  -",
+            "bbbbbb?q=1  200 body_reset  12.0 ms     -  -                -             -",
         ],
     ),
     "markup and escapes in data are shown, not obeyed": (
@@ -144,9 +151,9 @@ CASES = {
         200,
         [
             "id   offset  method  url                    outcome  latency     body  socket    "
-            "       req# on conn",
+            "       connection  req# on conn",
             " 7  1.234 s  GET     /[red]x[/red]\\x1b[31m  reset    0.50 ms  5.0 MiB  127.0.0.1:"
-            "51234             3",
+            "51234           7             3",
         ],
     ),
     "runs": (
