@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperArgument
 
 from capture.version import __version__
 
@@ -20,6 +21,20 @@ def invoked_args() -> Sequence[str]:
     """Returns the arguments of the command being run, for runs.command_line."""
     return ARGS.get()
 
+
+_typer_argument_type = TyperArgument.display_type_rich
+
+
+def _argument_type(self: TyperArgument, ctx: Any) -> str | None:
+    """Returns what --help prints after an argument: nothing when it has a metavar."""
+    return None if self.metavar else _typer_argument_type(self, ctx)
+
+
+# Typer prints `ID <int>` for an argument even with a metavar (an option's metavar
+# replaces its type): help speaks to users, not in Python types. Only capture's own
+# commands are built from this module, but the class is Typer's: a program that imports
+# capture.cli gets the same help for its own arguments that have a metavar.
+TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign,assignment]
 
 app = typer.Typer(
     name="capture",

@@ -33,76 +33,117 @@ __all__ = ["run", "target"]
 @app.command()
 def run(
     urls: Annotated[
-        list[str] | None, typer.Argument(help="URL(s) to send to, round-robin.")
+        list[str] | None, typer.Argument(metavar="URL...", help="URL(s) to send to, round-robin.")
     ] = None,
     *,
     requests: Annotated[
-        int | None, typer.Option("-n", "--requests", help="Stop after this many requests.")
+        int | None,
+        typer.Option("-n", "--requests", metavar="N", help="Stop after this many requests."),
     ] = None,
     duration: Annotated[
-        str | None, typer.Option("-d", "--duration", help="Stop after this long: 30s, 5m, 1h.")
+        str | None,
+        typer.Option(
+            "-d", "--duration", metavar="DURATION", help="Stop after this long: 30s, 5m, 1h."
+        ),
     ] = None,
     qps: Annotated[
         float | None,
         typer.Option(
-            "-q", "--qps", help="Global rate in requests/s (default: as fast as possible)."
+            "-q",
+            "--qps",
+            metavar="RATE",
+            help="Global rate in requests/s (default: as fast as possible).",
         ),
     ] = None,
     connections: Annotated[
-        int, typer.Option("-c", "--connections", help="Sessions in the pool, one socket each.")
+        int,
+        typer.Option(
+            "-c", "--connections", metavar="N", help="Sessions in the pool, one socket each."
+        ),
     ] = 10,
     workers: Annotated[
-        int | None, typer.Option("-w", "--workers", help="Worker threads (default: connections).")
+        int | None,
+        typer.Option("-w", "--workers", metavar="N", help="Worker threads (default: connections)."),
     ] = None,
     method: Annotated[
-        str | None, typer.Option("-X", "--method", help="HTTP method (default GET).")
+        str | None,
+        typer.Option("-X", "--method", metavar="METHOD", help="HTTP method (default GET)."),
     ] = None,
     header: Annotated[
-        list[str] | None, typer.Option("-H", "--header", help="'Name: value', repeatable.")
+        list[str] | None,
+        typer.Option("-H", "--header", metavar="'NAME: VALUE'", help="'Name: value', repeatable."),
     ] = None,
     data: Annotated[
-        str | None, typer.Option("--data", help="Request body: TEXT, or @FILE to read it.")
+        str | None,
+        typer.Option(
+            "--data", metavar="TEXT|@FILE", help="Request body: TEXT, or @FILE to read it."
+        ),
     ] = None,
     targets: Annotated[
         Path | None,
-        typer.Option("--targets", help="Targets file: vegeta http format or JSON lines."),
+        typer.Option(
+            "--targets", metavar="FILE", help="Targets file: vegeta http format or JSON lines."
+        ),
     ] = None,
     id_header: Annotated[
         str | None,
         typer.Option(
-            "--id-header", help="Send a unique RUN-SEQ value in this header, and store it."
+            "--id-header",
+            metavar="NAME",
+            help="Send a unique KEY-SEQ value (run key, sequence) in this header, and store it.",
         ),
     ] = None,
     timeout: Annotated[
-        str, typer.Option("--timeout", help="Connect and read timeout per request.")
+        str,
+        typer.Option("--timeout", metavar="DURATION", help="Connect and read timeout per request."),
     ] = "10s",
     max_time: Annotated[
         str,
         typer.Option(
-            "--max-time", help="Total deadline per request, body included; 'off' for none."
+            "--max-time",
+            metavar="DURATION",
+            help="Total deadline per request, body included; 'off' for none.",
         ),
     ] = f"{DEFAULT_MAX_TIME_S:g}s",
     fail_status: Annotated[
         str | None,
-        typer.Option("--fail-status", help="Statuses that count as failures (default: >= 400)."),
+        typer.Option(
+            "--fail-status",
+            metavar="STATUSES",
+            help="Statuses that count as failures (default: >= 400).",
+        ),
     ] = None,
     slow: Annotated[
-        str | None, typer.Option("--slow", help="Also count responses slower than this as failed.")
+        str | None,
+        typer.Option(
+            "--slow", metavar="DURATION", help="Also count responses slower than this as failed."
+        ),
     ] = None,
     stop_after_failures: Annotated[
-        int | None, typer.Option("--stop-after-failures", help="Stop once K failures occurred.")
+        int | None,
+        typer.Option("--stop-after-failures", metavar="K", help="Stop once K failures occurred."),
     ] = None,
     max_body: Annotated[
-        str, typer.Option("--max-body", help="Bytes of each failed response body to store.")
+        str,
+        typer.Option(
+            "--max-body", metavar="SIZE", help="Bytes of each failed response body to store."
+        ),
     ] = "64KiB",
     max_queue: Annotated[
         str,
-        typer.Option("--max-queue", help="Bytes of records waiting for the writer, at most."),
+        typer.Option(
+            "--max-queue", metavar="SIZE", help="Bytes of records waiting for the writer, at most."
+        ),
     ] = "64MiB",
     grace: Annotated[
-        str, typer.Option("--grace", help="On Ctrl-C, how long in-flight requests may finish.")
+        str,
+        typer.Option(
+            "--grace", metavar="DURATION", help="On Ctrl-C, how long in-flight requests may finish."
+        ),
     ] = "5s",
-    name: Annotated[str | None, typer.Option("--name", help="A name for this run.")] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", metavar="NAME", help="A name for this run.")
+    ] = None,
     trust_env: Annotated[
         bool, typer.Option("--trust-env", help="Use proxies and .netrc from the environment.")
     ] = False,
@@ -121,30 +162,51 @@ def run(
     ] = False,
     hooks: Annotated[
         str | None,
-        typer.Option("--hooks", help="Hook functions: FILE.py, a module, or module:object."),
+        typer.Option(
+            "--hooks",
+            metavar="FILE.py|MODULE",
+            help="Hook functions: FILE.py, a module, or module:object.",
+        ),
     ] = None,
     procs: Annotated[
         str,
-        typer.Option("--procs", help="Processes, each with its own pool: N, or 'auto' (cores)."),
+        typer.Option(
+            "--procs",
+            metavar="N|auto",
+            help="Processes, each with its own pool: N, or 'auto' (cores).",
+        ),
     ] = "1",
     no_pin: Annotated[
         bool,
         typer.Option("--no-pin", help="Let the OS move each process between cores."),
     ] = False,
     fail_if_body: Annotated[
-        list[str] | None, typer.Option("--fail-if-body", help="Failure when the body matches.")
+        list[str] | None,
+        typer.Option("--fail-if-body", metavar="REGEX", help="Failure when the body matches."),
     ] = None,
     expect_body: Annotated[
         list[str] | None,
-        typer.Option("--expect-body", help="Failure when the body does not match this regex."),
+        typer.Option(
+            "--expect-body",
+            metavar="REGEX",
+            help="Failure when the body does not match this regex.",
+        ),
     ] = None,
     expect_header: Annotated[
         list[str] | None,
-        typer.Option("--expect-header", help="'Name: REGEX': failure when missing or different."),
+        typer.Option(
+            "--expect-header",
+            metavar="'NAME: REGEX'",
+            help="'Name: REGEX': failure when missing or different.",
+        ),
     ] = None,
     fail_if_json: Annotated[
         list[str] | None,
-        typer.Option("--fail-if-json", help="PATH or PATH=VALUE in a JSON body (docs/api.md)."),
+        typer.Option(
+            "--fail-if-json",
+            metavar="PATH[=VALUE]",
+            help="PATH or PATH=VALUE in a JSON body (docs/api.md).",
+        ),
     ] = None,
     db: DbOpt = DEFAULT_DB,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress and no summary.")] = False,
@@ -306,9 +368,11 @@ def _targets(
 def target(
     *,
     port: Annotated[
-        int, typer.Option("--port", "-p", help="Port to listen on (0: any free).")
+        int, typer.Option("--port", "-p", metavar="PORT", help="Port to listen on (0: any free).")
     ] = 8080,
-    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", metavar="ADDRESS", help="Address to listen on.")
+    ] = "127.0.0.1",
 ) -> None:
     """Start the built-in fault-injecting test server (see docs/target.md).
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -161,3 +163,28 @@ def test_read_help_shows_no_python_types(cli, name: str) -> None:
 def test_replay_help_names_its_header_value(cli) -> None:
     text = cli("replay", "--help").stdout
     assert "-H, --header 'NAME: VALUE'" in text and "<list[str]>" not in text
+
+
+def _commands(group: Any, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Returns the argument list of every command and subcommand of a click group."""
+    found = []
+    for name, command in group.commands.items():
+        path = (*prefix, name)
+        found.append(path)
+        if hasattr(command, "commands"):
+            found.extend(_commands(command, path))
+    return found
+
+
+def test_no_help_anywhere_shows_a_python_type(cli) -> None:
+    # Every command the CLI has, found from the app itself: a new one is checked too.
+    import typer.main
+
+    from capture.cli.main import app
+
+    commands = _commands(typer.main.get_command(app))
+    assert ("run",) in commands and ("db", "metadata") in commands
+    for args in commands:
+        text = cli(*args, "--help").stdout
+        shown = re.findall(r"<[a-z_]+(?:\[[a-z_, ]+\])?>", text)
+        assert shown == [], (args, shown)
