@@ -95,6 +95,7 @@ def client_note(p: Progress, cpu_share: float | None) -> str | None:
         duration_s=None if cpu_share is None else 1.0,
         procs=1,
         lag_p99_ms=snap.lag_ms.get("p99"),  # empty without --qps
+        pool_busy=p.busy_sessions >= p.connections,
         wait_p50_ms=snap.wait_ms.get("p50"),
         latency_p50_ms=snap.latency_ms.get("p50"),
     )

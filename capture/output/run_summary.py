@@ -10,7 +10,7 @@ from typing import Any
 from capture.output.hints import program
 from capture.output.units import ms, percent, rate, seconds
 from capture.results import RunSummary
-from capture.store.saturation import Saturation, client_limits
+from capture.store.saturation import Saturation, client_limits, pool_bound
 
 __all__ = ["client_limit", "keep_up_warning", "summary_json", "summary_lines"]
 
@@ -97,6 +97,13 @@ def client_limit(s: RunSummary) -> Saturation:
         duration_s=s.duration_s,
         procs=int(s.extra.get("procs", 1)),
         lag_p99_ms=snap.lag_ms.get("p99") if s.qps_asked else None,
+        pool_busy=pool_bound(
+            qps=s.qps_asked,
+            latency_p50_ms=snap.latency_ms.get("p50"),
+            sessions=s.connections,
+            wait_p99_ms=snap.wait_ms.get("p99"),
+            lag_p99_ms=snap.lag_ms.get("p99"),
+        ),
         wait_p50_ms=snap.wait_ms.get("p50"),
         latency_p50_ms=snap.latency_ms.get("p50"),
     )

@@ -22,7 +22,7 @@ from capture.store.rows import (
     RunRecord,
     UrlRow,
 )
-from capture.store.saturation import client_limits
+from capture.store.saturation import client_limits, pool_bound
 from capture.store.urls import url_template
 
 __all__ = ["nearest_rank", "run_report"]
@@ -328,6 +328,14 @@ def _client_limit(
         duration_s=duration_s,
         procs=procs,
         lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
+        pool_busy=pacing is not None
+        and pool_bound(
+            qps=run["qps_asked"],
+            latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
+            sessions=int(config.get("connections") or 1) * procs,
+            wait_p99_ms=_rank(conn, run["id"], "wait_ms", total, 99),
+            lag_p99_ms=pacing["lag_ms"].get("p99"),
+        ),
         wait_p50_ms=_median(conn, run["id"], "wait_ms", total),
         latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
     )
@@ -343,10 +351,17 @@ def _client_limit(
 
 def _median(conn: sqlite3.Connection, run_id: int, column: str, count: int) -> float | None:
     """Returns the nearest-rank median of a requests column over a run's rows."""
+    return _rank(conn, run_id, column, count, 50)
+
+
+def _rank(
+    conn: sqlite3.Connection, run_id: int, column: str, count: int, percent: int
+) -> float | None:
+    """Returns the nearest-rank percentile of a requests column over a run's rows."""
     if count == 0:
         return None
     (value,) = conn.execute(
         f"SELECT {column} FROM requests WHERE run_id = ? ORDER BY {column} LIMIT 1 OFFSET ?",
-        (run_id, max(1, -(-count // 2)) - 1),
+        (run_id, max(1, -(-percent * count // 100)) - 1),  # integers: no float rounding
     ).fetchone()
     return float(value)

@@ -40,3 +40,8 @@ def test_a_starved_paced_run_still_warns(cli, server: FaultServer, db_path: Path
     assert "WARNING   the pool did not keep up: asked 50.0/s" in result.stdout
     assert "add connections (-c)" in result.stdout
     assert query(db_path, "select count(*) from requests") == [(20,)]
+    # the service's latency and the one connection set the pace, not the client: no
+    # "client limited" warning whose advice (--procs, fewer workers) would not help
+    assert "the client limited this run" not in result.stdout
+    summary = cli("summary", "--db", db_path, "--format", "json")
+    assert json.loads(summary.stdout)["client_limit"]["saturated"] is False

@@ -8,8 +8,31 @@ import pytest
 from capture.output.live import client_note
 from capture.output.run_summary import summary_lines
 from capture.results import Progress, RunStatus, RunSummary
-from capture.store.saturation import client_limits
+from capture.store.saturation import client_limits, pool_bound
 from capture.store.stats import StatsSnapshot
+
+
+@pytest.mark.parametrize(
+    ("figures", "bound"),
+    [
+        # 50/s at 100 ms needs 5 sessions busy: one connection cannot do it
+        ({"qps": 50, "latency_p50_ms": 100, "sessions": 1}, True),
+        ({"qps": 50, "latency_p50_ms": 100, "sessions": 10}, True),  # half the pool
+        ({"qps": 50, "latency_p50_ms": 100, "sessions": 11}, False),
+        # the lag is mostly the wait for a free session
+        (
+            {"qps": 1, "latency_p50_ms": 1, "sessions": 10, "wait_p99_ms": 40, "lag_p99_ms": 80},
+            True,
+        ),
+        (
+            {"qps": 1, "latency_p50_ms": 1, "sessions": 10, "wait_p99_ms": 39, "lag_p99_ms": 80},
+            False,
+        ),
+        ({"qps": None, "latency_p50_ms": 100, "sessions": 1}, False),  # unpaced: no lag
+    ],
+)
+def test_the_pool_bound(figures: dict[str, object], bound: bool) -> None:
+    assert pool_bound(**figures) is bound  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -25,8 +48,11 @@ from capture.store.stats import StatsSnapshot
         ({"cpu_s": None, "duration_s": 1.0, "procs": 1}, []),  # a run from before cpu_s
         (
             {"cpu_s": 0.1, "duration_s": 1.0, "procs": 1, "lag_p99_ms": 50.1},
-            ["send lag p99 50.1 ms > 50 ms"],
+            ["send lag p99 50.1 ms > 50 ms, sessions free"],
         ),
+        # Late because every session was busy: the pool's limit (keep_up_warning), not
+        # the client's; fewer workers or more processes would not help.
+        ({"cpu_s": 0.1, "duration_s": 1.0, "procs": 1, "lag_p99_ms": 80, "pool_busy": True}, []),
         ({"cpu_s": 0.1, "duration_s": 1.0, "procs": 1, "lag_p99_ms": 50.0}, []),
         (
             {
