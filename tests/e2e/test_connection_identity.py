@@ -305,7 +305,7 @@ def test_migration_fills_one_process_runs_as_the_writer_does(
     assert {(p, c) for i, p, c in after if i > 40} == {(None, None)}
     assert query(old, "select id, sockets_used from runs order by id") == totals
     # the old --procs run: sockets by client socket, and no neighbours that could mix
-    sockets = json.loads(cli("sockets", "2", "--db", old, "-f", "json").stdout)
+    sockets = json.loads(cli("sockets", "-r", "2", "--db", old, "-f", "json").stdout)
     assert {s["connection_id"] for s in sockets} == {None}
     assert (
         len(sockets)
