@@ -148,7 +148,7 @@ RUNS = TableSpec(
                 "CPU seconds (user + system, all threads) that capture's own processes used "
                 "during the run, summed over the processes of a --procs run: each counts from "
                 "its start of sending to the end of its share. cpu_s / (duration_s x processes) "
-                '≥ 0.9 flags the client as the limit (README: "Is the client the limit?") '
+                '≥ 0.8 flags the client as the limit (README: "Is the client the limit?") '
                 "(revision 0003; NULL for older runs)"
             ),
         ),
