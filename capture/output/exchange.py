@@ -189,6 +189,19 @@ class Replayed(Protocol):
     def id_sent(self) -> tuple[str, str] | None: ...
 
 
+def _changed(stored_status: int | None, new: Replayed) -> str:
+    """Returns the changed cell: the status is always compared, the body when stored."""
+    status_changed = stored_status != new.status
+    status = f"status {stored_status or '-'} -> {new.status or '-'}"
+    if new.body_changed is None:
+        if status_changed:
+            return f"yes ({status}; body not stored to compare)"
+        return "- (same status; no stored body to compare)"
+    if status_changed:
+        return f"yes ({status}{', body too' if new.body_changed else ', same body'})"
+    return "yes (body)" if new.body_changed else "no"
+
+
 def replay_lines(row: ExchangeRow, new: Replayed) -> Iterator[str]:
     """Yields the stored and the replayed exchange side by side; only what was stored is
     compared (a request that did not fail has no stored body: changed is '-')."""
@@ -198,13 +211,12 @@ def replay_lines(row: ExchangeRow, new: Replayed) -> Iterator[str]:
     else:
         stored_body = f"{row['bytes_in']} bytes (body not stored)"
     new_outcome = str(new.status) if new.status is not None else f"error: {new.error}"
-    changed = {None: "-", True: "yes", False: "no"}[new.body_changed]
-    if new.body_changed is None and new.status is not None:
-        changed += " (no stored body to compare)"
+    changed = _changed(row.get("status"), new)
     yield f"{'':<10} {'stored':<28} {'replayed':<28}"
     yield f"{'outcome':<10} {outcome(row):<28} {new_outcome:<28}"
     yield f"{'body':<10} {stored_body:<28} {str(new.body_size) + ' bytes':<28}"
-    yield f"{'latency':<10} {row['latency_ms']:<28.2f} {new.latency_ms:<28.2f}"
+    stored_ms, new_ms = f"{row['latency_ms']:.2f} ms", f"{new.latency_ms:.2f} ms"
+    yield f"{'latency':<10} {stored_ms:<28} {new_ms:<28}"
     yield f"{'changed':<10} {'':<28} {changed}"
     if new.id_sent is not None:
         name, value = new.id_sent

@@ -83,3 +83,22 @@ def test_replay_sends_a_fresh_correlation_id_unless_told_to_reuse_it(
         (entry,) = server.wait_for_entries(1)
         assert entry.request_id == stored
         assert f"X-Capture-Id: {stored}" in reused.stdout
+
+
+def test_replay_says_changed_when_the_status_did_even_with_no_stored_body(
+    cli, server: FaultServer, db_path: Path
+) -> None:
+    # mix=500:50: of every 100 requests the first 50 get a 500. Requests 51-60 of the run
+    # get a 200 (light row only); after clear() the replay is the first again: a 500.
+    result = cli(
+        "run", f"{server.url}/m?mix=500:50", "-n", "60", "-c", "1", "--db", db_path, "--quiet"
+    )
+    assert result.exit_code == 0, result.stderr
+    ((ok_id,),) = query(db_path, "select id from requests where status = 200 limit 1")
+    server.clear()
+    replayed = cli("replay", ok_id, "--db", db_path)
+    assert replayed.exit_code == 0, replayed.stderr
+    (changed,) = [x for x in replayed.stdout.splitlines() if x.startswith("changed")]
+    assert changed.split(None, 1)[1] == "yes (status 200 -> 500; body not stored to compare)"
+    (latency,) = [x for x in replayed.stdout.splitlines() if x.startswith("latency")]
+    assert latency.count(" ms") == 2  # both figures carry their unit
