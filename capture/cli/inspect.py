@@ -137,7 +137,7 @@ def failures(
     total = query.failure_count(source, q, run) if cut else len(rows)
     if rows:
         _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
-    print(page_note(len(rows), total), file=sys.stderr)
+    print(page_note(len(rows), total, offset), file=sys.stderr)
 
 
 @app.command()

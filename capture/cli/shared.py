@@ -120,10 +120,16 @@ ConnectionOpt = Annotated[
 TABLE_PAGE = 50  # rows the failures table shows unless --limit or --all says otherwise
 
 
-def page_note(shown: int, total: int) -> str:
-    """Returns the stderr line under the failures table: how many of how many matched."""
+def page_note(shown: int, total: int, offset: int = 0) -> str:
+    """Returns the stderr line under the failures table: which of how many matched, and
+    how to see more only when there are more after them."""
     if not total:
         return "no failures match"
+    if offset and shown:
+        more = "; --offset N for more" if offset + shown < total else ""
+        return f"rows {offset + 1:,}-{offset + shown:,} of {total:,} shown{more}"
+    if offset:
+        return f"none of {total:,} after --offset {offset:,}"
     if shown < total:
         return f"{shown:,} of {total:,} shown; --limit N or --all for more"
     from capture.output.hints import program

@@ -82,7 +82,12 @@ def test_the_count_is_of_the_rows_the_filters_match(cli, stored: Path) -> None:
     assert five.stderr.startswith("2 of 3 shown;")
     paged = cli("failures", "--db", stored, "-r", "1", "--offset", "130")
     assert len(paged.stdout.strip().splitlines()) == 1 + 7
-    assert paged.stderr.startswith("7 of 137 shown;")
+    # the last 7 of 137: nothing more after them, so no hint to ask for more
+    assert paged.stderr == "rows 131-137 of 137 shown\n"
+    middle = cli("failures", "--db", stored, "-r", "1", "--offset", "50", "--limit", "10")
+    assert middle.stderr == "rows 51-60 of 137 shown; --offset N for more\n"
+    past = cli("failures", "--db", stored, "-r", "1", "--offset", "500")
+    assert past.stderr == "none of 137 after --offset 500\n"
 
 
 def test_all_shows_every_row_in_the_table(cli, stored: Path) -> None:
@@ -188,3 +193,16 @@ def test_no_help_anywhere_shows_a_python_type(cli) -> None:
         text = cli(*args, "--help").stdout
         shown = re.findall(r"<[a-z_]+(?:\[[a-z_, ]+\])?>", text)
         assert shown == [], (args, shown)
+
+
+def test_a_connection_id_is_of_one_run(cli, stored: Path) -> None:
+    # ids restart in every run: with -r all, --connection 1 would mix two connections
+    for command in ("failures", "export"):
+        mixed = cli(command, "--db", stored, "-r", "all", "--connection", "1", "-f", "jsonl")
+        assert mixed.exit_code == ExitCode.USAGE, (command, mixed.stderr)
+        assert mixed.stderr.count("\n") == 1 and "-r RUN" in mixed.stderr
+        assert mixed.stdout == ""
+    one = cli("failures", "--db", stored, "-r", "1", "--connection", "1", "-f", "jsonl")
+    assert one.exit_code == 0, one.stderr
+    rows = [json.loads(line) for line in one.stdout.splitlines()]
+    assert rows and {(r["run_id"], r["connection_id"]) for r in rows} == {(1, 1)}
