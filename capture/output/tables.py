@@ -155,7 +155,7 @@ def _fit(text: str, cut: Cut, width: int) -> str:
 # first; README "Reading a capture" lists them): ids, sockets and statuses stay whole.
 def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> FittedTable:
     """Returns the failures list as a table; narrow, it leaves out body, offset, method,
-    connection, position on the connection and latency, in that order, and cuts URLs in
+    position on the connection, connection and latency, in that order, and cuts URLs in
     the middle."""
     columns = [
         Column("id", "right"),
@@ -167,8 +167,10 @@ def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> FittedT
         Column("latency", "right", drop=1),
         Column("body", "right", drop=6),
         Column("socket"),
-        Column("connection", "right", drop=3),
-        Column(POSITION_HEADER, "right", drop=2),
+        # Narrow, the connection outlasts the position on it: a position read beside a
+        # client port alone invites taking the port for the connection.
+        Column("connection", "right", drop=2),
+        Column(POSITION_HEADER, "right", drop=3),
     ]
     return FittedTable(
         columns,

@@ -101,13 +101,13 @@ CASES = {
             "34           7             3",
         ],
     ),
-    "narrow terminal: whole columns left out (body, offset, method, connection), the socket "
-    "kept whole": (
+    "narrow terminal: whole columns left out (body, offset, method, position), the socket "
+    "and the connection kept whole": (
         lambda: failures_table([ROW]),
         80,
         [
-            "id  url                outcome  latency  socket           req# on conn",
-            " 7  /api/orders?id=42  503      12.0 ms  127.0.0.1:51234             3",
+            "id  url                outcome  latency  socket           connection",
+            " 7  /api/orders?id=42  503      12.0 ms  127.0.0.1:51234           7",
         ],
     ),
     "60 columns: fewer columns, the URL cut in the middle": (
