@@ -4,6 +4,7 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -239,7 +240,14 @@ def summary(
         # A summary's timeline and offsets are relative to one run's start.
         raise UsageError("summary reads one run, not 'all': give a run id or name (capture runs)")
     report = run_report(open_readonly(db), run)
-    _emit(report_lines(report) if fmt is Format.table else [report_json(report)])
+    if fmt is not Format.table:
+        _emit([report_json(report)])
+        return
+    from capture.output.hints import program
+
+    # The hint runs as printed: this capture, and this file unless it is the default.
+    where = "" if db == DEFAULT_DB else f" --db {shlex.quote(db)}"
+    _emit(report_lines(report, show=f"{program()} show{where}"))
 
 
 @app.command()

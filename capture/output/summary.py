@@ -39,7 +39,7 @@ def _percentiles(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {ms(v)}" for k, v in values.items()) or NONE
 
 
-def report_lines(rep: Report) -> Iterator[str]:
+def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
     """Yields the summary of one run."""
     run, total, failed = rep["run"], rep["requests"], rep["failed"]
     name = f" {visible(run['name'], one_line=True)!r}" if run["name"] else ""
@@ -83,7 +83,7 @@ def report_lines(rep: Report) -> Iterator[str]:
             yield (
                 f"  {g['count']:>7}  {g['outcome']:<18} {path}"
                 f"  first {seconds(g['first_ms'] / 1000, 2)} last {seconds(g['last_ms'] / 1000, 2)}"
-                f"  e.g. capture show {g['example_id']}"
+                f"  e.g. {show} {g['example_id']}"
             )
             if signature:
                 yield f"           {signature[:100]}"

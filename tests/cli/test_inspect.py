@@ -290,7 +290,17 @@ def test_summary(cli, world) -> None:
         "200                   35  17.5%",
     ):
         assert line in out
-    assert "failure groups" in out and "e.g. capture show" in out
+    assert "failure groups" in out
+    # the example hint runs as printed: this capture, this file
+    import shlex
+    import subprocess
+
+    from capture.output.hints import program
+
+    hint = next(x for x in out.splitlines() if "  e.g. " in x).split("  e.g. ", 1)[1]
+    assert hint.startswith(f"{program()} show --db {shlex.quote(str(db))} ")
+    shown = subprocess.run(shlex.split(hint), capture_output=True, text=True, check=False)
+    assert shown.returncode == 0, shown.stderr
     assert "connect_refused" in cli("summary", "--db", db).stdout
 
 
