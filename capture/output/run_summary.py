@@ -28,7 +28,8 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     """Yields the end-of-run summary as aligned text lines."""
     snap = s.stats
     title = f"run {s.run_id}" + (f" {s.name!r}" if s.name else "")
-    yield f"capture {title}: {s.status.value} after {seconds(s.duration_s, 2)} ({s.stop_reason})"
+    why = "" if s.stop_reason == s.status.value else f" ({s.stop_reason})"  # not twice
+    yield f"capture {title}: {s.status.value} after {seconds(s.duration_s, 2)}{why}"
     # sent counts the rows, as `capture runs` does; the abandoned have none (aborted_total).
     done = "recorded" if s.aborted else "sent"
     line = f"  requests  {s.sent} {done}, {s.ok} ok, {s.failed} failed"

@@ -130,3 +130,8 @@ def test_end_of_run_summary_counts_tcp_connections_not_client_sockets() -> None:
     lines = list(summary_lines(_summary(0.2), db="x.db"))
     assert "  connections 4 TCP connections opened by 4 sessions" in lines
     assert not [x for x in lines if "client sockets" in x]
+
+
+def test_end_of_run_title_says_the_status_once() -> None:
+    (title,) = [x for x in summary_lines(_summary(0.2), db="x.db") if x.startswith("capture ")]
+    assert title.endswith(": completed after 2.00 s"), title
