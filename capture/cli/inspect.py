@@ -89,6 +89,9 @@ def failures(
             help=f"At most N rows (default: every row; the table shows {TABLE_PAGE}).",
         ),
     ] = None,
+    old_n: Annotated[
+        str | None, typer.Option("-n", hidden=True, help="Not a row limit: see --limit.")
+    ] = None,
     show_all: Annotated[
         bool, typer.Option("--all", help="Show every matching row in the table too.")
     ] = False,
@@ -107,6 +110,8 @@ def failures(
     from capture.store.filters import FailureQuery
     from capture.store.reader import open_readonly
 
+    if old_n is not None:  # -n is run's request count; say what failures takes instead
+        raise UsageError("failures takes --limit N for at most N rows (-n counts requests in run)")
     if limit is not None and show_all:
         raise UsageError("--limit and --all: give one of them")
     table = fmt is Format.table

@@ -106,7 +106,7 @@ def test_all_shows_every_row_in_the_table(cli, stored: Path) -> None:
         (["--limit", "-3"], "--limit must be between 1 and"),
         (["--limit", "0", "-f", "jsonl"], "--limit must be between 1 and"),
         (["--limit", "5", "--all"], "--limit and --all"),
-        (["-n", "5"], "No such option: -n"),  # -n is a request count, in `run` only
+        (["-n", "5"], "failures takes --limit N"),  # -n is a request count, in `run` only
         (["--header", "Server: x"], "No such option: --header"),  # a request header's name
     ],
 )
