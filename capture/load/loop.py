@@ -35,6 +35,11 @@ def work(
     """One worker: take a job, wait for its time, borrow a session, send, hand over."""
     on_failure = hooks.on_failure if hooks is not None else None
     n_targets = len(config.targets)
+    # A process of --procs sends every procs-th seq: (seq - 1) % n_targets would give it
+    # only some targets when procs and the targets share a factor (two processes, two
+    # URLs: one URL each), so a process's trouble would read as a URL's. Each process
+    # goes round all the targets instead; overall they are still sent in equal shares.
+    stride = config.procs
     stop_after = config.stop_after_failures
     stop = plan.stop
     while True:
@@ -52,7 +57,8 @@ def work(
         if stop.is_set():
             pool.give(session_id)
             return
-        rec = Record(seq, idx, session_id, (seq - 1) % n_targets)
+        turn, process = divmod(seq - 1, stride)
+        rec = Record(seq, idx, session_id, (turn + process) % n_targets)
         rec.wait_s = waited
         busy[idx] = True
         try:

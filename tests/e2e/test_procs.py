@@ -47,6 +47,20 @@ def test_two_processes_share_one_run(cli, server: FaultServer, db_path: Path) ->
     ) == [(3,), (3,)]
 
 
+def test_every_process_sends_every_target(cli, server: FaultServer, db_path: Path) -> None:
+    # Two processes, two URLs: by seq alone process 0 would send only /a, process 1 only
+    # /b, and a process's trouble would read as a URL's. Each goes round both instead.
+    a, b = f"{server.url}/a", f"{server.url}/b"
+    result = cli(
+        "run", a, b, "-n", "40", "-c", "2", "--procs", "2", "--db", db_path, "--quiet"
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    assert query(
+        db_path,
+        "select process, url, count(*) from requests group by process, url order by 1, 2",
+    ) == [(0, a, 10), (0, b, 10), (1, a, 10), (1, b, 10)]
+
+
 def test_processes_pace_together(cli, server: FaultServer, db_path: Path) -> None:
     result = cli(
         "run",
