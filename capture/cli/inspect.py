@@ -19,7 +19,6 @@ from capture.cli.shared import (
     TABLE_PAGE,
     BodyOpt,
     ConnectionOpt,
-    Counted,
     ErrorOpt,
     ExportFormatOpt,
     FormatOpt,
@@ -308,8 +307,7 @@ def export(
 
     Example: capture export --format har -o failures.har --status 5xx
     """
-    from capture.output.har import har_lines
-    from capture.output.tables import machine_lines
+    from capture.output.export import Tally, export_chunks
     from capture.safe import write_output
     from capture.store import queries as query
     from capture.store.filters import FailureQuery
@@ -332,14 +330,16 @@ def export(
         oldest=True,
     )
     source = open_readonly(db)
-    rows = Counted(query.iter_failure_rows(source, q, run, full=True))
-    lines = har_lines(rows) if fmt is Format.har else machine_lines(rows, fmt)
+    names, batches = query.failure_batches(source, q, run)
+    tally = Tally()
+    # One string of whole lines per batch of rows: a write per batch, not per row.
+    chunks = export_chunks(names, batches, fmt, tally)
     if str(output) in ("-", "/dev/stdout"):
-        _emit(lines)
+        _emit(chunks)
         return
     protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
-    write_output(output, lines, protect=protect)
-    print(f"{rows.count:,} failures written to {output}", file=sys.stderr)
+    write_output(output, chunks, protect=protect)
+    print(f"{tally.rows:,} failures written to {output}", file=sys.stderr)
 
 
 @app.command()

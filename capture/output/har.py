@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -13,11 +14,26 @@ from capture.version import __version__
 if TYPE_CHECKING:
     from capture.store.rows import FailureDetail
 
-__all__ = ["har_document", "har_lines"]
+__all__ = ["har_chunks", "har_document", "har_lines"]
+
+# Header lists repeat from row to row (see rowtext): each distinct stored text is parsed
+# once. The lists are shared between entries and only read. At most _CACHED texts of at
+# most _CACHED_CHARS each: memory does not grow with the number of rows.
+_CACHED = 512
+_CACHED_CHARS = 4096
+
+
+def _parse_headers(raw: str) -> list[dict[str, str]]:
+    return [{"name": k, "value": v} for k, v in json.loads(raw)]
+
+
+_parse_headers_cached = functools.lru_cache(maxsize=_CACHED)(_parse_headers)
 
 
 def _headers(raw: str | None) -> list[dict[str, str]]:
-    return [{"name": k, "value": v} for k, v in json.loads(raw)] if raw else []
+    if not raw:
+        return []
+    return _parse_headers(raw) if len(raw) > _CACHED_CHARS else _parse_headers_cached(raw)
 
 
 def _content(row: FailureDetail) -> dict[str, Any]:
@@ -148,9 +164,7 @@ def _log_header() -> dict[str, Any]:
 def har_lines(rows: Iterable[FailureDetail]) -> Iterator[str]:
     """Yields a HAR 1.2 document as lines: the header, one entry per line as it is read,
     then the footer, so that memory does not grow with the number of rows."""
-    head = json.dumps({"log": {**_log_header(), "entries": []}}, indent=2)
-    # The header's text up to the entries' "[": what json.dumps writes, as it writes it.
-    yield head[: head.rindex("[]") + 1]
+    yield _header_text()
     previous: str | None = None
     for row in rows:
         if previous is not None:
@@ -158,4 +172,31 @@ def har_lines(rows: Iterable[FailureDetail]) -> Iterator[str]:
         previous = "      " + json.dumps(_entry(row))
     if previous is not None:
         yield previous
-    yield "    ]\n  }\n}"
+    yield _FOOTER
+
+
+_FOOTER = "    ]\n  }\n}"
+# json.dumps's own settings, made once; no circular check: an entry holds no cycle.
+_encode = json.JSONEncoder(check_circular=False).encode
+
+
+def _header_text() -> str:
+    """Returns the document's text up to the entries' "[": what json.dumps writes."""
+    head = json.dumps({"log": {**_log_header(), "entries": []}}, indent=2)
+    return head[: head.rindex("[]") + 1]
+
+
+def har_chunks(batches: Iterable[list[FailureDetail]]) -> Iterator[str]:
+    """Yields the text of har_lines, one string per batch of rows (lines joined by line
+    breaks, each string to be followed by one), so that memory holds one batch."""
+    yield _header_text()
+    previous: str | None = None
+    for batch in batches:
+        if not batch:
+            continue
+        if previous is not None:
+            yield previous + ","
+        previous = ",\n".join(["      " + _encode(_entry(row)) for row in batch])
+    if previous is not None:
+        yield previous
+    yield _FOOTER

@@ -17,6 +17,7 @@ from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour
 
 __all__ = [
     "exchange",
+    "failure_batches",
     "failure_count",
     "failure_rows",
     "iter_failure_rows",
@@ -172,18 +173,42 @@ def _failure_stream(
     db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool
 ) -> Iterator[Any]:
     """Yields None once the query runs, then its rows as dicts; one read transaction."""
+    batches = _failure_batches(db, q, run_spec, full=full)
+    names = next(batches)
+    yield None
+    for batch in batches:
+        for row in batch:
+            yield dict(zip(names, row, strict=True))
+
+
+def failure_batches(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None
+) -> tuple[list[str], Iterator[list[tuple[Any, ...]]]]:
+    """Returns the column names of the failures matching q, in full, and an iterator over
+    their rows as tuples, FETCH_ROWS at a time: what an export encodes without a dict per
+    row. The query runs before it returns, so a bad --run is raised here."""
+    batches = _failure_batches(db, q, run_spec, full=True)
+    return next(batches), batches
+
+
+def _failure_batches(
+    db: ReadOnly, q: FailureQuery, run_spec: str | None, *, full: bool
+) -> Iterator[Any]:
+    """Yields the column names once the query runs, then lists of row tuples; one read
+    transaction."""
     with db.connect() as conn:
         sql, params = _failure_select(conn, q, run_spec, full=full)
         cursor = conn.cursor()
-        # Plain tuples zipped with the names: dict(sqlite3.Row) looks each key up by
-        # name and takes twice as long as the query itself.
+        # Plain tuples: dict(sqlite3.Row) looks each key up by name and takes twice as
+        # long as the query itself.
         cursor.row_factory = None
         cursor.execute(sql, params)
         names = [column[0] for column in cursor.description]
-        yield None
+        if len(set(names)) != len(names):  # a row as a dict would lose a column
+            raise ValueError(f"duplicate column names in {names}")
+        yield names
         while batch := cursor.fetchmany(FETCH_ROWS):
-            for row in batch:
-                yield dict(zip(names, row, strict=True))
+            yield batch
 
 
 def failure_count(db: ReadOnly, q: FailureQuery, run_spec: str | None) -> int:
