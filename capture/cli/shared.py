@@ -5,7 +5,6 @@ iterator that counts the rows an export writes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
@@ -16,7 +15,6 @@ __all__ = [
     "TABLE_PAGE",
     "BodyOpt",
     "ConnectionOpt",
-    "Counted",
     "ErrorOpt",
     "ExportFormatOpt",
     "FormatOpt",
@@ -135,15 +133,3 @@ def page_note(shown: int, total: int, offset: int = 0) -> str:
     from capture.output.hints import program
 
     return f"{total:,} shown; full exchange: {program()} show ID"
-
-
-class Counted(Iterator[Any]):
-    """Passes an iterator's items through and counts them."""
-
-    def __init__(self, items: Iterator[Any]) -> None:
-        self._items, self.count = items, 0
-
-    def __next__(self) -> Any:
-        item = next(self._items)
-        self.count += 1
-        return item

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from json.encoder import encode_basestring_ascii as _quote
 from typing import Any
 
-__all__ = ["csv_records", "jsonl_encoder"]
+__all__ = ["FORMULA_START", "csv_records", "jsonl_encoder"]
 
 Row = Sequence[Any]
 
@@ -200,7 +200,7 @@ def _value_by_value(names: Sequence[str]) -> Callable[[Row], str]:
 
 # A cell starting with one of these is a formula to Excel, LibreOffice and Sheets
 # (OWASP "CSV Injection"): a quote in front makes it text, as they advise.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _csv_value(value: Any) -> Any:
@@ -218,7 +218,7 @@ def _csv_value(value: Any) -> Any:
         text = decoded if isinstance(decoded, str) else json.dumps(decoded)
     else:
         return value
-    return "'" + text if text.startswith(_FORMULA_START) else text
+    return "'" + text if text.startswith(FORMULA_START) else text
 
 
 def csv_records(names: Sequence[str], batches: Iterable[Sequence[Row]]) -> Iterator[str]:

@@ -25,6 +25,7 @@ from rich.text import Text
 
 from capture.escape import visible
 from capture.output.cells import POSITION_HEADER, cut_end, cut_middle, outcome, short_url
+from capture.output.rowtext import FORMULA_START
 from capture.output.units import ms, rate, seconds, size
 
 if TYPE_CHECKING:
@@ -347,11 +348,6 @@ def _take(buffer: io.StringIO) -> str:
     return text
 
 
-# A cell starting with one of these is a formula to Excel, LibreOffice and Sheets
-# (OWASP "CSV Injection"): a quote in front makes it text, as they advise.
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
 def _csv_value(value: Any) -> Any:
     kind = type(value)
     if kind is int or kind is float or value is None:
@@ -359,6 +355,6 @@ def _csv_value(value: Any) -> Any:
     converted = _jsonable(value)
     if isinstance(converted, list | dict):
         converted = json.dumps(converted)
-    if isinstance(converted, str) and converted.startswith(_FORMULA_START):
+    if isinstance(converted, str) and converted.startswith(FORMULA_START):
         return "'" + converted
     return converted

@@ -229,8 +229,7 @@ def _failure_select(
 ) -> tuple[str, list[Any]]:
     """Returns the SELECT (or, with count, the COUNT) of the failures matching q."""
     run_ids = resolve_runs(conn, run_spec)
-    if q.connection is not None and (run_ids is None or len(run_ids) != 1):
-        # Connection ids are numbered within a run: id 1 of two runs is two connections.
+    if q.connection is not None and (run_ids is None or len(run_ids) != 1):  # ids per run
         raise UsageError("--connection names a connection of one run: give -r RUN with it")
     columns = f"r.*, {_FAILURE_COLUMNS}" if full else _LIST_COLUMNS
     cond, params = _conditions(q)
