@@ -9,6 +9,7 @@ from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
+from capture.verdict.kinds import CONNECT_PHASE
 from capture.version import __version__
 
 if TYPE_CHECKING:
@@ -63,6 +64,8 @@ def _phases_us(row: FailureDetail) -> dict[str, int]:
     did not happen. Those that happened add up to the session wait plus the latency."""
     latency = _us(row["latency_ms"]) or 0
     connect = _us(row.get("connect_ms"))
+    if connect is None and row.get("error_kind") in CONNECT_PHASE:
+        connect = latency  # it ended while connecting: all of it was the connect, no wait
     ttfb = _us(row.get("ttfb_ms"))
     # ttfb and latency both count the connect from the request's start; HAR counts
     # each phase once, so wait is what came after the connect. No response: all of it

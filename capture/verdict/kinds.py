@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-__all__ = ["ErrorKind"]
+__all__ = ["CONNECT_PHASE", "ErrorKind"]
 
 
 class ErrorKind(StrEnum):
@@ -47,3 +47,19 @@ class ErrorKind(StrEnum):
     HOOK = "hook"  # is_failure returned True
     HOOK_ERROR = "hook_error"  # a hook raised
     UNKNOWN = "unknown"
+
+
+# The kinds of an exchange that ended while its connection was being made: name lookup,
+# TCP, TLS, a proxy. Nothing of the request reached the server on that connection.
+CONNECT_PHASE = frozenset(
+    {
+        ErrorKind.DNS,
+        ErrorKind.CONNECT_REFUSED,
+        ErrorKind.CONNECT_TIMEOUT,
+        ErrorKind.CONNECT_ERROR,
+        ErrorKind.CLIENT_RESOURCE,
+        ErrorKind.TLS_CERT,
+        ErrorKind.TLS,
+        ErrorKind.PROXY,
+    }
+)

@@ -261,3 +261,27 @@ def test_entry_is_valid_har_1_2(row: dict[str, Any]) -> None:
     assert entry["time"] == pytest.approx(sum(v for v in timings.values() if v != -1))
     for header in entry["request"]["headers"] + entry["response"]["headers"]:
         assert set(header) == {"name", "value"}
+
+
+def test_a_connect_that_failed_is_connect_time_not_wait() -> None:
+    # Refused after 6.5 ms: no connect_ms is stored (no connection was made), but the
+    # time went to connecting; shown as wait it would read as the server taking 6.5 ms.
+    refused = RESET | {
+        "error_kind": "connect_refused",
+        "latency_ms": 6.5,
+        "wait_ms": 0.25,
+        "local_addr": None,
+        "remote_addr": None,
+        "connection_id": None,
+    }
+    (entry,) = har_document([refused])["log"]["entries"]
+    assert entry["timings"] == {
+        "blocked": 0.25,
+        "dns": -1,
+        "connect": 6.5,
+        "ssl": -1,
+        "send": 0,
+        "wait": 0.0,
+        "receive": 0.0,
+    }
+    assert entry["time"] == 6.75
