@@ -64,14 +64,18 @@ def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
     yield from _url_lines(rep.get("urls", []))
     yield from _timeline_lines(rep.get("per_second"))
     if failed:
-        counted: tuple[tuple[str, Sequence[tuple[str | None, int]], bool], ...] = (
-            ("top failing URLs", rep["top_urls"], True),
-            ("failures by remote address", rep["by_remote"], False),
-            ("failures by connection", rep["by_socket"], False),
+        counted: tuple[tuple[str, Sequence[tuple[str | None, int]], bool, str], ...] = (
+            ("top failing URLs", rep["top_urls"], True, "urls"),
+            ("failures by remote address", rep["by_remote"], False, "remotes"),
+            ("failures by connection", rep["by_socket"], False, "connections"),
         )
-        for title, values, short in counted:
+        distinct = rep.get("distinct", {})
+        for title, values, short, key in counted:
+            total = distinct.get(key, len(values))
+            # the busiest ten: say so when there are more, so none look like all of them
+            of = f" (the {len(values)} busiest of {total:,})" if total > len(values) else ""
             yield ""
-            yield f"{title}:"
+            yield f"{title}{of}:"
             for value, n in values:
                 shown = short_url(value, 60) if short and value else value or "(no connection)"
                 yield f"  {n:>9}  {visible(str(shown), one_line=True)}"

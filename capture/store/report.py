@@ -142,6 +142,7 @@ def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
     rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
     if not rows:
         return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
+                "distinct": {"urls": 0, "remotes": 0, "connections": 0},
                 "groups": []}  # fmt: skip
     rids, urls, remotes, locals_, offsets, conns, seconds, statuses, kinds, sigs = zip(
         *rows, strict=True
@@ -171,8 +172,9 @@ def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
     return {
         "failures_per_second": sorted(Counter(seconds).items()),
         "top_urls": _most(by_url),
-        "by_remote": _most(Counter(remotes)),
-        "by_socket": _most(Counter(map(_connection_label, conns, locals_))),
+        "by_remote": _most(by_remote := Counter(remotes)),
+        "by_socket": _most(by_conn := Counter(map(_connection_label, conns, locals_))),
+        "distinct": {"urls": len(by_url), "remotes": len(by_remote), "connections": len(by_conn)},
         "groups": [
             {
                 "outcome": o,

@@ -221,6 +221,9 @@ class FailurePass(TypedDict):
     top_urls: list[tuple[str, int]]
     by_remote: list[tuple[str | None, int]]
     by_socket: list[tuple[str | None, int]]
+    # how many distinct URLs, remote addresses and connections the lists above are the
+    # busiest of: each list holds at most ten
+    distinct: dict[str, int]
     groups: list[FailureGroup]
 
 

@@ -182,3 +182,18 @@ def test_summary_refuses_a_listing_format(cli, server: FaultServer, db_path: Pat
     result = cli("summary", "--db", db_path, "--format", "csv")
     assert result.exit_code == 2
     assert "'csv' is not one of 'table', 'json'" in result.stderr
+
+
+def test_the_busiest_ten_say_how_many_there_are(cli, server: FaultServer, db_path: Path) -> None:
+    """More failing connections than the summary lists: it says the ten of how many."""
+    _run(cli, db_path, f"{server.url}/x?close_after=2&status=500", "-n", "60", "-c", "3")
+    ((connections,),) = query(
+        db_path, "select count(distinct connection_id) from requests where failed = 1"
+    )
+    assert connections >= 20  # a new connection every two requests
+    report = run_report(open_readonly(str(db_path)), None)
+    assert report["distinct"] == {"urls": 1, "remotes": 1, "connections": connections}
+    assert len(report["by_socket"]) == 10
+    lines = cli("summary", "--db", db_path).stdout.splitlines()
+    assert f"failures by connection (the 10 busiest of {connections}):" in lines
+    assert "top failing URLs:" in lines and "failures by remote address:" in lines
