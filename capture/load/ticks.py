@@ -55,7 +55,8 @@ class Ticks:
                 stats.merge(payload)
                 busy += min(int(payload.get("busy", 0)), self._config.connections)
         config = self._config
-        queue = self.queue or RecordQueue(0)
+        # not `or`: an empty queue has len 0, and its bound and peak must still show
+        queue = self.queue if self.queue is not None else RecordQueue(0)
         self._on_tick(
             Progress(
                 elapsed_s=now - self._start,

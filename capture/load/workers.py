@@ -176,6 +176,9 @@ def run_share(
             sys.setswitchinterval(switch)
             if affinity is not None:
                 os.sched_setaffinity(0, affinity)
+    # The last tick comes once the writer has counted every record: before, it showed
+    # the counts of whatever the writer had taken so far (0 of a quick run).
+    ticks(perf_counter(), last=True)
     queue = writer.queue
     if behind := writer_behind(queue.wait_s, queue.max_bytes):
         log.warning("capture: note: %s; see --max-queue", behind)
@@ -228,5 +231,4 @@ def _wait(
         if aborting or (grace_until is not None and now > grace_until):
             return sum(busy)
         ticks(now)
-    ticks(perf_counter(), last=True)
     return 0
