@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from capture.escape import visible
 from capture.output.cells import short_url
 from capture.output.units import NONE, ms, percent, rate, seconds
+from capture.store.saturation import LAG_LIMIT_MS
 
 if TYPE_CHECKING:
     from capture.store.rows import ClientLimit, Pacing, PerSecond, Report, UrlRow
@@ -154,6 +155,12 @@ def _pacing_lines(pacing: Pacing | None) -> Iterator[str]:
     share = f" ({percent(achieved, asked)})" if achieved is not None else ""
     yield f"pacing:          asked {rate(asked)}, achieved {rate(achieved)}{share}"
     yield f"send lag:        {_percentiles(lag)}"
+    if pacing.get("pool_bound") and lag.get("p99", 0.0) > LAG_LIMIT_MS:
+        # the same words as the end-of-run warning: the pool, not the client, was short
+        yield (
+            f"WARNING:         the pool did not keep up (send lag p99 {ms(lag['p99'])}): "
+            "add connections (-c), workers (-w) or processes (--procs)"
+        )
 
 
 def _client_lines(limit: ClientLimit | None) -> Iterator[str]:

@@ -312,10 +312,19 @@ def _pacing(
     lag = {f"p{p:g}": nearest_rank(lags, p) for p in (50.0, 99.0)} if lags else {}
     if lags:
         lag["max"] = float(lags[-1])
+    config = json.loads(run["config_json"] or "{}")
+    sessions = int(config.get("connections") or 1) * int(config.get("procs") or 1)
     return {
         "qps_asked": run["qps_asked"],
         "achieved": round(total / duration_s, 3) if duration_s > 0 else None,
         "lag_ms": lag,
+        "pool_bound": pool_bound(
+            qps=run["qps_asked"],
+            latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
+            sessions=sessions,
+            wait_p99_ms=_rank(conn, run["id"], "wait_ms", total, 99),
+            lag_p99_ms=lag.get("p99"),
+        ),
     }
 
 
@@ -330,14 +339,7 @@ def _client_limit(
         duration_s=duration_s,
         procs=procs,
         lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
-        pool_busy=pacing is not None
-        and pool_bound(
-            qps=run["qps_asked"],
-            latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
-            sessions=int(config.get("connections") or 1) * procs,
-            wait_p99_ms=_rank(conn, run["id"], "wait_ms", total, 99),
-            lag_p99_ms=pacing["lag_ms"].get("p99"),
-        ),
+        pool_busy=pacing is not None and pacing["pool_bound"],
         wait_p50_ms=_median(conn, run["id"], "wait_ms", total),
         latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
     )

@@ -253,6 +253,7 @@ class Pacing(TypedDict):
     qps_asked: float
     achieved: float | None  # requests / duration_s
     lag_ms: dict[str, float]  # p50, p99, max; empty when no row has a lag
+    pool_bound: bool  # the asked rate needed the pool busy (store.saturation.pool_bound)
 
 
 class ClientLimit(TypedDict):

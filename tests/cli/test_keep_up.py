@@ -44,4 +44,9 @@ def test_a_starved_paced_run_still_warns(cli, server: FaultServer, db_path: Path
     # "client limited" warning whose advice (--procs, fewer workers) would not help
     assert "the client limited this run" not in result.stdout
     summary = cli("summary", "--db", db_path, "--format", "json")
-    assert json.loads(summary.stdout)["client_limit"]["saturated"] is False
+    data = json.loads(summary.stdout)
+    assert data["client_limit"]["saturated"] is False and data["pacing"]["pool_bound"] is True
+    # capture summary, later, gives the same cause as the end of the run
+    text = cli("summary", "--db", db_path).stdout
+    assert "WARNING:         the pool did not keep up" in text and "add connections (-c)" in text
+    assert "the client limited this run" not in text
