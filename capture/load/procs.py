@@ -128,6 +128,9 @@ def _run_child(
             "aborted": result.aborted,
             "error": result.error,
             "storage": result.storage,  # a StorageTally: pickled whole through the queue
+            # The run's duration spans every process: its sending, not the parent's alone.
+            "wall_start": result.wall_start,
+            "wall_end": result.wall_end,
         }
     except BaseException as exc:  # report, never die silently: the parent waits for us
         payload = {"fatal": f"process {index}: {type(exc).__name__}: {exc}"}
@@ -322,6 +325,8 @@ def _merge(
             aborted=payload["aborted"],
             error=payload["error"],
             storage=payload["storage"],
+            wall_start=payload["wall_start"],
+            wall_end=payload["wall_end"],
         )
         result.add(other)
     return result

@@ -48,7 +48,11 @@ def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
     yield f"run {run['id']}{name}: {run['status']}, started {run['started_at']}" + (
         f", {seconds(duration)}" if duration else ""
     )
-    yield f"  requests {total}, failed {failed} ({percent(failed, total)})"
+    yield f"  requests {total}, failed {failed} ({percent(failed, total)})" + (
+        f"; {rep['aborted']} abandoned in flight (sent, outcome unknown, no row)"
+        if rep["aborted"]
+        else ""
+    )
     yield ""
     yield "status codes:"
     for status, n in rep["status_counts"]:
@@ -181,6 +185,7 @@ def report_json(rep: Report) -> str:
         "run": rep["run"],
         "requests": rep["requests"],
         "failed": rep["failed"],
+        "aborted": rep["aborted"],
         "duration_s": rep["duration_s"],
         "status_counts": [{"status": s, "requests": n} for s, n in rep["status_counts"]],
         "error_counts": [{"error_kind": k, "requests": n} for k, n in rep["error_counts"]],

@@ -195,17 +195,20 @@ def failures_table(rows: list[FailureRow], *, all_runs: bool = False) -> FittedT
 
 
 def runs_table(rows: list[RunRow]) -> FittedTable:
-    """Returns the runs list as a table; narrow, it cuts names and leaves out rate,
-    started and duration, in that order."""
+    """Returns the runs list as a table (an abandoned column if any run abandoned requests);
+    narrow, it cuts names and leaves out rate, started, abandoned and duration, in order."""
+    abandoned = any(r["aborted"] for r in rows)
     return FittedTable(
         [
             Column("id", "right"),
             Column("name", cut=Cut.end, min_width=8),
-            Column("started", drop=2),
+            Column("started", drop=3),
             Column("duration", "right", drop=1),
             Column("requests", "right"),
             Column("failures", "right"),
-            Column("rate", "right", drop=3),
+            Column("rate", "right", drop=4),
+            # Kept longer than rate and started: only shown when it says something.
+            *([Column("abandoned", "right", drop=2)] if abandoned else []),
             Column("status"),
         ],
         (
@@ -217,6 +220,7 @@ def runs_table(rows: list[RunRow]) -> FittedTable:
                 r["requests"],
                 r["failures"],
                 rate(r["rate"]),
+                *([r["aborted"] or ""] if abandoned else []),  # blank: most runs abandon none
                 r["status"],
             ]
             for r in rows

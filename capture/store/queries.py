@@ -325,7 +325,8 @@ SELECT id, name, started_at, finished_at, status, pid, hostname, duration_s, qps
        (SELECT count(*) FROM requests WHERE run_id = runs.id AND failed = 1) AS failures,
        CASE WHEN duration_s IS NULL THEN
            (SELECT max(offset_ms + latency_ms) FROM requests WHERE run_id = runs.id)
-       END AS span_ms
+       END AS span_ms,
+       coalesce(aborted_total, 0) AS aborted
 FROM runs ORDER BY id
 """
 
@@ -345,6 +346,7 @@ class _CountedRun(TypedDict):
     requests: int
     failures: int
     span_ms: float | None
+    aborted: int
 
 
 def run_rows(db: ReadOnly) -> list[RunRow]:
@@ -371,6 +373,8 @@ def _run_row(item: _CountedRun) -> RunRow:
         "requests": item["requests"],
         "failures": item["failures"],
         "rate": item["requests"] / duration if duration else None,
+        # Last: a column added after the others, so a csv read by position keeps its columns.
+        "aborted": item["aborted"],
     }
 
 

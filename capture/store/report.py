@@ -72,6 +72,7 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             "run": run,
             "requests": total,
             "failed": failed,
+            "aborted": run["aborted_total"] or 0,
             "status_counts": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0)),
             "error_counts": error_counts,
             "latency_ok": _percentiles(conn, run_id, 0, total - failed),

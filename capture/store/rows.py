@@ -76,6 +76,7 @@ class RunRow(TypedDict):
     requests: int
     failures: int
     rate: float | None  # requests per second; None when the duration is 0
+    aborted: int  # runs.aborted_total: abandoned in flight after a second Ctrl-C, no row
 
 
 class FailureRow(TypedDict):
@@ -273,6 +274,7 @@ class Report(FailurePass):
     run: RunRecord
     requests: int
     failed: int
+    aborted: int  # runs.aborted_total (0 when NULL): sent, outcome unknown, no row
     status_counts: list[tuple[int | None, int]]
     error_counts: list[tuple[str, int]]
     latency_ok: dict[str, float]  # p50, p90, p99, p99.9, max; empty with no requests

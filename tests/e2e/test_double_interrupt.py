@@ -53,6 +53,31 @@ def test_double_sigint_summary_agrees_with_capture_runs(server: FaultServer, db_
     assert runs.returncode == 0, runs.stderr
     (run,) = json.loads(runs.stdout)
     assert (run["requests"], run["failures"], run["status"]) == (sent, failed, "interrupted")
+    assert run["aborted"] == abandoned  # the abandoned have no row: only the run keeps them
+    table = subprocess.run(
+        [sys.executable, "-m", "capture", "runs", "--db", str(db_path)],
+        capture_output=True, text=True, env={**env, "COLUMNS": "200"}, timeout=30,
+    )  # fmt: skip
+    assert table.returncode == 0, table.stderr
+    header, row = table.stdout.splitlines()[:2]
+    assert header.split()[-2:] == ["abandoned", "status"]
+    assert row.split()[-2:] == [str(abandoned), "interrupted"]
+    summary = subprocess.run(
+        [sys.executable, "-m", "capture", "summary", "--db", str(db_path)],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert summary.returncode == 0, summary.stderr
+    assert re.fullmatch(
+        rf"  requests {sent}, failed {failed} \(.*\); {abandoned} abandoned in flight"
+        r" \(sent, outcome unknown, no row\)",
+        summary.stdout.splitlines()[1],
+    ), summary.stdout
+    report = subprocess.run(
+        [sys.executable, "-m", "capture", "summary", "--db", str(db_path), "--format", "json"],
+        capture_output=True, text=True, env=env, timeout=30,
+    )  # fmt: skip
+    assert report.returncode == 0, report.stderr
+    assert json.loads(report.stdout)["aborted"] == abandoned
     ((total, failed_total, stored_total, aborted),) = query(
         db_path, "select requests_total, failed_total, failures_stored, aborted_total from runs"
     )

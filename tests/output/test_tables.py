@@ -41,6 +41,7 @@ RUNS = [
         "failures": 12,
         "rate": 33.3,
         "status": "completed",
+        "aborted": 0,
     },
     {
         "id": 2,
@@ -51,8 +52,11 @@ RUNS = [
         "failures": 0,
         "rate": None,
         "status": "running",
+        "aborted": 0,
     },
 ]
+# A run cut by a double Ctrl-C: 4 requests abandoned in flight (runs.aborted_total).
+ABANDONED = [RUNS[0], {**RUNS[1], "status": "interrupted", "aborted": 4}]
 SOCKETS = [
     {
         "run_id": 3,
@@ -172,6 +176,27 @@ CASES = {
             "id  name   duration  requests  failures  status",
             " 1  smoke    30.0 s      1000        12  completed",
             " 2            0.0 s         0         0  running",
+        ],
+    ),
+    "runs with an abandoned one: the abandoned column, blank for none": (
+        lambda: runs_table(ABANDONED),
+        200,
+        [
+            "id  name   started              duration  requests  failures    rate  abandoned  "
+            "status",
+            " 1  smoke  2024-05-01 12:00:00    30.0 s      1000        12  33.3/s             "
+            "completed",
+            " 2         2024-05-01 13:00:00     0.0 s         0         0       -          4  "
+            "interrupted",
+        ],
+    ),
+    "runs with an abandoned one at 80 columns: rate and started left out, abandoned kept": (
+        lambda: runs_table(ABANDONED),
+        80,
+        [
+            "id  name   duration  requests  failures  abandoned  status",
+            " 1  smoke    30.0 s      1000        12             completed",
+            " 2            0.0 s         0         0          4  interrupted",
         ],
     ),
     "connections of all runs, request numbers sorted and cut after 12": (

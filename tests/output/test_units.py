@@ -118,6 +118,7 @@ def _report(latency_ms: float) -> dict[str, Any]:
         "run": run,
         "requests": 1,
         "failed": 0,
+        "aborted": 0,
         "status_counts": [(200, 1)],
         "error_counts": [],
         "latency_ok": {"p50": latency_ms},
