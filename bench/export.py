@@ -200,7 +200,28 @@ def _markdown(sizes: list[int], results: list[Export]) -> str:
                 f"- {fmt}: peak RSS {grown:+.1f} %; between the two sizes (start-up out)"
                 f" {wall:,.0f} failures/s of wall time, {cpu:,.0f} per CPU second"
             )
+        lines += ["", _verdict(sizes, results)]
     return "\n".join(lines)
+
+
+def _verdict(sizes: list[int], results: list[Export]) -> str:
+    """Returns the line that says whether each goal was met, with the figure it rests on."""
+    worst = max(
+        abs(100 * (big.peak_rss_mib / small.peak_rss_mib - 1))
+        for small, big in (
+            (next(r for r in results if r.failures == sizes[0] and r.fmt == fmt),
+             next(r for r in results if r.failures == sizes[-1] and r.fmt == fmt))
+            for fmt in FORMATS
+        )
+    )  # fmt: skip
+    jsonl = next(r for r in results if r.failures == sizes[-1] and r.fmt == "jsonl").rate
+    memory = "met" if worst <= 10 else "missed"
+    speed = "met" if jsonl >= 20_000 else "missed"
+    return (
+        f"Goals: memory {memory} (the largest peak RSS change between the sizes is"
+        f" {worst:.1f} %); jsonl throughput {speed} ({jsonl:,.0f} failures/s of wall time"
+        f" at {sizes[-1]:,} failures)."
+    )
 
 
 if __name__ == "__main__":
