@@ -11,19 +11,30 @@ from capture.target.server import FaultServer
 from tests.conftest import query
 
 
-def test_duration_covers_the_slowest_process(cli, server: FaultServer, db_path: Path) -> None:
-    # Seq i goes to process (i - 1) % 2 and targets take turns by seq: process 0 sends
-    # only the fast URL, process 1 only the slow one, so process 1 ends well after 0.
-    fast, slow = f"{server.url}/fast", f"{server.url}/slow?delay=0.05"
-    result = cli(
-        "run", fast, slow, "-n", "80", "-c", "2", "--procs", "2", "--db", db_path, "--json"
+def test_duration_covers_the_slowest_process(
+    cli, server: FaultServer, db_path: Path, tmp_path: Path
+) -> None:
+    # Seq i goes to process (i - 1) % 2: a hook holds each worker of process 1 for 50 ms
+    # after every response, so process 1 ends well after process 0.
+    hooks = tmp_path / "slow_process.py"
+    hooks.write_text(
+        "import time\n"
+        "def on_response(response, ctx):\n"
+        "    if ctx.seq % 2 == 0:\n"
+        "        time.sleep(0.05)\n"
     )
+    result = cli(
+        "run", f"{server.url}/x", "-n", "80", "-c", "2", "--procs", "2",
+        "--hooks", str(hooks), "--db", db_path, "--json",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     printed = json.loads(result.stdout)
-    assert query(
+    ((end_0, end_1),) = query(
         db_path,
-        "select (seq - 1) % 2, count(*), min(url), max(url) from requests group by 1 order by 1",
-    ) == [(0, 40, fast, fast), (1, 40, slow, slow)]
+        "select max(case when process = 0 then offset_ms + latency_ms end),"
+        " max(case when process = 1 then offset_ms + latency_ms end) from requests",
+    )
+    assert end_1 > end_0 + 500  # 40 requests x 50 ms over 2 workers: about a second later
     ((duration, total, end_ms),) = query(
         db_path,
         "select duration_s, requests_total,"
