@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from capture.config import DEFAULT_DB, RunConfig
 from capture.load.hooks import Hooks
 from capture.store import queries as query
+from capture.store import sockets
 from capture.store.filters import FailureQuery
 from capture.store.reader import ReadOnly, open_readonly
 from capture.store.report import run_report
@@ -93,7 +94,7 @@ class Database:
 
     def sockets(self, run: str | int | None = None) -> list[SocketRow]:
         """Returns each client socket of a run with its requests and failures."""
-        return query.socket_rows(self._source, None if run is None else str(run))[1]
+        return sockets.socket_rows(self._source, None if run is None else str(run))[1]
 
 
 def open_db(db: str = DEFAULT_DB) -> Database:

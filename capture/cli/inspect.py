@@ -266,10 +266,10 @@ def sockets(
     Example: capture sockets --format csv > sockets.csv
     """
     from capture.output.tables import machine_lines, sockets_table
-    from capture.store import queries as query
     from capture.store.reader import open_readonly
+    from capture.store.sockets import socket_rows
 
-    run_ids, rows = query.socket_rows(open_readonly(db), run)
+    run_ids, rows = socket_rows(open_readonly(db), run)
     if fmt is Format.table:
         _show(sockets_table(rows, all_runs=run_ids is None))
         used = sum(1 for r in rows if r["local_addr"])

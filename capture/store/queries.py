@@ -13,7 +13,7 @@ from capture.parse import MAX_ROW_ID
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.filters import FailureQuery, check_id
 from capture.store.reader import ReadOnly
-from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour, RunRow, SocketRow
+from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour, RunRow
 
 __all__ = [
     "exchange",
@@ -23,7 +23,7 @@ __all__ = [
     "iter_failure_rows",
     "resolve_runs",
     "run_rows",
-    "socket_rows",
+    "typed_rows",
 ]
 
 FETCH_ROWS = 256  # rows taken from SQLite at a time by a streamed listing
@@ -49,7 +49,7 @@ _HEADER_EXISTS = (
 _Row = TypeVar("_Row")
 
 
-def _dicts(cursor: sqlite3.Cursor, shape: type[_Row]) -> list[_Row]:
+def typed_rows(cursor: sqlite3.Cursor, shape: type[_Row]) -> list[_Row]:
     """Returns the cursor's rows as dicts of the given shape (the SQL decides the keys)."""
     # Where an sqlite3 row becomes a typed one, unchecked: the SQL decides the keys, and
     # tests/store/test_rows.py checks them against the shapes.
@@ -284,8 +284,8 @@ def _neighbours(conn: sqlite3.Connection, row: ExchangeRow, around: int) -> list
     if row["connection_id"] is None:
         return []
     same = (row["run_id"], row["connection_id"], row["seq"], around)
-    before = _dicts(conn.execute(_NEIGHBOURS.format(op="<", order="DESC"), same), Neighbour)
-    after = _dicts(conn.execute(_NEIGHBOURS.format(op=">", order="ASC"), same), Neighbour)
+    before = typed_rows(conn.execute(_NEIGHBOURS.format(op="<", order="DESC"), same), Neighbour)
+    after = typed_rows(conn.execute(_NEIGHBOURS.format(op=">", order="ASC"), same), Neighbour)
     return [*reversed(before), *after]
 
 
@@ -352,7 +352,7 @@ class _CountedRun(TypedDict):
 def run_rows(db: ReadOnly) -> list[RunRow]:
     """Returns every run, oldest first, with counts taken from the rows themselves."""
     with db.connect() as conn:
-        counted = _dicts(conn.execute(_RUNS), _CountedRun)
+        counted = typed_rows(conn.execute(_RUNS), _CountedRun)
     return [_run_row(item) for item in counted]
 
 
@@ -376,29 +376,3 @@ def _run_row(item: _CountedRun) -> RunRow:
         # Last: a column added after the others, so a csv read by position keeps its columns.
         "aborted": item["aborted"],
     }
-
-
-# One row per TCP connection: two connections the kernel gave the same client port are
-# two rows. Rows without a connection_id (no connection made, or an older --procs run:
-# see docs/schema.md, revision 0003) fall back to one row per client socket.
-_SOCKETS = """
-SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
-       min(local_addr) AS local_addr, min(remote_addr) AS remote_addr,
-       count(*) AS requests, coalesce(sum(failed), 0) AS failures,
-       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
-       group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at
-FROM requests {where}
-GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
-ORDER BY run_id, connection_id IS NULL, connection_id, local_addr
-"""
-
-
-def socket_rows(db: ReadOnly, run_spec: str | None) -> tuple[list[int] | None, list[SocketRow]]:
-    """Returns each TCP connection of a run (or of every run for 'all'): its id, process,
-    sockets, requests, failures, first and last use; with the run ids asked for (None: all)."""
-    with db.connect() as conn:
-        run_ids = resolve_runs(conn, run_spec)
-        if run_ids is None:
-            return None, _dicts(conn.execute(_SOCKETS.format(where="")), SocketRow)
-        sql = _SOCKETS.format(where=f"WHERE run_id IN ({', '.join('?' * len(run_ids))})")
-        return run_ids, _dicts(conn.execute(sql, run_ids), SocketRow)

@@ -13,6 +13,7 @@ from capture.output.tables import FittedTable, failures_table, runs_table, socke
 from capture.store import queries as query
 from capture.store.filters import FailureQuery
 from capture.store.reader import open_readonly
+from capture.store.sockets import socket_rows
 from capture.target.server import FaultServer
 from tests.conftest import query as sql
 
@@ -47,7 +48,7 @@ def _tables(db: Path) -> dict[str, tuple[FittedTable, list[str]]]:
     failures = query.failure_rows(source, FailureQuery.build(limit=None), "all")
     assert len(failures) == 16
     runs = query.run_rows(source)
-    _, sockets = query.socket_rows(source, "all")
+    _, sockets = socket_rows(source, "all")
     assert {s["local_addr"].startswith("[::1]:") for s in sockets if s["local_addr"]} == {
         True,
         False,

@@ -10,9 +10,10 @@ from typing import Any, get_args, get_origin, get_type_hints, is_typeddict
 
 from capture.store import rows
 from capture.store.filters import FailureQuery
-from capture.store.queries import exchange, failure_rows, run_rows, socket_rows
+from capture.store.queries import exchange, failure_rows, run_rows
 from capture.store.reader import open_readonly
 from capture.store.report import run_report
+from capture.store.sockets import socket_rows
 from tests.store.test_queries import known
 
 __all__ = ["known"]  # the fixture: a file with two runs, five failures and one success

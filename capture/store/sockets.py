@@ -1,0 +1,35 @@
+"""The connections of a run, as `capture sockets` lists them: plain SQL on a read-only
+sqlite3 connection (reader.py)."""
+
+from __future__ import annotations
+
+from capture.store.queries import resolve_runs, typed_rows
+from capture.store.reader import ReadOnly
+from capture.store.rows import SocketRow
+
+__all__ = ["socket_rows"]
+
+# One row per TCP connection: two connections the kernel gave the same client port are
+# two rows. Rows without a connection_id (no connection made, or an older --procs run:
+# see docs/schema.md, revision 0003) fall back to one row per client socket.
+_SOCKETS = """
+SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
+       min(local_addr) AS local_addr, min(remote_addr) AS remote_addr,
+       count(*) AS requests, coalesce(sum(failed), 0) AS failures,
+       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
+       group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at
+FROM requests {where}
+GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
+ORDER BY run_id, connection_id IS NULL, connection_id, local_addr
+"""
+
+
+def socket_rows(db: ReadOnly, run_spec: str | None) -> tuple[list[int] | None, list[SocketRow]]:
+    """Returns each TCP connection of a run (or of every run for 'all'): its id, process,
+    sockets, requests, failures, first and last use; with the run ids asked for (None: all)."""
+    with db.connect() as conn:
+        run_ids = resolve_runs(conn, run_spec)
+        if run_ids is None:
+            return None, typed_rows(conn.execute(_SOCKETS.format(where="")), SocketRow)
+        sql = _SOCKETS.format(where=f"WHERE run_id IN ({', '.join('?' * len(run_ids))})")
+        return run_ids, typed_rows(conn.execute(sql, run_ids), SocketRow)
