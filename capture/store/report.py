@@ -67,7 +67,9 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             )
         ]
         duration = run["duration_s"] or _span_s(conn, run_id)
-        pacing = _pacing(conn, run, total, duration)
+        # one ORDER BY over the run's rows, read by both the pacing and the client rule
+        latency_p50 = _median(conn, run_id, "latency_ms", total)
+        pacing = _pacing(conn, run, total, duration, latency_p50)
         return {
             "run": run,
             "requests": total,
@@ -81,7 +83,7 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             "urls": _per_url(conn, run_id, duration),
             "per_second": _per_second(conn, run_id),
             "pacing": pacing,
-            "client_limit": _client_limit(conn, run, total, duration, pacing),
+            "client_limit": _client_limit(conn, run, total, duration, pacing, latency_p50),
             **_failure_pass(conn, run_id),
         }
 
@@ -298,7 +300,11 @@ def _per_second(conn: sqlite3.Connection, run_id: int) -> PerSecond:
 
 
 def _pacing(
-    conn: sqlite3.Connection, run: RunRecord, total: int, duration_s: float
+    conn: sqlite3.Connection,
+    run: RunRecord,
+    total: int,
+    duration_s: float,
+    latency_p50_ms: float | None,
 ) -> Pacing | None:
     """Asked and achieved rate and the send lag of a --qps run; None for an unpaced one."""
     if run["qps_asked"] is None:
@@ -321,7 +327,7 @@ def _pacing(
         "lag_ms": lag,
         "pool_bound": pool_bound(
             qps=run["qps_asked"],
-            latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
+            latency_p50_ms=latency_p50_ms,
             sessions=sessions,
             wait_p99_ms=_rank(conn, run["id"], "wait_ms", total, 99),
             lag_p99_ms=lag.get("p99"),
@@ -330,7 +336,12 @@ def _pacing(
 
 
 def _client_limit(
-    conn: sqlite3.Connection, run: RunRecord, total: int, duration_s: float, pacing: Pacing | None
+    conn: sqlite3.Connection,
+    run: RunRecord,
+    total: int,
+    duration_s: float,
+    pacing: Pacing | None,
+    latency_p50_ms: float | None,
 ) -> ClientLimit:
     """Whether the client limited the run (store.saturation's rule), from the stored rows."""
     config = json.loads(run["config_json"] or "{}")
@@ -342,7 +353,7 @@ def _client_limit(
         lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
         pool_busy=pacing is not None and pacing["pool_bound"],
         wait_p50_ms=_median(conn, run["id"], "wait_ms", total),
-        latency_p50_ms=_median(conn, run["id"], "latency_ms", total),
+        latency_p50_ms=latency_p50_ms,
     )
     return {
         "cpu_s": run["cpu_s"],
