@@ -1,9 +1,10 @@
-"""Stored rows, as sqlite3 tuples, to JSON lines and CSV records for `capture export`.
-Pure.
+"""Stored rows, as sqlite3 tuples, to JSON lines and CSV records: the one encoder of
+`capture export` and of the machine formats of `failures`, `runs` and `sockets`
+(tables.machine_lines). Pure.
 
-The text is the one tables.machine_lines writes for the same rows as dicts, byte for
-byte (tests/output/test_export_bytes.py holds that path frozen and compares): json.dumps
-of the row with bytes decoded and JSON text columns parsed. It is built a value at a
+The text is what json.dumps of the row as a dict gives, with bytes decoded and JSON text
+columns parsed, byte for byte (tests/output/test_export_bytes.py holds that older path
+frozen and compares). It is built a value at a
 time from the tuple, with no dict per row, and the stored header JSON, which repeats
 from row to row, is parsed and encoded again once per distinct text, not once per row.
 """

@@ -8,14 +8,11 @@ is shown literally.
 
 from __future__ import annotations
 
-import base64
-import csv
-import io
-import json
+import itertools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, JustifyMethod, RenderResult
@@ -25,7 +22,7 @@ from rich.text import Text
 
 from capture.escape import visible
 from capture.output.cells import POSITION_HEADER, cut_end, cut_middle, outcome, short_url
-from capture.output.rowtext import FORMULA_START
+from capture.output.rowtext import csv_records, jsonl_encoder
 from capture.output.units import ms, rate, seconds, size
 
 if TYPE_CHECKING:
@@ -272,67 +269,26 @@ def failed_at(text: str | None, most: int = 12) -> str:
     return shown + (f", … ({len(numbers)})" if len(numbers) > most else "")
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, bytes | memoryview):
-        raw = bytes(value)
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            return {"base64": base64.b64encode(raw).decode("ascii")}
-    if isinstance(value, str) and value[:1] == "[" and value[-1:] == "]":
-        try:  # headers are stored as JSON text; emit them as JSON, not a string
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
-
-
-def _jsonable_row(row: Mapping[str, object]) -> dict[str, Any]:
-    """Returns a copy of row with bytes and JSON text converted by _jsonable."""
-    # The hot loop of an export (36 values a row): a type test first, so that numbers
-    # and plain strings, most of a row, cost no call and no store.
-    out = dict(row)
-    for key, value in row.items():
-        kind = type(value)
-        if kind is str:
-            if value[:1] == "[":  # type: ignore[index]
-                out[key] = _jsonable(value)
-        elif kind is bytes or kind is memoryview:
-            out[key] = _jsonable(value)
-    return out
-
-
 def machine_lines(rows: Iterable[Mapping[str, object]], fmt: Format) -> Iterator[str]:
     """Yields rows as json (one document), jsonl (one per line) or csv lines, each row as
-    it comes: memory does not grow with the number of rows."""
-    dumps = json.dumps
-    if fmt is Format.jsonl:
-        for row in rows:
-            yield dumps(_jsonable_row(row))
-    elif fmt is Format.json:
-        yield from _json_array(dumps(_jsonable_row(row)) for row in rows)
-    elif fmt is Format.csv:
-        yield from _csv_lines(rows)
-    else:
+    it comes: memory does not grow with the number of rows. The encoding is export's
+    (output/rowtext.py), so a row reads the same in `failures`, `runs` and `export`."""
+    if fmt not in (Format.json, Format.jsonl, Format.csv):
         raise ValueError(fmt)
-
-
-def _csv_lines(rows: Iterable[Mapping[str, object]]) -> Iterator[str]:
-    """Yields a header line, then one CSV record per row."""
-    buffer = io.StringIO()
-    # "\r\n" only so that a field with a bare CR is quoted too (the csv module quotes
-    # the characters of lineterminator); it is cut off by _take.
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    names: list[str] | None = None
-    for row in rows:
-        if names is None:
-            names = list(row)
-            writer.writerow(names)
-            yield _take(buffer)
-        writer.writerow([_csv_value(row.get(name)) for name in names])
-        # One record per yield, kept whole: splitting would rewrite line breaks
-        # (\r\n, \u2028) inside quoted fields.
-        yield _take(buffer)
+    items = iter(rows)
+    first = next(items, None)
+    if first is None:
+        if fmt is Format.json:
+            yield "[]"
+        return
+    names = list(first)
+    tuples = (tuple(row.get(n) for n in names) for row in itertools.chain([first], items))
+    if fmt is Format.csv:
+        yield from csv_records(names, ([t] for t in tuples))  # one record per yield
+        return
+    encode = jsonl_encoder(names)
+    lines = (encode(t) for t in tuples)
+    yield from (lines if fmt is Format.jsonl else _json_array(lines))
 
 
 def _json_array(items: Iterator[str]) -> Iterator[str]:
@@ -342,23 +298,3 @@ def _json_array(items: Iterator[str]) -> Iterator[str]:
         yield ("[" if previous is None else previous + ",")
         previous = "  " + item
     yield "[]" if previous is None else previous + "\n]"
-
-
-def _take(buffer: io.StringIO) -> str:
-    """Returns the one CSV record in buffer, without its terminator, and empties buffer."""
-    text = buffer.getvalue().removesuffix("\r\n")
-    buffer.seek(0)
-    buffer.truncate()
-    return text
-
-
-def _csv_value(value: Any) -> Any:
-    kind = type(value)
-    if kind is int or kind is float or value is None:
-        return value
-    converted = _jsonable(value)
-    if isinstance(converted, list | dict):
-        converted = json.dumps(converted)
-    if isinstance(converted, str) and converted.startswith(FORMULA_START):
-        return "'" + converted
-    return converted

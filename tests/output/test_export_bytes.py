@@ -182,3 +182,17 @@ def test_export_is_byte_identical_to_the_old_path(
     assert written == _reference(db, fmt)
     if fmt == "jsonl":
         assert len(written.splitlines()) == REQUESTS
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+@pytest.mark.parametrize("which", ["real_db", "edited_db"])
+def test_failures_listing_is_byte_identical_to_the_old_path(
+    fmt: str, which: str, request: pytest.FixtureRequest, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `failures` writes through the export's encoder too: the same bytes as the old one.
+    db: Path = request.getfixturevalue(which)
+    capsys.readouterr()
+    assert main(["failures", "-f", fmt, "--db", str(db)]) == 0
+    listed = queries.failure_rows(open_readonly(str(db)), FailureQuery.build(limit=None), None)
+    old = _old_jsonl(listed) if fmt == "jsonl" else _old_csv(listed)
+    assert capsys.readouterr().out == "".join(line + "\n" for line in old)
