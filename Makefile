@@ -16,6 +16,7 @@ demo: $(STAMP)
 	$(BIN)/python -m capture.cli.demo
 
 test: $(STAMP)
+	tests/system-packages.sh
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

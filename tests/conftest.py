@@ -3,7 +3,10 @@ an in-process CLI runner that goes through the real error boundary (capture.cli.
 
 from __future__ import annotations
 
+import itertools
+import os
 import sqlite3
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +15,9 @@ import pytest
 
 from capture.cli.main import main
 from capture.target.server import FaultServer
+from tests.pg.server import PgServer, find_bindir
+
+_PG_DATABASES = itertools.count(1)
 
 
 @dataclass
@@ -55,3 +61,26 @@ def query(db: Path, sql: str, *params: object) -> list[tuple[object, ...]]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A real PostgreSQL server for the whole test session (tests/pg/server.py)."""
+    bindir = find_bindir()
+    if bindir is None:
+        pytest.skip(
+            "PostgreSQL server not installed (Debian package postgresql): PostgreSQL tests skipped"
+        )
+    root = Path(tempfile.mkdtemp(prefix="capture-pg-"))  # short: socket paths have a limit
+    srv = PgServer(bindir, root)
+    srv.start()
+    try:
+        yield srv
+    finally:
+        srv.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server: PgServer) -> str:
+    """The URL (password included) of a new, empty database on the test server."""
+    return pg_server.create_database(f"t{next(_PG_DATABASES)}_{os.getpid()}")

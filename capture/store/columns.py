@@ -9,64 +9,19 @@ import, not in front of a user.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from capture.store.spec import ColumnSpec, IndexSpec, TableSpec, select_list
 
 __all__ = [
     "FAILURES",
     "REQUESTS",
     "RUNS",
+    "RUN_HOSTS",
     "TABLES",
     "ColumnSpec",
     "IndexSpec",
     "TableSpec",
     "select_list",
 ]
-
-ColumnType = Literal["integer", "real", "text", "blob"]
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnSpec:
-    """One column: its name, SQL type, nullability, and the key it is or points to."""
-
-    name: str
-    type: ColumnType
-    nullable: bool = True
-    primary_key: bool = False
-    references: str | None = None  # "table.column", deleted with it (ON DELETE CASCADE)
-    doc: str = ""  # what a value means, for people: docs/schema.md and Datasette's metadata
-
-
-@dataclass(frozen=True, slots=True)
-class IndexSpec:
-    """One index over columns; its name comes from the naming convention in schema.py."""
-
-    columns: tuple[str, ...]
-    unique: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class TableSpec:
-    """One table: its columns in stored order, and its indexes in creation order."""
-
-    name: str
-    columns: tuple[ColumnSpec, ...]
-    indexes: tuple[IndexSpec, ...] = ()
-    doc: str = ""  # what one row is
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """Returns the column names in stored order."""
-        return tuple(c.name for c in self.columns)
-
-    def check(self, *names: str) -> tuple[str, ...]:
-        """Returns names unchanged; raises KeyError for any that is not a column."""
-        unknown = [n for n in names if n not in self.names]
-        if unknown:
-            raise KeyError(f"{self.name} has no column {', '.join(unknown)}")
-        return names
-
 
 RUNS = TableSpec(
     "runs",
@@ -150,6 +105,14 @@ RUNS = TableSpec(
                 "its start of sending to the end of its share. cpu_s / (duration_s x processes) "
                 '≥ 0.8 flags the client as the limit (README: "Is the client the limit?") '
                 "(revision 0003; NULL for older runs)"
+            ),
+        ),
+        ColumnSpec(
+            "hosts",
+            "integer",
+            doc=(
+                "--hosts N of a run sent from N hosts (one row each in run_hosts), or of a run "
+                "made by capture merge; NULL for a run of one host (revision 0004)"
             ),
         ),
     ),
@@ -271,6 +234,16 @@ REQUESTS = TableSpec(
                 "get the same client port have different ids (revision 0003)"
             ),
         ),
+        ColumnSpec(
+            "host",
+            "integer",
+            nullable=False,
+            default="0",
+            doc=(
+                "the host slot that sent it, 0 to N-1 in a --hosts N run (→ run_hosts.slot); "
+                "0 for a run of one host (revision 0004)"
+            ),
+        ),
     ),
     (
         IndexSpec(("run_id", "seq"), unique=True),
@@ -351,9 +324,59 @@ FAILURES = TableSpec(
     doc="the full evidence of each failed request",
 )
 
-TABLES = (RUNS, REQUESTS, FAILURES)
+RUN_HOSTS = TableSpec(
+    "run_hosts",
+    (
+        ColumnSpec(
+            "run_id",
+            "integer",
+            primary_key=True,
+            nullable=False,
+            references="runs.id",
+            doc="→ runs.id",
+        ),
+        ColumnSpec(
+            "slot",
+            "integer",
+            primary_key=True,
+            nullable=False,
+            doc="the host's slot, 0 to N-1: it sends the sequence numbers ≡ slot (mod N)",
+        ),
+        ColumnSpec("hostname", "text", doc="the host that claimed the slot"),
+        ColumnSpec("pid", "integer", doc="its process id"),
+        ColumnSpec(
+            "state",
+            "text",
+            nullable=False,
+            doc=(
+                "waiting (at the barrier), running, finished, interrupted, failed (its storage "
+                "failed), lost (its process or its connection to the database died: another host "
+                "noticed and counted what it had stored), gave_up (the barrier timed out)"
+            ),
+        ),
+        ColumnSpec("joined_at", "text", doc="when it claimed the slot (database clock, UTC)"),
+        ColumnSpec("finished_at", "text", doc="when it ended, or was found lost"),
+        ColumnSpec(
+            "heartbeat_at", "text", doc="the last time it said it was alive (database clock, UTC)"
+        ),
+        ColumnSpec(
+            "requests_total",
+            "integer",
+            doc="rows in requests with this host slot, counted at its end",
+        ),
+        ColumnSpec("failed_total", "integer", doc="of those, failed"),
+        ColumnSpec("failures_stored", "integer", doc="rows in failures of its failed requests"),
+        ColumnSpec(
+            "failures_dropped",
+            "integer",
+            doc="its failed requests stored as a requests row only (storage error)",
+        ),
+        ColumnSpec("aborted_total", "integer", doc="its requests abandoned in flight: no row"),
+        ColumnSpec("duration_s", "real", doc="its sending time, seconds"),
+        ColumnSpec("cpu_s", "real", doc="CPU seconds its processes used"),
+        ColumnSpec("error", "text", doc="why it failed, was lost or gave up; NULL otherwise"),
+    ),
+    doc="one row per host slot of a --hosts run, or per file of a capture merge (revision 0004)",
+)
 
-
-def select_list(alias: str, table: TableSpec, *names: str) -> str:
-    """Returns 'a.x, a.y' for columns of table; raises KeyError for a name it lacks."""
-    return ", ".join(f"{alias}.{n}" for n in table.check(*names))
+TABLES = (RUNS, REQUESTS, FAILURES, RUN_HOSTS)

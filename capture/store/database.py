@@ -16,7 +16,6 @@ import socket
 import sqlite3
 import sys
 from datetime import UTC, datetime
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +23,8 @@ from sqlalchemy import Engine, create_engine, event, func, insert, select, updat
 from sqlalchemy.exc import DatabaseError, OperationalError
 
 from capture.errors import DataError, StorageError, UsageError
+from capture.store.location import is_postgres
+from capture.store.migrate import head_revision, migrate
 from capture.store.reader import (
     BUSY_TIMEOUT_MS,
     check_revision,
@@ -35,11 +36,11 @@ from capture.store.reader import (
     table_names,
     wal_file,
 )
-from capture.store.schema import REVISIONS, failures, requests, runs
+from capture.store.schema import failures, requests, runs
 from capture.version import __version__
 
 if TYPE_CHECKING:
-    from alembic.config import Config
+    pass
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
@@ -62,28 +63,6 @@ def now_iso(ts: float | None = None) -> str:
     """Returns a UTC timestamp as ISO-8601 text with microseconds and a Z."""
     moment = datetime.now(UTC) if ts is None else datetime.fromtimestamp(ts, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _migrations_dir() -> str:
-    # Installed: the capture.migrations package. From a checkout: the top-level folder.
-    try:
-        return str(resources.files("capture.migrations"))
-    except ModuleNotFoundError:  # pragma: no cover - only when packaging is broken
-        return str(Path(__file__).resolve().parent.parent / "migrations")
-
-
-def _alembic_config() -> Config:
-    # Alembic is imported only to migrate: read commands start faster without it.
-    from alembic.config import Config
-
-    cfg = Config()
-    cfg.set_main_option("script_location", _migrations_dir())
-    return cfg
-
-
-def head_revision() -> str:
-    """Returns the newest schema revision this version of capture knows."""
-    return REVISIONS[-1]
 
 
 def _install_pragmas(engine: Engine, *, writer: bool) -> None:
@@ -145,7 +124,13 @@ def _check_revision(engine: Engine, *, allow_empty: bool) -> str | None:
 
 
 def open_for_write(db: str) -> Engine:
-    """Opens (creating if needed) a database for a run and upgrades its schema to head."""
+    """Opens (creating if needed) a database for a run and upgrades its schema to head.
+
+    db is a SQLite path or sqlite:/// URL, or a postgresql:// URL (store/postgres.py)."""
+    if is_postgres(db):
+        from capture.store.postgres import open_postgres
+
+        return open_postgres(db)
     path = sqlite_path(db)
     info = check_sqlite_file(path)  # before anything opens it: a FIFO would block
     existing = info is not None and info.st_size > 0  # an empty file counts as new
@@ -170,12 +155,8 @@ def open_for_write(db: str) -> Engine:
 
 def upgrade(engine: Engine) -> None:
     """Runs every migration the database has not had yet, on one connection."""
-    from alembic import command
-
-    cfg = _alembic_config()
     with engine.connect() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        migrate(conn)
         conn.commit()
 
 
@@ -305,6 +286,8 @@ def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | No
     Waits at most wait_ms for readers to finish. Returns None when done, or says how
     much is left in the -wal file and why.
     """
+    if engine.dialect.name != "sqlite":
+        return None  # a server keeps its own log
     raw = engine.raw_connection()  # outside any transaction: a checkpoint cannot run in one
     conn: sqlite3.Connection = raw.driver_connection  # type: ignore[assignment]
     why = "another connection holds a read transaction"

@@ -80,6 +80,7 @@ _FAILURE_DETAIL_COLUMNS = [
     "bytes_in",
     "local_addr",
     "remote_addr",
+    "host",
     "process",
     "connection_id",
     "session",

@@ -46,7 +46,7 @@ BUSY_TIMEOUT_MS = 5000  # for every connection, reading or writing (database.py)
 HEADER_BYTES = 100  # the database header; bytes 18 and 19 are 2 in WAL mode
 SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite opens beside the database
 CAPTURE_TABLES = frozenset({"alembic_version", *(t.name for t in TABLES)})
-_CORE_TABLES = CAPTURE_TABLES - {"alembic_version"}
+_CORE_TABLES = frozenset({"runs", "requests", "failures"})  # in every revision
 _USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*:)[^/?#@]*@")
 
 

@@ -68,14 +68,20 @@ class Identity:
     """
 
     process: int  # 0 without --procs, else 0 to procs - 1
-    first_session: int  # process * --connections
-    run_sessions: int  # S: the sessions of all the run's processes (procs * --connections)
+    first_session: int  # share index * --connections
+    run_sessions: int  # S: the sessions of all the run's processes on all its hosts
+    host: int = 0  # the host slot of a --hosts run
 
     @classmethod
-    def of(cls, share: tuple[int, int], connections: int) -> Identity:
-        """Returns the identity of share (index, procs) of a run with this --connections."""
-        index, procs = share
-        return cls(index, index * connections, procs * connections)
+    def of(cls, share: tuple[int, int], connections: int, *, procs: int = 0) -> Identity:
+        """Returns the identity of share (index, count) of a run with this --connections.
+
+        A share's index counts over hosts and processes (host slot * procs + process), so
+        sessions and connection ids are unique across the whole run; procs (per host)
+        splits it back into host and process. Without it the run has one host."""
+        index, count = share
+        host, process = divmod(index, procs) if procs else (0, index)
+        return cls(process, index * connections, count * connections, host)
 
     def session(self, slot: int) -> int:
         """Returns the run-wide session number of this process's pool slot."""

@@ -59,6 +59,7 @@ class RunRecord(TypedDict):
     sockets_used: int | None
     run_key: str | None
     cpu_s: float | None
+    hosts: int | None
 
 
 class RunRow(TypedDict):
@@ -134,6 +135,7 @@ class _Request(TypedDict):
     correlation_id: str | None
     process: int | None
     connection_id: int | None
+    host: int
 
 
 class FailureDetail(_Request):

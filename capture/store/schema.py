@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     Float,
     ForeignKey,
@@ -19,13 +20,14 @@ from sqlalchemy import (
     MetaData,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.types import TypeEngine
 
-from capture.store.columns import FAILURES, REQUESTS, RUNS, ColumnSpec, TableSpec
+from capture.store.columns import FAILURES, REQUESTS, RUN_HOSTS, RUNS, ColumnSpec, TableSpec
 from capture.store.revisions import REVISIONS
 
-__all__ = ["REVISIONS", "failures", "metadata", "requests", "runs"]
+__all__ = ["REVISIONS", "failures", "metadata", "requests", "run_hosts", "runs"]
 
 
 # Every constraint named, so batch migrations on SQLite can find them again.
@@ -39,11 +41,13 @@ NAMING_CONVENTION = {
 
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
-_TYPES: dict[str, type[TypeEngine[Any]]] = {
-    "integer": Integer,
-    "real": Float,
-    "text": Text,
-    "blob": LargeBinary,
+# On PostgreSQL every integer is a bigint (revision 0004): ids, sizes and counts of a
+# store shared by many runs outgrow 2^31. SQLite's INTEGER is 64-bit already.
+_TYPES: dict[str, TypeEngine[Any]] = {
+    "integer": Integer().with_variant(BigInteger(), "postgresql"),
+    "real": Float(),
+    "text": Text(),
+    "blob": LargeBinary(),
 }
 
 
@@ -55,6 +59,7 @@ def _column(spec: ColumnSpec) -> Column[Any]:
         *keys,
         primary_key=spec.primary_key,
         nullable=spec.nullable,
+        server_default=None if spec.default is None else text(spec.default),
     )
 
 
@@ -67,3 +72,4 @@ def _table(spec: TableSpec) -> Table:
 runs = _table(RUNS)
 requests = _table(REQUESTS)
 failures = _table(FAILURES)
+run_hosts = _table(RUN_HOSTS)

@@ -94,6 +94,7 @@ class Writer:
         queue_records: int = QUEUE_RECORDS,
     ) -> None:
         self._engine = engine
+        self._postgres = engine.dialect.name == "postgresql"  # COPY instead of INSERT
         self._run_id = run_id
         self._identity = identity
         self._clock = _Clock(wall_start)
@@ -254,6 +255,13 @@ class Writer:
         request_rows: list[tuple[Any, ...]],
         failure_rows: list[tuple[int, dict[str, Any]]],
     ) -> None:
+        if self._postgres:
+            from capture.store.postgres import copy_batch
+
+            with self._engine.begin() as conn:
+                rows = [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
+                copy_batch(conn, request_rows, rows)
+            return
         with self._engine.begin() as conn:
             # Ids are given here, under the write lock, so failures can point at their
             # request row without a round trip per row, even with several writers.
@@ -305,6 +313,7 @@ class Writer:
             rec.correlation_id,
             identity.process,
             identity.connection_id(rec.session, rec.connection_no),
+            identity.host,
         )
 
     def _encode_headers(self, pairs: tuple[tuple[str, str], ...]) -> str:

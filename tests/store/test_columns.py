@@ -22,8 +22,15 @@ def test_the_migrated_file_has_exactly_the_listed_columns(db_path: Path, table: 
     found = query(
         db_path, f"SELECT name, type, \"notnull\", pk FROM pragma_table_info('{table.name}')"
     )
+    keys = [c.name for c in table.columns if c.primary_key]  # pk: position in the key
     listed = [
-        (c.name, _SQL_TYPES[c.type], int(not c.nullable), int(c.primary_key)) for c in table.columns
+        (
+            c.name,
+            _SQL_TYPES[c.type],
+            int(not c.nullable),
+            keys.index(c.name) + 1 if c.primary_key else 0,
+        )
+        for c in table.columns
     ]
     assert found == listed
     keys = query(

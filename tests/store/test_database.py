@@ -14,6 +14,7 @@ from alembic.config import Config
 from capture.errors import DataError, UsageError
 from capture.store import database as store
 from capture.store import reader
+from capture.store.revisions import REVISIONS
 from tests.conftest import query
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -180,7 +181,7 @@ def test_every_revision_downgrades_and_upgrades_again_with_the_data(tmp_path: Pa
     cfg = Config()
     cfg.set_main_option("script_location", str(ROOT / "migrations"))
     cfg.set_main_option("sqlalchemy.url", f"sqlite:///{db}")
-    for revision in reversed(store.REVISIONS[:-1]):
+    for revision in reversed(REVISIONS[:-1]):
         command.downgrade(cfg, revision)
         assert query(db, "select version_num from alembic_version") == [(revision,)]
         assert query(db, count) == before

@@ -1,0 +1,117 @@
+"""The PostgreSQL store: open a server's database for a run, migrate it, COPY batches.
+
+Imported only for a postgresql:// --db, and psycopg 3 only from here: a SQLite run or a
+read command never loads the driver. The schema is the SQLite file's, from the same
+Alembic migrations (PostgreSQL types where they matter: bigint, bytea; timestamps stay
+ISO-8601 text, so every read command prints the same as on SQLite).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy.exc import DBAPIError
+
+from capture.errors import StorageError
+from capture.store.columns import FAILURES, REQUESTS
+from capture.store.location import require_driver, sqlalchemy_url
+from capture.store.migrate import head_revision, migrate
+from capture.store.reader import check_revision, hide_password
+
+__all__ = ["CONNECT_TIMEOUT_S", "copy_batch", "open_postgres", "server_message"]
+
+CONNECT_TIMEOUT_S = 10  # a server that does not answer: a clear error, not a hang
+# Every capture process that migrates takes this lock first, so N hosts starting at
+# once upgrade a new database once (the others wait, then find it at head).
+_MIGRATE_LOCK = 0x63617074  # 'capt'
+
+_COPY_REQUESTS = f"COPY requests ({', '.join(REQUESTS.names)}) FROM STDIN"
+_COPY_FAILURES = f"COPY failures ({', '.join(FAILURES.names)}) FROM STDIN"
+
+
+def server_message(exc: BaseException) -> str:
+    """Returns the first line of a driver error, without the URL's password."""
+    orig = getattr(exc, "orig", None) or exc
+    first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
+    return first
+
+
+def open_postgres(db: str, *, pool_size: int = 2) -> Engine:
+    """Connects to a PostgreSQL --db, checks it is capture's (or empty), and upgrades its
+    schema to head under an advisory lock. Raises StorageError when the server cannot
+    be reached, with the URL's password hidden."""
+    require_driver()
+    engine = create_engine(
+        sqlalchemy_url(db),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "capture",
+            # A server that vanishes without a reset (a host down, a cable out) is found
+            # in ~20 s instead of the kernel's two hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        },
+    )
+    where = hide_password(db)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATE_LOCK})")
+            current = _revision(conn)
+            check_revision(current, _tables(conn), allow_empty=True, where=where)
+            if current != head_revision():
+                migrate(conn)
+            conn.commit()
+    except DBAPIError as exc:
+        engine.dispose()
+        raise StorageError(f"cannot open the database {where}: {server_message(exc)}") from None
+    except BaseException:
+        engine.dispose()
+        raise
+    return engine
+
+
+def _revision(conn: Connection) -> str | None:
+    if conn.exec_driver_sql("SELECT to_regclass('alembic_version')").scalar() is None:
+        return None
+    found = conn.exec_driver_sql("SELECT version_num FROM alembic_version").scalar()
+    return None if found is None else str(found)
+
+
+def _tables(conn: Connection) -> set[str]:
+    rows = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"))
+    return {str(r[0]) for r in rows}
+
+
+def copy_batch(
+    conn: Connection,
+    request_rows: Sequence[tuple[Any, ...]],
+    failure_rows: Sequence[tuple[int, Sequence[Any]]],
+) -> None:
+    """Stores one batch with two COPYs in the caller's transaction.
+
+    Ids come from the requests sequence, one call for the batch: several hosts write at
+    once, and a sequence hands each its own ids without a lock. request_rows are the
+    writer's rows without the id (seq second); failure_rows pair a seq with a failures
+    row without its request_id."""
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur:
+        cur.execute(
+            "SELECT nextval('requests_id_seq') FROM generate_series(1, %s)",
+            (len(request_rows),),
+        )
+        ids = {row[1]: new_id for row, (new_id,) in zip(request_rows, cur.fetchall(), strict=True)}
+        with cur.copy(_COPY_REQUESTS) as copy:
+            for row in request_rows:
+                copy.write_row((ids[row[1]], *row))
+        if failure_rows:
+            with cur.copy(_COPY_FAILURES) as copy:
+                for seq, values in failure_rows:
+                    copy.write_row((ids[seq], *values))

@@ -1,0 +1,34 @@
+"""A run stored into a real PostgreSQL server: the same rows as SQLite would hold."""
+
+from __future__ import annotations
+
+import psycopg
+
+from tests.conftest import Result
+from tests.pg.server import PASSWORD
+
+
+def test_a_run_into_postgresql_stores_every_request_and_failure(
+    pg_url: str, server: object, cli: object
+) -> None:
+    url = f"{server.url}/?status=500&body=oops"  # type: ignore[attr-defined]
+    done: Result = cli("run", url, "-n", "50", "-c", "2", "--db", pg_url, "--quiet")  # type: ignore[operator]
+    assert done.exit_code == 0, done.stderr
+    with psycopg.connect(pg_url) as conn:
+        counted = conn.execute(
+            "SELECT count(*), sum(failed)::int, count(DISTINCT seq),"
+            " count(DISTINCT connection_id), max(host) FROM requests"
+        ).fetchone()
+        assert counted == (50, 50, 50, 2, 0)
+        bodies = conn.execute("SELECT body, count(*) FROM failures GROUP BY body").fetchall()
+        assert bodies == [(b"oops", 50)]
+        assert conn.execute(
+            "SELECT status, requests_total, failed_total, failures_stored FROM runs"
+        ).fetchall() == [("completed", 50, 50, 50)]
+        # The views exist in PostgreSQL's SQL and give the same values.
+        assert conn.execute("SELECT sum(requests)::int FROM per_second").fetchone() == (50,)
+        assert conn.execute("SELECT DISTINCT body_text FROM failure_details").fetchall() == [
+            ("oops",)
+        ]
+        stored = conn.execute("SELECT command_line, config_json FROM runs").fetchone()
+    assert PASSWORD not in " ".join(str(v) for v in stored)
