@@ -323,7 +323,16 @@ RUN_CASES = {
 
 DB_URL_CASES = {
     "db-url-unknown-dialect": bad(U, "-n", "1", "--db", "sqlite+nosuch:///x.db", expect="--db"),
-    "db-url-no-driver": bad(U, "-n", "1", "--db", "postgresql://127.0.0.1:9/x", expect="--db"),
+    # A PostgreSQL URL is a store now (issue 12): nothing listening is a storage error.
+    "db-url-no-server": bad(
+        U,
+        "-n",
+        "1",
+        "--db",
+        "postgresql://127.0.0.1:9/x",
+        expect="cannot open the database postgresql://127.0.0.1:9/x",
+        code=ExitCode.STORAGE,
+    ),
 }
 
 

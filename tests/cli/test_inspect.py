@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from capture.cli.main import app, main
+from capture.store.revisions import REVISIONS
 from capture.target.server import FaultServer
 from tests.conftest import Result, query
 
@@ -391,7 +392,7 @@ def test_db_info_and_upgrade_of_the_first_revision(cli, tmp_path: Path) -> None:
     assert refused.exit_code == 3 and "capture db upgrade" in refused.stderr
     info = cli("db", "info", "--db", old).stdout
     assert "schema           0001" in info and "requests         240" in info
-    assert cli("db", "upgrade", "--db", old).stdout.strip() == "schema 0001 -> 0003"
+    assert cli("db", "upgrade", "--db", old).stdout.strip() == f"schema 0001 -> {REVISIONS[-1]}"
     rows = json.loads(cli("failures", "--db", old, "-f", "json", "--limit", "100").stdout)
     assert len(rows) == 60
     assert query(old, "select count(*) from failure_details where body_signature is not null") == [

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import create_engine
 
+from capture.store.revisions import REVISIONS
 from capture.target.server import FaultServer
 from tests.conftest import query
 
@@ -298,7 +299,7 @@ def test_migration_fills_one_process_runs_as_the_writer_does(
     _copy_to_revision_0002(new, old)
     upgraded = cli("db", "upgrade", "--db", old)
     assert upgraded.exit_code == 0, upgraded.stderr
-    assert upgraded.stdout.strip() == "schema 0002 -> 0003"
+    assert upgraded.stdout.strip() == f"schema 0002 -> {REVISIONS[-1]}"
 
     after = query(old, "select id, process, connection_id from requests order by id")
     assert [row for row in after if row[0] <= 40] == one

@@ -471,7 +471,7 @@ def test_first_revision_file_is_upgraded_in_place(
         == old_failures
     )
     # 0003 appended run_key and cpu_s (unknown for an old run); the rest is as it was
-    assert query(db, "select * from runs where id = 1") == [(*old_run, None, None)]
+    assert query(db, "select * from runs where id = 1") == [(*old_run, None, None, None)]
     # revision 0002 filled in the signature of the old failures and added the views
     assert query(db, "select count(*) from failures where body_signature is null") == [(0,)]
     assert query(db, "select count(*) from failure_details where run_id = 1") == [(60,)]
