@@ -18,17 +18,21 @@ from __future__ import annotations
 import os
 import re
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from capture.errors import DataError, UsageError
 from capture.safe import SQLITE_MAGIC, read_head, regular_or_missing
 from capture.store.columns import TABLES
+from capture.store.location import is_postgres, require_driver
 from capture.store.revisions import REVISIONS
 
 __all__ = [
+    "ReadConnection",
+    "ReadCursor",
     "ReadOnly",
     "check_revision",
     "check_sqlite_file",
@@ -36,6 +40,7 @@ __all__ = [
     "file_revision",
     "hide_password",
     "open_readonly",
+    "readable_revision",
     "revision",
     "sqlite_path",
     "table_names",
@@ -157,17 +162,41 @@ def check_revision(
         )
 
 
+class ReadCursor(Protocol):
+    """What the read queries use of a cursor: sqlite3's, or pgread's for PostgreSQL."""
+
+    row_factory: Any
+
+    @property
+    def description(self) -> Any: ...
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> ReadCursor: ...
+    def fetchone(self) -> Any: ...
+    def fetchall(self) -> list[Any]: ...
+    def fetchmany(self, size: int) -> list[Any]: ...
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class ReadConnection(Protocol):
+    """What the read queries use of a connection: sqlite3's, or pgread's."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ..., /) -> ReadCursor: ...
+    def cursor(self) -> ReadCursor: ...
+
+
 class ReadOnly:
     """A capture file checked and opened for reading; connect() for each query set."""
 
-    def __init__(self, path: Path, db: str, revision: str) -> None:
+    postgres = False  # pgread.PgReadOnly: a PostgreSQL database, path None
+
+    def __init__(self, path: Path | None, db: str, revision: str) -> None:
         self.path = path
         self.db = db  # as the user gave it, for messages
         self.revision = revision
 
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[ReadConnection]:
         """Yields a read-only connection inside one read transaction; closes it after."""
+        assert self.path is not None  # a SQLite file's
         conn = _connect(self.path)
         try:
             conn.execute("BEGIN")
@@ -242,24 +271,42 @@ def open_readonly(db: str, *, any_revision: bool = False) -> ReadOnly:
     """Opens an existing capture database read-only; never creates or changes a file.
 
     Files from an older schema are refused (the queries need the current one) unless
-    any_revision: `capture db upgrade` brings them up to date.
+    any_revision: `capture db upgrade` brings them up to date. A postgresql:// URL opens
+    the server's database the same way (pgread.py, psycopg imported only then).
     """
+    if is_postgres(db):
+        require_driver()
+        from capture.store.pgread import open_pg_readonly
+
+        return open_pg_readonly(db, any_revision=any_revision)
     path = sqlite_path(db)
     if check_sqlite_file(path) is None:
         raise DataError(f"--db {str(path)!r} does not exist")
     current = file_revision(path, allow_empty=False)
+    return ReadOnly(path, db, readable_revision(current, any_revision=any_revision, upgrade=db))
+
+
+def readable_revision(current: str | None, *, any_revision: bool, upgrade: str) -> str:
+    """Returns a checked database's revision if the queries can read it; refuses an empty
+    one, or an older one unless any_revision (upgrade: the --db to name in the advice)."""
     if current is None:
         raise DataError("the database is empty: no capture run was stored in it")
     if not any_revision and current != REVISIONS[-1]:
         raise DataError(
-            f"the database has the older schema {current}: run `capture db upgrade --db {db}`"
+            f"the database has the older schema {current}: run `capture db upgrade --db {upgrade}`"
         )
-    return ReadOnly(path, db, current)
+    return current
 
 
 def describe(db: str) -> dict[str, object]:
     """Returns facts about a capture file: path, sizes, schema revision, row counts."""
+    if is_postgres(db):
+        require_driver()
+        from capture.store.pgread import describe_pg
+
+        return describe_pg(db)
     source = open_readonly(db, any_revision=True)
+    assert source.path is not None
     with source.connect() as conn:
         counts = {
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]
