@@ -21,13 +21,14 @@ import psycopg
 from psycopg.adapt import Loader
 
 from capture.errors import DataError, StorageError
+from capture.store.columns import TABLES
 from capture.store.filters import glob_regex
 from capture.store.reader import ReadOnly, check_revision, hide_password, readable_revision
 
 __all__ = ["PgConnection", "PgReadOnly", "PgRow", "open_pg_readonly", "translate"]
 
 CONNECT_TIMEOUT_S = 10  # a server that does not answer: a clear error, not a hang
-FETCH_ROWS = 2000  # rows a server-side cursor brings per round trip when iterated
+FETCH_ROWS = 20_000  # rows a server-side cursor brings per round trip when iterated
 
 # Strings, quoted names, words, spaces, then any other single character.
 _TOKENS = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|\w+|\s+|.", re.S)
@@ -203,9 +204,25 @@ def _nulls_like_sqlite(tokens: list[str]) -> list[str]:
     return _TOKENS.findall("".join(out))
 
 
+def _never_null() -> frozenset[str]:
+    """Returns the column names that are NOT NULL in every table that has them."""
+    names = {c.name for t in TABLES for c in t.columns}
+    nullable = {c.name for t in TABLES for c in t.columns if c.nullable}
+    return frozenset(names - nullable)
+
+
+# ORDER BY id DESC NULLS LAST cannot walk an index (a descending scan puts NULLs first):
+# a column that holds no NULL keeps its plain term, and its index.
+_NEVER_NULL = _never_null()
+_COLUMN_TERM = re.compile(r"(?:\w+\.)?(\w+)(?:\s+(?:ASC|DESC))?", re.I)
+
+
 def _with_nulls(term: str) -> str:
     words = term.upper().split()
     if not words or "NULLS" in words:
+        return term
+    column = _COLUMN_TERM.fullmatch(term.strip())
+    if column is not None and column.group(1) in _NEVER_NULL:
         return term
     return f"{term} NULLS LAST" if words[-1] == "DESC" else f"{term} NULLS FIRST"
 
