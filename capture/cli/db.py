@@ -18,7 +18,7 @@ app.add_typer(db_app, name="db")
 
 @db_app.command("info")
 def db_info(*, db: DbOpt = DEFAULT_DB) -> None:
-    """Print the file's path, size, schema revision and run count.
+    """Print the file's path (a server's URL, password hidden), size, schema revision and counts.
 
     Example: capture db info --db capture.db
     """
@@ -50,9 +50,15 @@ def db_metadata(*, db: DbOpt = DEFAULT_DB) -> None:
     """
     import json
 
+    from capture.store.location import is_postgres
     from capture.store.metadata import datasette_metadata
     from capture.store.reader import sqlite_path
 
+    if is_postgres(db):
+        raise UsageError(
+            "db metadata describes a SQLite file for Datasette; "
+            "it does not apply to a PostgreSQL --db"
+        )
     # Datasette names a database after its file, without the extension.
     name = sqlite_path(db).stem
     print(json.dumps(datasette_metadata(name), indent=2, ensure_ascii=False))

@@ -248,9 +248,13 @@ def summary(
         _emit([report_json(report)])
         return
     from capture.output.hints import program
+    from capture.store.location import is_postgres
+    from capture.store.reader import hide_password
 
     # The hint runs as printed: this capture, and this file unless it is the default.
-    where = "" if db == DEFAULT_DB else f" --db {shlex.quote(db)}"
+    # A server URL's password is never printed: the hint shows it as ***.
+    shown = hide_password(db) if is_postgres(db) else db
+    where = "" if db == DEFAULT_DB else f" --db {shlex.quote(shown)}"
     _emit(report_lines(report, show=f"{program()} show{where}"))
 
 
@@ -337,7 +341,10 @@ def export(
     if str(output) in ("-", "/dev/stdout"):
         _emit(chunks)
         return
-    protect = [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
+    # A SQLite file and its sidecars must not be overwritten by its own export.
+    protect = (
+        [] if source.path is None else [source.path, *(sidecar(source.path, s) for s in SIDECARS)]
+    )
     write_output(output, chunks, protect=protect)
     print(f"{tally.rows:,} failures written to {output}", file=sys.stderr)
 

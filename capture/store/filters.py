@@ -9,13 +9,69 @@ from datetime import UTC, datetime
 from capture.errors import UsageError
 from capture.parse import MAX_ROW_ID, StatusSpec, parse_duration, parse_header
 
-__all__ = ["FailureQuery", "When", "check_id", "parse_when"]
+__all__ = ["FailureQuery", "When", "check_id", "glob_regex", "parse_when"]
 
 
 def check_id(value: int, *, option: str, lowest: int = 1) -> None:
     """Refuses an id or count outside lowest..MAX_ROW_ID, the integers SQLite holds."""
     if not lowest <= value <= MAX_ROW_ID:
         raise UsageError(f"{option} must be between {lowest} and {MAX_ROW_ID}")
+
+
+_NEVER = r"[^\s\S]"  # a regex no text matches
+
+
+def glob_regex(pattern: str) -> str:
+    """Returns the PostgreSQL regex (operator ~) that matches what SQLite's GLOB does:
+    the whole text, case-sensitively, * any run, ? one character, [...] and [^...] one
+    of a set (ranges a-z; ] first and - at either end are plain), no escapes."""
+    out = ["^"]
+    i = 0
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "*":
+            out.append(".*")
+        elif c == "?":
+            out.append(".")
+        elif c == "[":
+            found = _glob_set(pattern, i + 1)
+            if found is None:  # an unclosed set: SQLite's GLOB matches nothing
+                return _NEVER
+            part, i = found
+            out.append(part)
+            continue
+        else:
+            out.append(_plain(c))
+        i += 1
+    out.append("$")
+    return "".join(out)
+
+
+def _plain(c: str) -> str:
+    """Returns c escaped for a regex: punctuation gets a backslash, letters stay."""
+    return "\\" + c if c.isascii() and not c.isalnum() and c != "_" else c
+
+
+def _glob_set(pattern: str, i: int) -> tuple[str, int] | None:
+    """Returns the regex of the [set] whose body starts at pattern[i], and the index after
+    its ]; None when it is never closed."""
+    negate = i < len(pattern) and pattern[i] == "^"
+    i += negate
+    items: list[str] = []
+    first = True
+    while i < len(pattern):
+        c = pattern[i]
+        if c == "]" and not first:
+            return f"[{'^' if negate else ''}{''.join(items)}]", i + 1
+        nxt = pattern[i + 2] if i + 2 < len(pattern) else ""
+        if i + 1 < len(pattern) and pattern[i + 1] == "-" and nxt not in ("", "]"):
+            items.append(f"{_plain(c)}-{_plain(nxt)}")
+            i += 3
+        else:
+            items.append(_plain(c))
+            i += 1
+        first = False
+    return None
 
 
 @dataclass(frozen=True, slots=True)

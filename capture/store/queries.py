@@ -4,7 +4,6 @@ connection (reader.py). Filters reach SQL only as bound parameters."""
 from __future__ import annotations
 
 import os
-import sqlite3
 from collections.abc import Iterator
 from typing import Any, Literal, TypedDict, TypeVar, cast, overload
 
@@ -12,7 +11,7 @@ from capture.errors import NotFoundError, UsageError
 from capture.parse import MAX_ROW_ID
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.filters import FailureQuery, check_id
-from capture.store.reader import ReadOnly
+from capture.store.reader import ReadConnection, ReadCursor, ReadOnly
 from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour, RunRow
 
 __all__ = [
@@ -49,14 +48,14 @@ _HEADER_EXISTS = (
 _Row = TypeVar("_Row")
 
 
-def typed_rows(cursor: sqlite3.Cursor, shape: type[_Row]) -> list[_Row]:
+def typed_rows(cursor: ReadCursor, shape: type[_Row]) -> list[_Row]:
     """Returns the cursor's rows as dicts of the given shape (the SQL decides the keys)."""
     # Where an sqlite3 row becomes a typed one, unchecked: the SQL decides the keys, and
     # tests/store/test_rows.py checks them against the shapes.
     return [cast(_Row, dict(row)) for row in cursor]
 
 
-def resolve_runs(conn: sqlite3.Connection, spec: str | None) -> list[int] | None:
+def resolve_runs(conn: ReadConnection, spec: str | None) -> list[int] | None:
     """Turns --run ID|NAME|all (default: the latest) into run ids; None means all runs."""
     if spec is not None and spec.strip().lower() == "all":
         return None
@@ -220,7 +219,7 @@ def failure_count(db: ReadOnly, q: FailureQuery, run_spec: str | None) -> int:
 
 
 def _failure_select(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     q: FailureQuery,
     run_spec: str | None,
     *,
@@ -275,7 +274,7 @@ ORDER BY seq {order} LIMIT ?
 """
 
 
-def _neighbours(conn: sqlite3.Connection, row: ExchangeRow, around: int) -> list[Neighbour]:
+def _neighbours(conn: ReadConnection, row: ExchangeRow, around: int) -> list[Neighbour]:
     """Returns the requests just before and after row's on its TCP connection.
 
     None without a connection_id: no connection was made, or an older --procs run whose

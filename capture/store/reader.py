@@ -16,26 +16,37 @@ run still in progress. Before SQLite sees a path, it is checked to be a regular 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from capture.errors import DataError, UsageError
 from capture.safe import SQLITE_MAGIC, read_head, regular_or_missing
-from capture.store.columns import TABLES
+from capture.store.location import is_postgres, require_driver
 from capture.store.revisions import REVISIONS
+from capture.store.source import (
+    ReadConnection,
+    ReadCursor,
+    ReadOnly,
+    check_revision,
+    hide_password,
+    readable_revision,
+)
 
 __all__ = [
+    "ReadConnection",
+    "ReadCursor",
     "ReadOnly",
+    "SqliteFile",
     "check_revision",
     "check_sqlite_file",
     "describe",
     "file_revision",
     "hide_password",
     "open_readonly",
+    "readable_revision",
     "revision",
     "sqlite_path",
     "table_names",
@@ -45,9 +56,6 @@ __all__ = [
 BUSY_TIMEOUT_MS = 5000  # for every connection, reading or writing (database.py)
 HEADER_BYTES = 100  # the database header; bytes 18 and 19 are 2 in WAL mode
 SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite opens beside the database
-CAPTURE_TABLES = frozenset({"alembic_version", *(t.name for t in TABLES)})
-_CORE_TABLES = frozenset({"runs", "requests", "failures"})  # in every revision
-_USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*:)[^/?#@]*@")
 
 
 def sqlite_path(db: str) -> Path:
@@ -61,15 +69,6 @@ def sqlite_path(db: str) -> Path:
     if not rest.startswith("/") or rest in ("/", "/:memory:") or "?" in rest:
         raise UsageError(f"--db {hide_password(db)!r}: expected sqlite:///path/to/file.db")
     return Path(rest[1:]).expanduser().absolute()
-
-
-def hide_password(url: str) -> str:
-    """Returns a database URL with its password shown as '***'."""
-    try:
-        password = urlsplit(url).password if "://" in url else None
-    except ValueError:  # a bad [IPv6] host: the password is still between ':' and '@'
-        return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
-    return url if not password else url.replace(f":{password}@", ":***@", 1)
 
 
 def sidecar(path: Path, suffix: str) -> Path:
@@ -122,52 +121,13 @@ def table_names(conn: sqlite3.Connection) -> set[str]:
     return {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
 
 
-def check_revision(
-    current: str | None, tables: set[str], *, allow_empty: bool, where: str = "the database"
-) -> None:
-    """Refuses files that are not capture's, or from a newer capture.
-
-    A revision string alone proves nothing (another Alembic project has a '0001' too):
-    the tables must be capture's as well. With allow_empty, a file without a single
-    table counts as new.
-    """
-    own = {t for t in tables if not t.startswith("sqlite_")}  # SQLite's own bookkeeping
-    if current is None:
-        if allow_empty and own - {"alembic_version"}:
-            raise DataError(f"{where} is not a capture file: it has other tables")
-        if own:
-            # Even a bare, empty alembic_version: capture creates it together with its
-            # first revision, in one transaction, so this file is another tool's.
-            raise DataError(f"{where} is not a capture file (no schema revision)")
-        return
-    foreign, missing = sorted(own - CAPTURE_TABLES), sorted(_CORE_TABLES - own)
-    known = current in REVISIONS
-    # A newer capture may add tables, but it keeps runs, requests and failures.
-    if not known and not (foreign and missing):
-        from capture.version import __version__
-
-        raise DataError(
-            f"{where} has schema revision {current}, newer than this capture "
-            f"({__version__}) knows: upgrade capture"
-        )
-    if foreign or missing or not known:
-        has = f"has table {', '.join(foreign)}" if foreign else f"lacks {', '.join(missing)}"
-        raise DataError(
-            f"{where} is not a capture file: {has}, alembic revision {current} is not capture's"
-        )
-
-
-class ReadOnly:
+class SqliteFile(ReadOnly):
     """A capture file checked and opened for reading; connect() for each query set."""
 
-    def __init__(self, path: Path, db: str, revision: str) -> None:
-        self.path = path
-        self.db = db  # as the user gave it, for messages
-        self.revision = revision
-
     @contextmanager
-    def connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[ReadConnection]:
         """Yields a read-only connection inside one read transaction; closes it after."""
+        assert self.path is not None  # a SQLite file's
         conn = _connect(self.path)
         try:
             conn.execute("BEGIN")
@@ -242,24 +202,30 @@ def open_readonly(db: str, *, any_revision: bool = False) -> ReadOnly:
     """Opens an existing capture database read-only; never creates or changes a file.
 
     Files from an older schema are refused (the queries need the current one) unless
-    any_revision: `capture db upgrade` brings them up to date.
+    any_revision: `capture db upgrade` brings them up to date. A postgresql:// URL opens
+    the server's database the same way (pgread.py, psycopg imported only then).
     """
+    if is_postgres(db):
+        require_driver()
+        from capture.store.pgread import open_pg_readonly
+
+        return open_pg_readonly(db, any_revision=any_revision)
     path = sqlite_path(db)
     if check_sqlite_file(path) is None:
         raise DataError(f"--db {str(path)!r} does not exist")
     current = file_revision(path, allow_empty=False)
-    if current is None:
-        raise DataError("the database is empty: no capture run was stored in it")
-    if not any_revision and current != REVISIONS[-1]:
-        raise DataError(
-            f"the database has the older schema {current}: run `capture db upgrade --db {db}`"
-        )
-    return ReadOnly(path, db, current)
+    return SqliteFile(path, db, readable_revision(current, any_revision=any_revision, upgrade=db))
 
 
 def describe(db: str) -> dict[str, object]:
     """Returns facts about a capture file: path, sizes, schema revision, row counts."""
+    if is_postgres(db):
+        require_driver()
+        from capture.store.pgread import describe_pg
+
+        return describe_pg(db)
     source = open_readonly(db, any_revision=True)
+    assert source.path is not None
     with source.connect() as conn:
         counts = {
             name: conn.execute(f"SELECT count(*) FROM {name}").fetchone()[0]

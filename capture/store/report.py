@@ -4,7 +4,6 @@ of one run, computed in SQL so a million-row run stays fast."""
 from __future__ import annotations
 
 import json
-import sqlite3
 from array import array
 from collections import Counter
 from typing import Any, cast
@@ -12,7 +11,7 @@ from typing import Any, cast
 from capture.errors import NotFoundError, UsageError
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.queries import resolve_runs, run_status
-from capture.store.reader import ReadOnly
+from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import (
     ClientLimit,
     FailurePass,
@@ -62,7 +61,8 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             for kind, n in conn.execute(
                 "SELECT error_kind, count(*) AS n FROM requests"
                 " WHERE run_id = ? AND error_kind IS NOT NULL"
-                " GROUP BY error_kind ORDER BY n DESC",
+                # Ties by name, in byte order: the same list from SQLite and PostgreSQL.
+                " GROUP BY error_kind ORDER BY n DESC, error_kind COLLATE BINARY",
                 (run_id,),
             )
         ]
@@ -88,9 +88,9 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
         }
 
 
-def _run_record(conn: sqlite3.Connection, run_id: int) -> RunRecord:
+def _run_record(conn: ReadConnection, run_id: int) -> RunRecord:
     """Returns the runs row of a run resolve_runs found, its status checked."""
-    row: sqlite3.Row | None = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
+    row = conn.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
     if row is None:  # resolve_runs saw it in the same read transaction
         raise NotFoundError(f"no run {run_id} in this database (see: capture runs)")
     run = cast(RunRecord, dict(row))
@@ -104,9 +104,7 @@ _BY_RANK = (
 )
 
 
-def _percentiles(
-    conn: sqlite3.Connection, run_id: int, failed: int, count: int
-) -> dict[str, float]:
+def _percentiles(conn: ReadConnection, run_id: int, failed: int, count: int) -> dict[str, float]:
     """Exact percentiles by rank, walking the (run_id, failed, latency_ms) index."""
     if count == 0:
         return {}
@@ -129,11 +127,11 @@ SELECT {select_list("r", REQUESTS, "id", "url", "remote_addr", "local_addr", "of
        {select_list("r", REQUESTS, "status", "error_kind")},
        {select_list("f", FAILURES, "body_signature")}
 FROM failures AS f INDEXED BY ix_failures_run_id JOIN requests AS r ON r.id = f.request_id
-WHERE f.run_id = ?
+WHERE f.run_id = ? ORDER BY f.request_id
 """
 
 
-def _failure_pass(conn: sqlite3.Connection, run_id: int) -> FailurePass:
+def _failure_pass(conn: ReadConnection, run_id: int) -> FailurePass:
     """One pass over the run's failures for the timeline, the top lists and the groups.
 
     One indexed scan, counted with C-level Counter/zip/dict over columns, beats five
@@ -212,7 +210,7 @@ def nearest_rank(ordered: Any, p: float) -> float:
     return float(ordered[max(1, rank) - 1])
 
 
-def _span_s(conn: sqlite3.Connection, run_id: int) -> float:
+def _span_s(conn: ReadConnection, run_id: int) -> float:
     """Returns a run's duration from its rows, for a run that has none stored (crashed)."""
     (span,) = conn.execute(
         "SELECT (max(offset_ms + latency_ms) - min(offset_ms)) / 1000.0 FROM requests"
@@ -222,7 +220,7 @@ def _span_s(conn: sqlite3.Connection, run_id: int) -> float:
     return float(span or 0.0)
 
 
-def _per_url(conn: sqlite3.Connection, run_id: int, duration_s: float) -> list[UrlRow]:
+def _per_url(conn: ReadConnection, run_id: int, duration_s: float) -> list[UrlRow]:
     """One row per method and URL template, busiest first; the rest summed into one."""
     cursor = conn.cursor()
     cursor.row_factory = None
@@ -285,7 +283,7 @@ _STATUS_CLASS = (
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")  # always present, in this order
 
 
-def _per_second(conn: sqlite3.Connection, run_id: int) -> PerSecond:
+def _per_second(conn: ReadConnection, run_id: int) -> PerSecond:
     """Requests per second of the run by status class ('error': no response), exact."""
     rows = conn.execute(
         f"SELECT CAST(offset_ms / 1000 AS INTEGER) AS second, {_STATUS_CLASS} AS class,"
@@ -300,7 +298,7 @@ def _per_second(conn: sqlite3.Connection, run_id: int) -> PerSecond:
 
 
 def _pacing(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     run: RunRecord,
     total: int,
     duration_s: float,
@@ -336,7 +334,7 @@ def _pacing(
 
 
 def _client_limit(
-    conn: sqlite3.Connection,
+    conn: ReadConnection,
     run: RunRecord,
     total: int,
     duration_s: float,
@@ -365,14 +363,12 @@ def _client_limit(
     }
 
 
-def _median(conn: sqlite3.Connection, run_id: int, column: str, count: int) -> float | None:
+def _median(conn: ReadConnection, run_id: int, column: str, count: int) -> float | None:
     """Returns the nearest-rank median of a requests column over a run's rows."""
     return _rank(conn, run_id, column, count, 50)
 
 
-def _rank(
-    conn: sqlite3.Connection, run_id: int, column: str, count: int, percent: int
-) -> float | None:
+def _rank(conn: ReadConnection, run_id: int, column: str, count: int, percent: int) -> float | None:
     """Returns the nearest-rank percentile of a requests column over a run's rows."""
     if count == 0:
         return None

@@ -1,10 +1,10 @@
 """The connections of a run, as `capture sockets` lists them: plain SQL on a read-only
-sqlite3 connection (reader.py)."""
+connection (reader.py; pgread.py for PostgreSQL)."""
 
 from __future__ import annotations
 
 from capture.store.queries import resolve_runs, typed_rows
-from capture.store.reader import ReadOnly
+from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import SocketRow
 
 __all__ = ["socket_rows"]
@@ -14,7 +14,8 @@ __all__ = ["socket_rows"]
 # see docs/schema.md, revision 0003) fall back to one row per client socket.
 _SOCKETS = """
 SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
-       min(local_addr) AS local_addr, min(remote_addr) AS remote_addr,
+       min(local_addr COLLATE BINARY) AS local_addr,
+       min(remote_addr COLLATE BINARY) AS remote_addr,
        count(*) AS requests, coalesce(sum(failed), 0) AS failures,
        min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
        group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at
@@ -29,7 +30,18 @@ def socket_rows(db: ReadOnly, run_spec: str | None) -> tuple[list[int] | None, l
     sockets, requests, failures, first and last use; with the run ids asked for (None: all)."""
     with db.connect() as conn:
         run_ids = resolve_runs(conn, run_spec)
-        if run_ids is None:
-            return None, typed_rows(conn.execute(_SOCKETS.format(where="")), SocketRow)
-        sql = _SOCKETS.format(where=f"WHERE run_id IN ({', '.join('?' * len(run_ids))})")
-        return run_ids, typed_rows(conn.execute(sql, run_ids), SocketRow)
+        return run_ids, _sockets(conn, run_ids)
+
+
+def _sockets(conn: ReadConnection, run_ids: list[int] | None) -> list[SocketRow]:
+    """Returns the connection rows, failed_at in ascending order.
+
+    group_concat's order is whatever order the rows were read in, which a query plan
+    (or another database) may change: sorted, the same rows give the same text."""
+    where = "" if run_ids is None else f"WHERE run_id IN ({', '.join('?' * len(run_ids))})"
+    rows = typed_rows(conn.execute(_SOCKETS.format(where=where), run_ids or ()), SocketRow)
+    for row in rows:
+        if row["failed_at"]:
+            numbers = sorted(int(n) for n in row["failed_at"].split(",") if n)
+            row["failed_at"] = ",".join(map(str, numbers))
+    return rows

@@ -174,10 +174,10 @@ def test_sqlite_paths_and_urls(db: str, expected: Path) -> None:
 
 
 def test_other_database_urls_are_refused_without_their_password(tmp_path: Path) -> None:
-    refused = _capture("runs", "--db", "postgresql://me:SEKRIT@127.0.0.1/x")
+    refused = _capture("runs", "--db", "mysql://me:SEKRIT@127.0.0.1/x")
     assert refused.returncode == 2
     assert refused.stderr.strip() == (
-        "capture: error: --db 'postgresql://me:***@127.0.0.1/x': capture files are SQLite files"
+        "capture: error: --db 'mysql://me:***@127.0.0.1/x': capture files are SQLite files"
     )
     memory = _capture("runs", "--db", "sqlite:///:memory:")
     assert memory.returncode == 2 and "expected sqlite:///path" in memory.stderr
@@ -191,7 +191,7 @@ def test_reading_commands_do_not_load_the_run_stack(locked_copy: Path) -> None:
         "import sys; from capture.cli import main\n"
         "for args in sys.argv[1:]:\n"
         f"    assert main([*args.split(), '--db', {str(locked_copy)!r}]) == 0, args\n"
-        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'requests', 'urllib3')"
+        "print(sorted(m for m in ('sqlalchemy', 'alembic', 'requests', 'urllib3', 'psycopg')"
         " if m in sys.modules))"
     )
     commands = ["failures -f json", "failures", "runs", "summary", "sockets", "show 1", "db info"]
