@@ -51,8 +51,11 @@ DbOpt = Annotated[
     typer.Option(
         "--db",
         envvar="CAPTURE_DB",
-        metavar="FILE",
-        help="SQLite file to write or read (or a sqlite:/// URL). Env: CAPTURE_DB.",
+        metavar="FILE|URL",
+        help=(
+            "SQLite file to write or read (or a sqlite:/// URL), or a PostgreSQL database "
+            "(postgresql://user@host/dbname; pip install 'capture[postgres]'). Env: CAPTURE_DB."
+        ),
     ),
 ]
 
