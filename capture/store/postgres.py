@@ -12,15 +12,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
-from capture.errors import StorageError
+from capture.errors import StorageError, UsageError
 from capture.store.columns import FAILURES, REQUESTS
 from capture.store.location import require_driver, sqlalchemy_url
 from capture.store.migrate import head_revision, migrate
 from capture.store.reader import check_revision, hide_password
 
-__all__ = ["CONNECT_TIMEOUT_S", "copy_batch", "open_postgres", "server_message"]
+__all__ = [
+    "CONNECT_TIMEOUT_S",
+    "batch_outcome",
+    "connection_lost",
+    "copy_batch",
+    "open_postgres",
+    "server_message",
+]
 
 CONNECT_TIMEOUT_S = 10  # a server that does not answer: a clear error, not a hang
 # Every capture process that migrates takes this lock first, so N hosts starting at
@@ -38,28 +45,33 @@ def server_message(exc: BaseException) -> str:
     return first
 
 
+def connection_lost(exc: DBAPIError) -> bool:
+    """Tells whether a driver error means the server or the connection went away (worth
+    waiting for), not that the server refused the statement (disk full, a bad value)."""
+    import psycopg
+
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    if not isinstance(orig, psycopg.OperationalError):
+        return False
+    state = orig.sqlstate
+    # No SQLSTATE: the client's own error (connection refused, reset, closed). 08: a
+    # connection exception; 57P01-03: the server is shutting down or starting up.
+    return state is None or state.startswith(("08", "57P"))
+
+
 def open_postgres(db: str, *, pool_size: int = 2) -> Engine:
     """Connects to a PostgreSQL --db, checks it is capture's (or empty), and upgrades its
     schema to head under an advisory lock. Raises StorageError when the server cannot
     be reached, with the URL's password hidden."""
     require_driver()
-    engine = create_engine(
-        sqlalchemy_url(db),
-        pool_size=pool_size,
-        max_overflow=pool_size,
-        pool_pre_ping=True,
-        connect_args={
-            "connect_timeout": CONNECT_TIMEOUT_S,
-            "application_name": "capture",
-            # A server that vanishes without a reset (a host down, a cable out) is found
-            # in ~20 s instead of the kernel's two hours.
-            "keepalives": 1,
-            "keepalives_idle": 5,
-            "keepalives_interval": 5,
-            "keepalives_count": 3,
-        },
-    )
     where = hide_password(db)
+    try:
+        engine = _engine(db, pool_size)
+    except (ArgumentError, ValueError):  # a port that is not a number, a bad [host]
+        # Not the exception's text: SQLAlchemy's quotes the whole URL, password included.
+        raise UsageError(f"--db {where!r}: not a valid postgresql:// URL") from None
     try:
         with engine.connect() as conn:
             conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATE_LOCK})")
@@ -75,6 +87,26 @@ def open_postgres(db: str, *, pool_size: int = 2) -> Engine:
         engine.dispose()
         raise
     return engine
+
+
+def _engine(db: str, pool_size: int) -> Engine:
+    """Returns the engine of a PostgreSQL --db; connects only when first used."""
+    return create_engine(
+        sqlalchemy_url(db),
+        pool_size=pool_size,
+        max_overflow=pool_size,
+        pool_pre_ping=True,
+        connect_args={
+            "connect_timeout": CONNECT_TIMEOUT_S,
+            "application_name": "capture",
+            # A server that vanishes without a reset (a host down, a cable out) is found
+            # in ~20 s instead of the kernel's two hours.
+            "keepalives": 1,
+            "keepalives_idle": 5,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        },
+    )
 
 
 def _revision(conn: Connection) -> str | None:
@@ -93,21 +125,39 @@ def copy_batch(
     conn: Connection,
     request_rows: Sequence[tuple[Any, ...]],
     failure_rows: Sequence[tuple[int, Sequence[Any]]],
-) -> None:
-    """Stores one batch with two COPYs in the caller's transaction.
+) -> int:
+    """Stores one batch with two COPYs in the caller's transaction; returns the
+    transaction's id, which batch_outcome() asks about when the COMMIT's answer is lost.
 
     Ids come from the requests sequence, one call for the batch: several hosts write at
     once, and a sequence hands each its own ids without a lock. request_rows are the
     writer's rows without the id (seq second); failure_rows pair a seq with a failures
-    row without its request_id."""
+    row without its request_id. Driver errors are raised as SQLAlchemy's DBAPIError."""
+    import psycopg
+
     raw = conn.connection.driver_connection
     assert raw is not None
+    try:
+        return _copy(raw, request_rows, failure_rows)
+    except psycopg.Error as exc:
+        raise DBAPIError.instance(
+            _COPY_REQUESTS, None, exc, psycopg.Error, connection_invalidated=raw.broken
+        ) from exc
+
+
+def _copy(
+    raw: Any,
+    request_rows: Sequence[tuple[Any, ...]],
+    failure_rows: Sequence[tuple[int, Sequence[Any]]],
+) -> int:
     with raw.cursor() as cur:
+        # txid_current() rides on the ids' query: no extra round trip per batch.
         cur.execute(
-            "SELECT nextval('requests_id_seq') FROM generate_series(1, %s)",
+            "SELECT nextval('requests_id_seq'), txid_current() FROM generate_series(1, %s)",
             (len(request_rows),),
         )
-        ids = {row[1]: new_id for row, (new_id,) in zip(request_rows, cur.fetchall(), strict=True)}
+        fetched = cur.fetchall()
+        ids = {row[1]: new_id for row, (new_id, _) in zip(request_rows, fetched, strict=True)}
         with cur.copy(_COPY_REQUESTS) as copy:
             for row in request_rows:
                 copy.write_row((ids[row[1]], *row))
@@ -115,3 +165,12 @@ def copy_batch(
             with cur.copy(_COPY_FAILURES) as copy:
                 for seq, values in failure_rows:
                     copy.write_row((ids[seq], *values))
+    return int(fetched[0][1])
+
+
+def batch_outcome(engine: Engine, xid: int) -> str | None:
+    """Returns 'committed', 'aborted' or 'in progress' for a batch's transaction, on a
+    new connection (None: too old to tell). Raises DBAPIError while the server is away."""
+    with engine.connect() as conn:
+        found = conn.exec_driver_sql(f"SELECT txid_status({int(xid)})").scalar()
+    return None if found is None else str(found)

@@ -10,7 +10,11 @@ The queue is store/queue.py, the multi-row INSERTs store/insert.py.
 
 Another process's write lock is waited out. A storage error (disk full) rolls the batch
 back whole; it is retried without bodies, then as requests rows alone, and whatever still
-does not fit is counted, never lost silently (the rule is in README.md).
+does not fit is counted, never lost silently (the rule is in README.md). A PostgreSQL
+server that goes away is waited for RECONNECT_S (a restart), then the run stops and every
+batch not stored is counted lost, without trying again.
+
+Test-only: CAPTURE_TEST_RECONNECT_S=S sets that wait. Not a supported interface.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -45,6 +50,10 @@ BATCH_INTERVAL_S = 0.2
 _POLL_S = 0.005  # how long the writer sleeps when there is nothing to store
 _MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
 _LOCKED = "the database stayed locked by another connection"
+# A server restart (a minor upgrade, a failover behind one address) takes a few seconds;
+# longer, and the run would only fill its queue and stall its workers for nothing.
+RECONNECT_S = 5.0
+_TEST_RECONNECT_ENV = "CAPTURE_TEST_RECONNECT_S"
 
 log = logging.getLogger("capture")
 
@@ -113,6 +122,9 @@ class Writer:
         self.tally = StorageTally()  # replaced by the writer thread only; read after close()
         self.error: str | None = None  # the first storage error
         self._warned_locked = False
+        self._reconnect_s = float(os.environ.get(_TEST_RECONNECT_ENV) or RECONNECT_S)
+        self._server_gone = False  # PostgreSQL: the server stayed away; try no more
+        self._committing: int | None = None  # the xid of the COMMIT on its way
         self.abandon = threading.Event()  # set by give_up(): stop retrying
         self._thread = threading.Thread(target=self._loop, name="capture-writer", daemon=True)
 
@@ -193,15 +205,18 @@ class Writer:
     def _store(self, batch: list[Record]) -> None:
         request_rows = [self._request_row(rec) for rec in batch]
         failure_rows = [(rec.seq, self._failure_row(rec)) for rec in batch if rec.detail]
-        if self.abandon.is_set() and self.error is not None:
+        doubtful = 0
+        if self._server_gone or (self.abandon.is_set() and self.error is not None):
             cause: str | None = self.error  # giving up: do not wait on the lock once more
+        elif self._postgres:
+            cause, doubtful = self._commit_postgres(request_rows, failure_rows)
         else:
             cause = self._commit_retrying(request_rows, failure_rows)
         if cause is None:
             self.tally += StorageTally(len(request_rows), len(failure_rows))
             return
         self.error = self.error or cause
-        if cause != _LOCKED and failure_rows:
+        if cause != _LOCKED and failure_rows and not self._server_gone:
             # Disk full and the like: SQLite rolled the whole transaction back (nothing is
             # half-written). Keep what fits: the failures without bodies, then the light
             # rows alone, so failed_total = failures_stored + failures_dropped still holds.
@@ -214,7 +229,55 @@ class Writer:
             if self._commit_retrying(request_rows, []) is None:
                 self.tally += StorageTally(len(request_rows), dropped_failures=len(failure_rows))
                 return
-        self.tally += StorageTally(lost_requests=len(request_rows), lost_failures=len(failure_rows))
+        self.tally += StorageTally(
+            lost_requests=len(request_rows),
+            lost_failures=len(failure_rows),
+            doubtful_requests=doubtful,
+        )
+
+    def _commit_postgres(
+        self,
+        request_rows: list[tuple[Any, ...]],
+        failure_rows: list[tuple[int, dict[str, Any]]],
+    ) -> tuple[str | None, int]:
+        """Commits one batch on PostgreSQL, waiting up to RECONNECT_S for a server that
+        went away. Returns the cause of a failure (None when stored) and how many rows
+        are in doubt: sent in a COMMIT whose answer was lost.
+
+        A COMMIT without an answer is never sent again blindly: its transaction's status
+        is asked first, so a batch the server did keep is not stored twice."""
+        from capture.store.postgres import batch_outcome, connection_lost, server_message
+
+        cause = "the database server went away"
+        doubt: int | None = None  # the xid of a COMMIT whose answer was lost
+        give_up_at: float | None = None
+        delay = 0.05
+        while True:
+            try:
+                if doubt is None:
+                    self._commit(request_rows, failure_rows)
+                    return None, 0
+                outcome = batch_outcome(self._engine, doubt)
+                if outcome == "committed":
+                    return None, 0
+                if outcome != "in progress":  # aborted: the batch is not there, send it
+                    doubt = None
+                    continue
+            except DBAPIError as exc:
+                if not connection_lost(exc):
+                    return server_message(exc), 0  # the server refused it: disk full, ...
+                cause = f"lost the connection to the database: {server_message(exc)}"
+                if doubt is None:
+                    doubt = self._committing
+            now = time.monotonic()
+            if give_up_at is None:
+                give_up_at = now + self._reconnect_s
+                log.warning("capture: %s; waiting for it (up to %.0f s)", cause, self._reconnect_s)
+            if self.abandon.is_set() or now >= give_up_at:
+                self._server_gone = True
+                return cause, 0 if doubt is None else len(request_rows)
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
 
     def _commit_retrying(
         self,
@@ -258,9 +321,10 @@ class Writer:
         if self._postgres:
             from capture.store.postgres import copy_batch
 
+            self._committing = None
             with self._engine.begin() as conn:
                 rows = [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
-                copy_batch(conn, request_rows, rows)
+                self._committing = copy_batch(conn, request_rows, rows)
             return
         with self._engine.begin() as conn:
             # Ids are given here, under the write lock, so failures can point at their
