@@ -8,6 +8,9 @@ ISO-8601 text, so every read command prints the same as on SQLite).
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -16,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from capture.errors import StorageError, UsageError
 from capture.store.columns import FAILURES, REQUESTS
-from capture.store.location import require_driver, sqlalchemy_url
+from capture.store.location import LOST_CONNECTION, require_driver, sqlalchemy_url
 from capture.store.migrate import head_revision, migrate
 from capture.store.reader import check_revision, hide_password
 
@@ -27,7 +30,11 @@ __all__ = [
     "copy_batch",
     "open_postgres",
     "server_message",
+    "store_batch",
+    "store_waiting",
 ]
+
+log = logging.getLogger("capture")
 
 CONNECT_TIMEOUT_S = 10  # a server that does not answer: a clear error, not a hang
 # Every capture process that migrates takes this lock first, so N hosts starting at
@@ -188,6 +195,64 @@ def _column_types(cur: Any, table: str, names: Sequence[str]) -> list[str]:
         by_name = {str(name): str(kind) for name, kind in cur.fetchall()}
         found = _types_cache[table] = [by_name[name] for name in names]
     return found
+
+
+def store_batch(
+    engine: Engine,
+    request_rows: Sequence[tuple[Any, ...]],
+    failure_rows: Sequence[tuple[int, Sequence[Any]]],
+    committing: list[int],
+) -> None:
+    """Stores one batch in its own transaction; appends its xid to committing just
+    before the COMMIT, so a caller whose COMMIT got no answer knows what to ask about."""
+    with engine.begin() as conn:
+        committing.append(copy_batch(conn, request_rows, failure_rows))
+
+
+def store_waiting(
+    engine: Engine,
+    request_rows: Sequence[tuple[Any, ...]],
+    failure_rows: Sequence[tuple[int, Sequence[Any]]],
+    *,
+    wait_s: float,
+    abandon: threading.Event,
+) -> tuple[str | None, int]:
+    """Stores one batch, waiting up to wait_s for a server that went away. Returns the
+    cause of a failure (None when stored; a gone server's starts with LOST_CONNECTION)
+    and how many rows are in doubt: sent in a COMMIT whose answer was lost.
+
+    A COMMIT without an answer is never sent again blindly: its transaction's status is
+    asked first, so a batch the server did keep is not stored twice."""
+    cause = f"{LOST_CONNECTION}: the server went away"
+    doubt: int | None = None  # the xid of a COMMIT whose answer was lost
+    give_up_at: float | None = None
+    delay = 0.05
+    while True:
+        committing: list[int] = []
+        try:
+            if doubt is None:
+                store_batch(engine, request_rows, failure_rows, committing)
+                return None, 0
+            outcome = batch_outcome(engine, doubt)
+            if outcome == "committed":
+                return None, 0
+            if outcome != "in progress":  # aborted: the batch is not there, send it
+                doubt = None
+                continue
+        except DBAPIError as exc:
+            if not connection_lost(exc):
+                return server_message(exc), 0  # the server refused it: disk full, ...
+            cause = f"{LOST_CONNECTION}: {server_message(exc)}"
+            if doubt is None and committing:
+                doubt = committing[0]
+        now = time.monotonic()
+        if give_up_at is None:
+            give_up_at = now + wait_s
+            log.warning("capture: %s; waiting for it (up to %.0f s)", cause, wait_s)
+        if abandon.is_set() or now >= give_up_at:
+            return cause, 0 if doubt is None else len(request_rows)
+        time.sleep(delay)
+        delay = min(delay * 2, 0.5)
 
 
 def batch_outcome(engine: Engine, xid: int) -> str | None:

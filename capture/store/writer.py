@@ -36,6 +36,7 @@ from capture.redact import Redactor
 from capture.store.columns import FAILURES, REQUESTS
 from capture.store.database import now_iso
 from capture.store.insert import insert_rows
+from capture.store.location import LOST_CONNECTION
 from capture.store.queue import QUEUE_BYTES, QUEUE_RECORDS, RecordQueue
 from capture.store.record import Identity, Record, queued_bytes
 from capture.store.schema import requests
@@ -124,7 +125,6 @@ class Writer:
         self._warned_locked = False
         self._reconnect_s = float(os.environ.get(_TEST_RECONNECT_ENV) or RECONNECT_S)
         self._server_gone = False  # PostgreSQL: the server stayed away; try no more
-        self._committing: int | None = None  # the xid of the COMMIT on its way
         self.abandon = threading.Event()  # set by give_up(): stop retrying
         self._thread = threading.Thread(target=self._loop, name="capture-writer", daemon=True)
 
@@ -209,7 +209,16 @@ class Writer:
         if self._server_gone or (self.abandon.is_set() and self.error is not None):
             cause: str | None = self.error  # giving up: do not wait on the lock once more
         elif self._postgres:
-            cause, doubtful = self._commit_postgres(request_rows, failure_rows)
+            from capture.store.postgres import store_waiting
+
+            cause, doubtful = store_waiting(
+                self._engine,
+                request_rows,
+                _failure_lists(failure_rows),
+                wait_s=self._reconnect_s,
+                abandon=self.abandon,
+            )
+            self._server_gone = cause is not None and cause.startswith(LOST_CONNECTION)
         else:
             cause = self._commit_retrying(request_rows, failure_rows)
         if cause is None:
@@ -234,50 +243,6 @@ class Writer:
             lost_failures=len(failure_rows),
             doubtful_requests=doubtful,
         )
-
-    def _commit_postgres(
-        self,
-        request_rows: list[tuple[Any, ...]],
-        failure_rows: list[tuple[int, dict[str, Any]]],
-    ) -> tuple[str | None, int]:
-        """Commits one batch on PostgreSQL, waiting up to RECONNECT_S for a server that
-        went away. Returns the cause of a failure (None when stored) and how many rows
-        are in doubt: sent in a COMMIT whose answer was lost.
-
-        A COMMIT without an answer is never sent again blindly: its transaction's status
-        is asked first, so a batch the server did keep is not stored twice."""
-        from capture.store.postgres import batch_outcome, connection_lost, server_message
-
-        cause = "the database server went away"
-        doubt: int | None = None  # the xid of a COMMIT whose answer was lost
-        give_up_at: float | None = None
-        delay = 0.05
-        while True:
-            try:
-                if doubt is None:
-                    self._commit(request_rows, failure_rows)
-                    return None, 0
-                outcome = batch_outcome(self._engine, doubt)
-                if outcome == "committed":
-                    return None, 0
-                if outcome != "in progress":  # aborted: the batch is not there, send it
-                    doubt = None
-                    continue
-            except DBAPIError as exc:
-                if not connection_lost(exc):
-                    return server_message(exc), 0  # the server refused it: disk full, ...
-                cause = f"lost the connection to the database: {server_message(exc)}"
-                if doubt is None:
-                    doubt = self._committing
-            now = time.monotonic()
-            if give_up_at is None:
-                give_up_at = now + self._reconnect_s
-                log.warning("capture: %s; waiting for it (up to %.0f s)", cause, self._reconnect_s)
-            if self.abandon.is_set() or now >= give_up_at:
-                self._server_gone = True
-                return cause, 0 if doubt is None else len(request_rows)
-            time.sleep(delay)
-            delay = min(delay * 2, 0.5)
 
     def _commit_retrying(
         self,
@@ -319,12 +284,9 @@ class Writer:
         failure_rows: list[tuple[int, dict[str, Any]]],
     ) -> None:
         if self._postgres:
-            from capture.store.postgres import copy_batch
+            from capture.store.postgres import store_batch
 
-            self._committing = None
-            with self._engine.begin() as conn:
-                rows = [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
-                self._committing = copy_batch(conn, request_rows, rows)
+            store_batch(self._engine, request_rows, _failure_lists(failure_rows), [])
             return
         with self._engine.begin() as conn:
             # Ids are given here, under the write lock, so failures can point at their
@@ -406,6 +368,11 @@ class Writer:
             "error_message": d.error_message,
             "body_signature": signature(d.body, d.error_message),
         }
+
+
+def _failure_lists(failure_rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, list[Any]]]:
+    """Returns failure rows as (seq, values in _FAILURE_COLUMNS order), for COPY."""
+    return [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
 
 
 def _strip_bodies(failure_rows: list[tuple[int, dict[str, Any]]]) -> int:
