@@ -79,6 +79,7 @@ def run(
         dropped=result.storage.dropped_failures,
         aborted=result.aborted,
         cpu_s=result.stats.cpu_s,
+        stored=result.storage,
     )
     storage_error = _storage_message(result, run_id) if result.error and not lost else None
     if lost:
@@ -128,9 +129,15 @@ def _storage_message(result: ShareResult, run_id: int) -> str:
     """Says what a storage error cost, in one line (the disk-full rule in README.md)."""
     tally = result.storage
     not_stored = tally.dropped_failures + tally.lost_failures
+    doubt = (
+        f" ({tally.doubtful_requests} of them were being committed when the server "
+        "went away: it may hold them)"
+        if tally.doubtful_requests
+        else ""
+    )
     return (
         f"run {run_id} failed: {result.error}; sending stopped; "
         f"{not_stored} failures not stored ({tally.dropped_failures} of them kept a "
-        f"requests row), {tally.lost_requests} requests got no row at all, "
+        f"requests row), {tally.lost_requests} requests got no row at all{doubt}, "
         f"{tally.stripped_bodies} failures stored without bodies"
     )

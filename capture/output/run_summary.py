@@ -10,6 +10,7 @@ from typing import Any
 from capture.output.hints import program
 from capture.output.units import ms, percent, rate, seconds
 from capture.results import RunSummary
+from capture.store.reader import hide_password
 from capture.store.saturation import Saturation, client_limits, pool_bound
 
 __all__ = ["client_limit", "keep_up_warning", "summary_json", "summary_lines"]
@@ -67,7 +68,7 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     if s.storage_error:
         yield f"  storage   {s.storage_error}"
     if s.failed:
-        yield f"  failures  {program()} failures --db {db} --run {s.run_id}"
+        yield f"  failures  {program()} failures --db {hide_password(db)} --run {s.run_id}"
 
 
 LAG_WARN_MS = 50.0  # a send this late is no longer the rate the user asked for
@@ -119,7 +120,7 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "name": s.name,
             "status": s.status.value,
             "stop_reason": s.stop_reason,
-            "db": db,
+            "db": hide_password(db),  # a postgresql:// URL's password is never printed
             "duration_s": round(s.duration_s, 6),
             "sent": s.sent,
             "ok": s.ok,

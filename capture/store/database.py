@@ -37,6 +37,7 @@ from capture.store.reader import (
     wal_file,
 )
 from capture.store.schema import failures, requests, runs
+from capture.store.tally import StorageTally
 from capture.version import __version__
 
 if TYPE_CHECKING:
@@ -249,14 +250,20 @@ def finish_run(
     dropped: int,
     aborted: int,
     cpu_s: float | None = None,
+    stored: StorageTally | None = None,
 ) -> tuple[dict[str, int], str | None]:
     """Marks a run finished with its status and totals. Returns the totals, and why the
     end could not be written (None when it was): on a full disk even this small update
-    can fail, and the caller still owes the user the run's summary."""
+    can fail, and the caller still owes the user the run's summary.
+
+    stored is what the writers stored: the totals when a PostgreSQL server that went
+    away cannot count the rows."""
     try:
         totals = run_totals(engine, run_id)  # a read: works on a full disk
     except OperationalError as exc:
-        raise StorageError(f"could not count run {run_id} ({exc.orig})") from None
+        if stored is None or engine.dialect.name != "postgresql":
+            raise StorageError(f"could not count run {run_id} ({exc.orig})") from None
+        return _tally_totals(stored), _unrecorded(run_id, exc)
     try:
         with engine.begin() as conn:
             conn.execute(
@@ -273,11 +280,31 @@ def finish_run(
                 )
             )
     except OperationalError as exc:
-        return totals, (
-            f"could not record the end of run {run_id} ({exc.orig}); "
-            "it stays 'running' and `capture runs` shows it as crashed"
-        )
+        return totals, _unrecorded(run_id, exc)
     return totals, None
+
+
+def _unrecorded(run_id: int, exc: OperationalError) -> str:
+    """Says the end of a run could not be written, in one line (a PostgreSQL error has
+    several: the first says what happened)."""
+    first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0]
+    return (
+        f"could not record the end of run {run_id} ({first}); "
+        "it stays 'running' and `capture runs` shows it as crashed"
+    )
+
+
+def _tally_totals(stored: StorageTally) -> dict[str, int]:
+    """Returns run_totals' figures from what the writers stored (no TCP connection count:
+    only the rows know it)."""
+    failed = stored.stored_failures + stored.dropped_failures
+    return {
+        "requests_total": stored.stored_requests,
+        "ok_total": stored.stored_requests - failed,
+        "failed_total": failed,
+        "failures_stored": stored.stored_failures,
+        "sockets_used": 0,
+    }
 
 
 def checkpoint(engine: Engine, *, wait_ms: int = CHECKPOINT_WAIT_MS) -> str | None:

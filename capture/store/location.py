@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from capture.errors import UsageError
 
-__all__ = ["POSTGRES_SCHEMES", "is_postgres", "require_driver", "sqlalchemy_url"]
+__all__ = ["LOST_CONNECTION", "POSTGRES_SCHEMES", "is_postgres", "require_driver", "sqlalchemy_url"]
 
 POSTGRES_SCHEMES = ("postgresql", "postgres", "postgresql+psycopg")
+LOST_CONNECTION = "lost the connection to the database"  # how a gone server's error begins
 
 
 def is_postgres(db: str) -> bool:

@@ -31,12 +31,17 @@ __all__ = [
 CAPTURE_TABLES = frozenset({"alembic_version", *(t.name for t in TABLES)})
 _CORE_TABLES = frozenset({"runs", "requests", "failures"})  # in every revision
 _USERINFO_PASSWORD = re.compile(r"^([^:/?#]+://[^:/?#@]*:)[^/?#@]*@")
+# libpq takes the password as a parameter too: postgresql://u@h/db?password=...
+_QUERY_PASSWORD = re.compile(r"([?&]password=)[^&#]*", re.IGNORECASE)
 
 
 def hide_password(url: str) -> str:
-    """Returns a database URL with its password shown as '***'."""
+    """Returns a database URL with its password (user:PASSWORD@ or ?password=) as '***'."""
+    if "://" not in url:
+        return url
+    url = _QUERY_PASSWORD.sub(r"\1***", url)
     try:
-        password = urlsplit(url).password if "://" in url else None
+        password = urlsplit(url).password
     except ValueError:  # a bad [IPv6] host: the password is still between ':' and '@'
         return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
     return url if not password else url.replace(f":{password}@", ":***@", 1)

@@ -17,6 +17,8 @@ class StorageTally:
     stored_requests and stored_failures got their rows (stripped_bodies of those failures
     without their bodies, after a storage error); dropped_failures kept a requests row
     but no failures row; lost_requests got no row at all, lost_failures of them failed.
+    doubtful_requests of the lost ones were in a PostgreSQL COMMIT whose answer never
+    came (the server went away): the server may hold them.
     """
 
     stored_requests: int = 0
@@ -25,6 +27,7 @@ class StorageTally:
     lost_requests: int = 0
     lost_failures: int = 0
     stripped_bodies: int = 0
+    doubtful_requests: int = 0
 
     def __add__(self, other: StorageTally) -> StorageTally:
         return StorageTally(
@@ -34,4 +37,5 @@ class StorageTally:
             self.lost_requests + other.lost_requests,
             self.lost_failures + other.lost_failures,
             self.stripped_bodies + other.stripped_bodies,
+            self.doubtful_requests + other.doubtful_requests,
         )

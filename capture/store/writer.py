@@ -10,7 +10,11 @@ The queue is store/queue.py, the multi-row INSERTs store/insert.py.
 
 Another process's write lock is waited out. A storage error (disk full) rolls the batch
 back whole; it is retried without bodies, then as requests rows alone, and whatever still
-does not fit is counted, never lost silently (the rule is in README.md).
+does not fit is counted, never lost silently (the rule is in README.md). A PostgreSQL
+server that goes away is waited for RECONNECT_S (a restart), then the run stops and every
+batch not stored is counted lost, without trying again.
+
+Test-only: CAPTURE_TEST_RECONNECT_S=S sets that wait. Not a supported interface.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Sequence
@@ -31,6 +36,7 @@ from capture.redact import Redactor
 from capture.store.columns import FAILURES, REQUESTS
 from capture.store.database import now_iso
 from capture.store.insert import insert_rows
+from capture.store.location import LOST_CONNECTION
 from capture.store.queue import QUEUE_BYTES, QUEUE_RECORDS, RecordQueue
 from capture.store.record import Identity, Record, queued_bytes
 from capture.store.schema import requests
@@ -45,6 +51,10 @@ BATCH_INTERVAL_S = 0.2
 _POLL_S = 0.005  # how long the writer sleeps when there is nothing to store
 _MAX_BUSY_WAIT_S = 60.0  # how long a batch waits for another process's write lock
 _LOCKED = "the database stayed locked by another connection"
+# A server restart (a minor upgrade, a failover behind one address) takes a few seconds;
+# longer, and the run would only fill its queue and stall its workers for nothing.
+RECONNECT_S = 5.0
+_TEST_RECONNECT_ENV = "CAPTURE_TEST_RECONNECT_S"
 
 log = logging.getLogger("capture")
 
@@ -113,6 +123,8 @@ class Writer:
         self.tally = StorageTally()  # replaced by the writer thread only; read after close()
         self.error: str | None = None  # the first storage error
         self._warned_locked = False
+        self._reconnect_s = float(os.environ.get(_TEST_RECONNECT_ENV) or RECONNECT_S)
+        self._server_gone = False  # PostgreSQL: the server stayed away; try no more
         self.abandon = threading.Event()  # set by give_up(): stop retrying
         self._thread = threading.Thread(target=self._loop, name="capture-writer", daemon=True)
 
@@ -193,15 +205,27 @@ class Writer:
     def _store(self, batch: list[Record]) -> None:
         request_rows = [self._request_row(rec) for rec in batch]
         failure_rows = [(rec.seq, self._failure_row(rec)) for rec in batch if rec.detail]
-        if self.abandon.is_set() and self.error is not None:
+        doubtful = 0
+        if self._server_gone or (self.abandon.is_set() and self.error is not None):
             cause: str | None = self.error  # giving up: do not wait on the lock once more
+        elif self._postgres:
+            from capture.store.postgres import store_waiting
+
+            cause, doubtful = store_waiting(
+                self._engine,
+                request_rows,
+                _failure_lists(failure_rows),
+                wait_s=self._reconnect_s,
+                abandon=self.abandon,
+            )
+            self._server_gone = cause is not None and cause.startswith(LOST_CONNECTION)
         else:
             cause = self._commit_retrying(request_rows, failure_rows)
         if cause is None:
             self.tally += StorageTally(len(request_rows), len(failure_rows))
             return
         self.error = self.error or cause
-        if cause != _LOCKED and failure_rows:
+        if cause != _LOCKED and failure_rows and not self._server_gone:
             # Disk full and the like: SQLite rolled the whole transaction back (nothing is
             # half-written). Keep what fits: the failures without bodies, then the light
             # rows alone, so failed_total = failures_stored + failures_dropped still holds.
@@ -214,7 +238,11 @@ class Writer:
             if self._commit_retrying(request_rows, []) is None:
                 self.tally += StorageTally(len(request_rows), dropped_failures=len(failure_rows))
                 return
-        self.tally += StorageTally(lost_requests=len(request_rows), lost_failures=len(failure_rows))
+        self.tally += StorageTally(
+            lost_requests=len(request_rows),
+            lost_failures=len(failure_rows),
+            doubtful_requests=doubtful,
+        )
 
     def _commit_retrying(
         self,
@@ -256,11 +284,9 @@ class Writer:
         failure_rows: list[tuple[int, dict[str, Any]]],
     ) -> None:
         if self._postgres:
-            from capture.store.postgres import copy_batch
+            from capture.store.postgres import store_batch
 
-            with self._engine.begin() as conn:
-                rows = [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
-                copy_batch(conn, request_rows, rows)
+            store_batch(self._engine, request_rows, _failure_lists(failure_rows), [])
             return
         with self._engine.begin() as conn:
             # Ids are given here, under the write lock, so failures can point at their
@@ -342,6 +368,11 @@ class Writer:
             "error_message": d.error_message,
             "body_signature": signature(d.body, d.error_message),
         }
+
+
+def _failure_lists(failure_rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, list[Any]]]:
+    """Returns failure rows as (seq, values in _FAILURE_COLUMNS order), for COPY."""
+    return [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
 
 
 def _strip_bodies(failure_rows: list[tuple[int, dict[str, Any]]]) -> int:
