@@ -183,8 +183,17 @@ def _copy(
             with cur.copy(_COPY_FAILURES) as copy:
                 copy.set_types(failure_types)
                 for seq, values in failure_rows:
-                    copy.write_row((ids[seq], *values))
+                    copy.write_row((ids[seq], *_no_nul(values)))
     return int(fetched[0][1])
+
+
+def _no_nul(values: Sequence[Any]) -> Sequence[Any]:
+    """Returns a failures row whose text holds no NUL: PostgreSQL's text cannot, and one
+    NUL (a binary body's signature, a reason phrase) would refuse the whole batch. Each
+    becomes U+FFFD (docs/schema.md); bodies are bytea and keep every byte."""
+    if not any(type(v) is str and "\x00" in v for v in values):
+        return values
+    return [v.replace("\x00", "\ufffd") if type(v) is str else v for v in values]
 
 
 def _column_types(cur: Any, table: str, names: Sequence[str]) -> list[str]:

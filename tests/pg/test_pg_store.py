@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import psycopg
 
+from capture.target.faults import BINARY_BODY
 from tests.conftest import Result
 from tests.pg.server import PASSWORD
 
@@ -32,3 +33,18 @@ def test_a_run_into_postgresql_stores_every_request_and_failure(
         ]
         stored = conn.execute("SELECT command_line, config_json FROM runs").fetchone()
     assert PASSWORD not in " ".join(str(v) for v in stored)
+
+
+def test_a_binary_body_is_stored_whole_and_its_text_without_nul(
+    pg_url: str, server: object, cli: object
+) -> None:
+    """PostgreSQL text cannot hold NUL: a body with one stays bytes in full, and the text
+    derived from it (its signature) gets U+FFFD instead of refusing the whole batch."""
+    url = f"{server.url}/bin?fault=binary&status=500"  # type: ignore[attr-defined]
+    done: Result = cli("run", url, "-n", "6", "-c", "2", "--db", pg_url, "--quiet")  # type: ignore[operator]
+    assert done.exit_code == 0, done.stderr
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute("SELECT body, body_signature FROM failures").fetchall()
+    assert len(rows) == 6
+    assert {bytes(body) for body, _ in rows} == {BINARY_BODY}
+    assert {sig[:12] for _, sig in rows} == {"binary\ufffdbody "}

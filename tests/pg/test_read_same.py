@@ -68,11 +68,12 @@ def stores(pg_server: PgServer, tmp_path_factory: pytest.TempPathFactory) -> Ite
 
 def _no_nul_in_text(path: Path) -> None:
     """PostgreSQL text cannot hold NUL: the binary body's signature (text, from the body's
-    first bytes) loses its NUL in both stores; the body itself (bytes) keeps it."""
+    first bytes) has U+FFFD for its NUL in both stores, as the PostgreSQL writer stores it;
+    the body itself (bytes) keeps it."""
     conn = sqlite3.connect(path)
     try:
         rows = conn.execute("SELECT request_id, body_signature FROM failures").fetchall()
-        fixed = [(sig.replace("\0", "?"), rid) for rid, sig in rows if sig and "\0" in sig]
+        fixed = [(sig.replace("\0", "\ufffd"), rid) for rid, sig in rows if sig and "\0" in sig]
         with conn:
             conn.executemany("UPDATE failures SET body_signature = ? WHERE request_id = ?", fixed)
         changed = len(fixed)
