@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -19,6 +18,7 @@ from typing import Any
 from capture.errors import CaptureError, DataError, NotFoundError, UsageError
 from capture.store.reader import ReadOnly, open_readonly
 from capture.store.revisions import REVISIONS
+from capture.store.source import ReadConnection
 
 __all__ = [
     "STATES",
@@ -121,7 +121,7 @@ def _open(sel: Selection) -> ReadOnly:
     return source
 
 
-def _pick_run(conn: sqlite3.Connection, sel: Selection, name: str | None) -> dict[str, Any]:
+def _pick_run(conn: ReadConnection, sel: Selection, name: str | None) -> dict[str, Any]:
     """Returns the runs row a selection names: FILE:RUN, the latest of --name, or the latest."""
     if sel.run_id is not None:
         row = conn.execute("SELECT * FROM runs WHERE id = ?", (sel.run_id,)).fetchone()
