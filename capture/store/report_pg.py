@@ -19,7 +19,15 @@ from capture.store.urls import url_template
 if TYPE_CHECKING:
     from capture.store.pgread import PgConnection
 
-__all__ = ["FailureKey", "FailureTally", "UrlTally", "failure_tally", "url_tally"]
+__all__ = [
+    "FailureKey",
+    "FailureTally",
+    "UrlTally",
+    "failure_tally",
+    "latency_ranks",
+    "second_classes",
+    "url_tally",
+]
 
 # (status, error_kind, url, body_signature): what a failure group is counted by.
 FailureKey = tuple[int | None, str | None, str, str | None]
@@ -109,6 +117,41 @@ def failure_tally(read: ReadConnection, run_id: int) -> FailureTally:
         elif kind == _SOCKETS:
             tally.sockets[(connection, local)] = n
     return tally
+
+
+def latency_ranks(
+    conn: ReadConnection, run_id: int, failed: int, count: int, ranks: list[int]
+) -> tuple[list[float], float]:
+    """Returns the latencies at 0-based ranks among a run's count rows of this failed
+    value, ascending, and the largest: one sort, where an OFFSET walks per rank."""
+    # percentile_disc(f) takes row ceil(f * n) (1-based): f = (rank + 0.5) / n lands
+    # half a row inside the wanted one, out of reach of float rounding.
+    fractions = [(rank + 0.5) / count for rank in ranks]
+    ((values, top),) = _pg(conn).fetch_binary(
+        "SELECT percentile_disc(%s::float8[]) WITHIN GROUP (ORDER BY latency_ms),"
+        " max(latency_ms) FROM requests WHERE run_id = %s AND failed = %s",
+        (fractions, run_id, failed),
+    )
+    return [float(v) for v in values], float(top)
+
+
+def second_classes(conn: ReadConnection, run_id: int) -> list[tuple[int, str, int]]:
+    """Returns (second, status class, requests) of a run, by second then class: counted
+    per status by the server (no text built per row), classed here as SQLite's SQL does."""
+    counts: Counter[tuple[int, str]] = Counter()
+    for second, status, n in _pg(conn).fetch_binary(
+        "SELECT trunc(offset_ms / 1000)::bigint, status, count(*) FROM requests"
+        " WHERE run_id = %s GROUP BY 1, 2",
+        (run_id,),
+    ):
+        counts[(second, "error" if status is None else f"{_truncated(status, 100)}xx")] += n
+    return [(second, cls, n) for (second, cls), n in sorted(counts.items())]
+
+
+def _truncated(value: int, divisor: int) -> int:
+    """Integer division toward zero, as SQLite's (Python's // floors)."""
+    quotient = abs(value) // divisor
+    return quotient if value >= 0 else -quotient
 
 
 def _pg(conn: ReadConnection) -> PgConnection:
