@@ -126,6 +126,15 @@ class PgConnection:
         cursor = PgCursor(self._conn.cursor(row_factory=_named_rows))
         return cursor.execute(sql, params)
 
+    def fetch_binary(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Runs one statement written for PostgreSQL (%s placeholders, not translated) and
+        returns its rows as tuples, in binary: arrays of floats come without text parsing."""
+        with self._conn.cursor(binary=True, row_factory=_plain_rows) as cursor:
+            try:
+                return cursor.execute(sql, params).fetchall()
+            except psycopg.Error as exc:
+                raise DataError(f"cannot read the database: {_first_line(exc)}") from None
+
     def cursor(self) -> PgCursor:
         """Returns a server-side cursor: rows come as they are read, memory stays flat."""
         self._cursors += 1

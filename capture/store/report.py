@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any, cast
 
 from capture.errors import NotFoundError, UsageError
+from capture.store import report_pg as pg  # the same tallies, grouped by a PostgreSQL server
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.queries import resolve_runs, run_status
 from capture.store.reader import ReadConnection, ReadOnly
@@ -68,7 +69,7 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
         ]
         duration = run["duration_s"] or _span_s(conn, run_id)
         # one ORDER BY over the run's rows, read by both the pacing and the client rule
-        latency_p50 = _median(conn, run_id, "latency_ms", total)
+        latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
         pacing = _pacing(conn, run, total, duration, latency_p50)
         return {
             "run": run,
@@ -77,14 +78,14 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             "aborted": run["aborted_total"] or 0,
             "status_counts": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0)),
             "error_counts": error_counts,
-            "latency_ok": _percentiles(conn, run_id, 0, total - failed),
-            "latency_failed": _percentiles(conn, run_id, 1, failed),
+            "latency_ok": _percentiles(db, conn, run_id, 0, total - failed),
+            "latency_failed": _percentiles(db, conn, run_id, 1, failed),
             "duration_s": duration,
-            "urls": _per_url(conn, run_id, duration),
-            "per_second": _per_second(conn, run_id),
+            "urls": _per_url(db, conn, run_id, duration),
+            "per_second": _per_second(db, conn, run_id),
             "pacing": pacing,
             "client_limit": _client_limit(conn, run, total, duration, pacing, latency_p50),
-            **_failure_pass(conn, run_id),
+            **_failure_pass(db, conn, run_id),
         }
 
 
@@ -104,13 +105,18 @@ _BY_RANK = (
 )
 
 
-def _percentiles(conn: ReadConnection, run_id: int, failed: int, count: int) -> dict[str, float]:
+def _percentiles(
+    db: ReadOnly, conn: ReadConnection, run_id: int, failed: int, count: int
+) -> dict[str, float]:
     """Exact percentiles by rank, walking the (run_id, failed, latency_ms) index."""
     if count == 0:
         return {}
+    ranks = [max(0, min(count - 1, int(count * p / 100.0 + 0.5) - 1)) for p in PERCENTILES]
+    if db.postgres:  # one sort instead of an index walk per rank
+        values, top = pg.latency_ranks(conn, run_id, failed, count, ranks)
+        return {**{f"p{p:g}": v for p, v in zip(PERCENTILES, values, strict=True)}, "max": top}
     out: dict[str, float] = {}
-    for p in PERCENTILES:
-        rank = max(0, min(count - 1, int(count * p / 100.0 + 0.5) - 1))
+    for p, rank in zip(PERCENTILES, ranks, strict=True):
         out[f"p{p:g}"] = float(conn.execute(_BY_RANK, (run_id, failed, rank)).fetchone()[0])
     (top,) = conn.execute(
         "SELECT max(latency_ms) FROM requests WHERE run_id = ? AND failed = ?", (run_id, failed)
@@ -131,36 +137,19 @@ WHERE f.run_id = ? ORDER BY f.request_id
 """
 
 
-def _failure_pass(conn: ReadConnection, run_id: int) -> FailurePass:
-    """One pass over the run's failures for the timeline, the top lists and the groups.
-
-    One indexed scan, counted with C-level Counter/zip/dict over columns, beats five
-    GROUP BYs that each read every failed row again (~1 s against ~6 s on 200,000
-    failures). First and last are by request id, which follows time to within a batch.
-    """
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: zip(*rows) below, and no per-row objects
-    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
-    if not rows:
+def _failure_pass(db: ReadOnly, conn: ReadConnection, run_id: int) -> FailurePass:
+    """The timeline, the top lists and the groups of a run's failures."""
+    tally = pg.failure_tally(conn, run_id) if db.postgres else _failure_tally(conn, run_id)
+    if not tally.groups:
         return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
                 "distinct": {"urls": 0, "remotes": 0, "connections": 0},
                 "groups": []}  # fmt: skip
-    rids, urls, remotes, locals_, offsets, conns, seconds, statuses, kinds, sigs = zip(
-        *rows, strict=True
-    )
-    keys = list(zip(statuses, kinds, urls, sigs, strict=True))
-    counts = Counter(keys)
-    first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
-                     strict=True))  # fmt: skip
-    last = dict(zip(keys, offsets, strict=True))
     by_url: Counter[str] = Counter()
     merged: dict[tuple[str, str, str | None], list[Any]] = {}
-    for (status, kind, url, sig), n in counts.items():
+    for (status, kind, url, sig), (n, rid, first_ms, last_ms) in tally.groups.items():
         by_url[url] += n
         outcome = " ".join(str(x) for x in (status, kind) if x is not None)
         key = (outcome, url.split("?", 1)[0], sig)
-        rid, first_ms = first[(status, kind, url, sig)]
-        last_ms = last[(status, kind, url, sig)]
         group = merged.get(key)
         if group is None:  # [count, first_ms, last_ms, example_id]
             merged[key] = [n, first_ms, last_ms, rid]
@@ -170,12 +159,16 @@ def _failure_pass(conn: ReadConnection, run_id: int) -> FailurePass:
                 group[1], group[3] = first_ms, rid
             group[2] = max(group[2], last_ms)
     ranked = sorted(merged.items(), key=lambda kv: (-kv[1][0], kv[0][0], kv[0][1]))
+    by_conn: Counter[str | None] = Counter()
+    for (connection_id, local_addr), n in tally.sockets.items():
+        by_conn[_connection_label(connection_id, local_addr)] += n
+    distinct = {"urls": len(by_url), "remotes": len(tally.remotes), "connections": len(by_conn)}
     return {
-        "failures_per_second": sorted(Counter(seconds).items()),
+        "failures_per_second": sorted(tally.seconds.items()),
         "top_urls": _most(by_url),
-        "by_remote": _most(by_remote := Counter(remotes)),
-        "by_socket": _most(by_conn := Counter(map(_connection_label, conns, locals_))),
-        "distinct": {"urls": len(by_url), "remotes": len(by_remote), "connections": len(by_conn)},
+        "by_remote": _most(tally.remotes),
+        "by_socket": _most(by_conn),
+        "distinct": distinct,
         "groups": [
             {
                 "outcome": o,
@@ -189,6 +182,31 @@ def _failure_pass(conn: ReadConnection, run_id: int) -> FailurePass:
             for (o, p, sig), g in ranked[: TOP * 2]
         ],
     }
+
+
+def _failure_tally(conn: ReadConnection, run_id: int) -> pg.FailureTally:
+    """One pass over a run's failures in SQLite, counted in first-seen order: C-level
+    Counter/zip/dict over columns beat five GROUP BYs that each read every failed row
+    again (~1 s against ~6 s on 200,000). First and last by request id (time order)."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples: zip(*rows) below, and no per-row objects
+    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
+    tally = pg.FailureTally({}, Counter(), Counter(), Counter())
+    if not rows:
+        return tally
+    rids, urls, remotes, locals_, offsets, conns, seconds, statuses, kinds, sigs = zip(
+        *rows, strict=True
+    )
+    keys = list(zip(statuses, kinds, urls, sigs, strict=True))
+    first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
+                     strict=True))  # fmt: skip
+    last = dict(zip(keys, offsets, strict=True))
+    for key, n in Counter(keys).items():
+        tally.groups[key] = [n, *first[key], last[key]]
+    tally.seconds.update(seconds)
+    tally.remotes.update(remotes)
+    tally.sockets.update(zip(conns, locals_, strict=True))
+    return tally
 
 
 def _connection_label(connection_id: int | None, local_addr: str | None) -> str | None:
@@ -220,26 +238,9 @@ def _span_s(conn: ReadConnection, run_id: int) -> float:
     return float(span or 0.0)
 
 
-def _per_url(conn: ReadConnection, run_id: int, duration_s: float) -> list[UrlRow]:
+def _per_url(db: ReadOnly, conn: ReadConnection, run_id: int, duration_s: float) -> list[UrlRow]:
     """One row per method and URL template, busiest first; the rest summed into one."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    templates: dict[str, str] = {}  # url -> template: a run has few distinct URLs
-    latencies: dict[tuple[str, str], array[float]] = {}
-    failures: Counter[tuple[str, str]] = Counter()
-    for method, url, was_failed, latency in cursor.execute(
-        "SELECT method, url, failed, latency_ms FROM requests WHERE run_id = ?", (run_id,)
-    ):
-        template = templates.get(url)
-        if template is None:
-            template = templates[url] = url_template(url)
-        key = (method, template)
-        values = latencies.get(key)
-        if values is None:
-            values = latencies[key] = array("d")
-        values.append(latency)
-        if was_failed:
-            failures[key] += 1
+    latencies, failures = pg.url_tally(conn, run_id) if db.postgres else _url_tally(conn, run_id)
     ranked = sorted(latencies, key=lambda k: (-len(latencies[k]), k))
     rows = [_url_row(m, t, 1, latencies[(m, t)], failures[(m, t)], duration_s) for m, t in
             ranked[:TOP_URLS]]  # fmt: skip
@@ -252,6 +253,28 @@ def _per_url(conn: ReadConnection, run_id: int, duration_s: float) -> list[UrlRo
             _url_row(None, None, len(rest), merged, sum(failures[k] for k in rest), duration_s)
         )
     return rows
+
+
+def _url_tally(conn: ReadConnection, run_id: int) -> pg.UrlTally:
+    """Each method and URL template's latencies and failures, from every request row."""
+    cursor = conn.cursor()
+    cursor.row_factory = None
+    templates: dict[str, str] = {}  # url -> template: a run has few distinct URLs
+    tally = pg.UrlTally({}, Counter())
+    for method, url, was_failed, latency in cursor.execute(
+        "SELECT method, url, failed, latency_ms FROM requests WHERE run_id = ?", (run_id,)
+    ):
+        template = templates.get(url)
+        if template is None:
+            template = templates[url] = url_template(url)
+        key = (method, template)
+        values = tally.latencies.get(key)
+        if values is None:
+            values = tally.latencies[key] = array("d")
+        values.append(latency)
+        if was_failed:
+            tally.failed[key] += 1
+    return tally
 
 
 def _url_row(
@@ -283,13 +306,16 @@ _STATUS_CLASS = (
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")  # always present, in this order
 
 
-def _per_second(conn: ReadConnection, run_id: int) -> PerSecond:
+def _per_second(db: ReadOnly, conn: ReadConnection, run_id: int) -> PerSecond:
     """Requests per second of the run by status class ('error': no response), exact."""
-    rows = conn.execute(
+    sql = (
         f"SELECT CAST(offset_ms / 1000 AS INTEGER) AS second, {_STATUS_CLASS} AS class,"
-        " count(*) FROM requests WHERE run_id = ? GROUP BY second, class",
-        (run_id,),
-    ).fetchall()
+        " count(*) FROM requests WHERE run_id = ? GROUP BY second, class"
+    )
+    if db.postgres:
+        rows = pg.second_classes(conn, run_id)
+    else:
+        rows = conn.execute(sql, (run_id,)).fetchall()
     seconds = 1 + max((r[0] for r in rows), default=-1)
     counts: dict[str, list[int]] = {c: [0] * seconds for c in CLASSES}
     for second, cls, n in rows:  # a final 1xx is stored with its status: its own class
@@ -350,7 +376,7 @@ def _client_limit(
         procs=procs,
         lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
         pool_busy=pacing is not None and pacing["pool_bound"],
-        wait_p50_ms=_median(conn, run["id"], "wait_ms", total),
+        wait_p50_ms=_rank(conn, run["id"], "wait_ms", total, 50),
         latency_p50_ms=latency_p50_ms,
     )
     return {
@@ -361,11 +387,6 @@ def _client_limit(
         "reasons": list(found.reasons),
         "advice": found.advice(procs) if found.saturated else None,
     }
-
-
-def _median(conn: ReadConnection, run_id: int, column: str, count: int) -> float | None:
-    """Returns the nearest-rank median of a requests column over a run's rows."""
-    return _rank(conn, run_id, column, count, 50)
 
 
 def _rank(conn: ReadConnection, run_id: int, column: str, count: int, percent: int) -> float | None:
