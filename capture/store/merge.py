@@ -246,7 +246,14 @@ def _insert_run(
     name = options.rename or options.name or (names.pop() if len(names) == 1 else None)
     config = parse_config(runs[0]["config_json"])
     config["merged_from"] = [
-        {"file": s.selection.path.name, "run_id": s.run["id"], "run_key": s.run["run_key"]}
+        {
+            "file": s.selection.path.name,
+            "run_id": s.run["id"],
+            "run_key": s.run["run_key"],
+            # What the summary's pool and client-limit rules count (run_config.run_shape).
+            "sessions": s.sessions,
+            "procs": _int(parse_config(s.run["config_json"]).get("procs"), 1),
+        }
         for s in sources
     ]
     qps = [r["qps_asked"] for r in runs]
@@ -358,3 +365,8 @@ def _publish(tmp: Path, out: Path) -> None:
         os.fsync(dirfd)
     finally:
         os.close(dirfd)
+
+
+def _int(value: object, default: int) -> int:
+    """Returns value when it is a positive int (config_json is anyone's text), else default."""
+    return value if isinstance(value, int) and value > 0 else default

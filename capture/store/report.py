@@ -22,6 +22,7 @@ from capture.store.rows import (
     RunRecord,
     UrlRow,
 )
+from capture.store.run_config import run_shape
 from capture.store.saturation import client_limits, pool_bound
 from capture.store.urls import url_template
 
@@ -343,8 +344,7 @@ def _pacing(
     lag = {f"p{p:g}": nearest_rank(lags, p) for p in (50.0, 99.0)} if lags else {}
     if lags:
         lag["max"] = float(lags[-1])
-    config = json.loads(run["config_json"] or "{}")
-    sessions = int(config.get("connections") or 1) * int(config.get("procs") or 1)
+    _, sessions = run_shape(json.loads(run["config_json"] or "{}"), run["hosts"])
     return {
         "qps_asked": run["qps_asked"],
         "achieved": round(total / duration_s, 3) if duration_s > 0 else None,
@@ -368,8 +368,7 @@ def _client_limit(
     latency_p50_ms: float | None,
 ) -> ClientLimit:
     """Whether the client limited the run (store.saturation's rule), from the stored rows."""
-    config = json.loads(run["config_json"] or "{}")
-    procs = int(config.get("procs") or 1)
+    procs, _ = run_shape(json.loads(run["config_json"] or "{}"), run["hosts"])
     found = client_limits(
         cpu_s=run["cpu_s"],
         duration_s=duration_s,

@@ -158,6 +158,9 @@ def test_read_commands_read_the_merged_file(cli, files: list[Path], tmp_path: Pa
     summary = cli("summary", "--db", out, "-f", "json")
     assert summary.exit_code == 0, summary.stderr
     assert '"requests": 90' in summary.stdout.replace("\n", "").replace("  ", "")
+    # The client-limit rule divides the CPU of all three hosts by all three processes,
+    # not by the first host's one.
+    assert json.loads(summary.stdout)["client_limit"]["procs"] == 3
     sockets = cli("sockets", "--db", out, "-f", "json")
     assert sockets.exit_code == 0, sockets.stderr
     listed = json.loads(sockets.stdout)
