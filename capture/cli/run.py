@@ -13,7 +13,14 @@ from typing import Annotated
 import typer
 
 from capture.cli.app import DbOpt, app, invoked_args
-from capture.config import DEFAULT_DB, DEFAULT_FAIL_STATUS, DEFAULT_MAX_TIME_S, RunConfig, Target
+from capture.config import (
+    DEFAULT_BARRIER_TIMEOUT_S,
+    DEFAULT_DB,
+    DEFAULT_FAIL_STATUS,
+    DEFAULT_MAX_TIME_S,
+    RunConfig,
+    Target,
+)
 from capture.errors import ExitCode, OutputError, UsageError
 from capture.parse import (
     MAX_PROCS,
@@ -24,6 +31,7 @@ from capture.parse import (
     parse_size,
 )
 from capture.redact import Redactor, run_redactor
+from capture.store.location import is_postgres
 from capture.store.reader import hide_password
 from capture.targets import load_targets, parse_body
 
@@ -144,6 +152,30 @@ def run(
     name: Annotated[
         str | None, typer.Option("--name", metavar="NAME", help="A name for this run.")
     ] = None,
+    hosts: Annotated[
+        int | None,
+        typer.Option(
+            "--hosts",
+            metavar="N",
+            help="Join the run --name with N hosts in all (a postgresql:// --db).",
+        ),
+    ] = None,
+    slot: Annotated[
+        int | None,
+        typer.Option(
+            "--slot",
+            metavar="I",
+            help="With --hosts: take slot I, 0 to N-1 (default: the first free one).",
+        ),
+    ] = None,
+    barrier_timeout: Annotated[
+        str,
+        typer.Option(
+            "--barrier-timeout",
+            metavar="DURATION",
+            help="With --hosts: how long to wait for the other hosts.",
+        ),
+    ] = f"{DEFAULT_BARRIER_TIMEOUT_S:g}s",
     trust_env: Annotated[
         bool, typer.Option("--trust-env", help="Use proxies and .netrc from the environment.")
     ] = False,
@@ -264,7 +296,13 @@ def run(
         pin_cpu=not no_pin,
         hooks_spec=hooks,
         name=name,
+        hosts=hosts,
+        host_slot=slot,
+        barrier_timeout_s=parse_duration(barrier_timeout, option="--barrier-timeout"),
     )
+    if hosts is not None and not is_postgres(db):
+        # Before anything opens --db: a usage error creates no file.
+        raise UsageError("--hosts needs a postgresql:// --db: the hosts meet in its server")
     # The run's key is the config's (generated once, there): the command line must
     # redact a secret to the same text as the requests and failures rows do.
     redactor = run_redactor(config.keep_secrets, config.redaction_key)
@@ -274,12 +312,18 @@ def run(
     loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:
         summary = api.run(config, db=db, hooks=loaded, on_tick=display.on_tick)
+    shown_db = hide_password(db)  # the summary's hints quote --db: never its password
     try:
         if json_summary:
-            print(summary_json(summary, db=db))
+            print(summary_json(summary, db=shown_db))
         elif not quiet:
-            for line in summary_lines(summary, db=db):
+            for line in summary_lines(summary, db=shown_db):
                 print(line)
+        if run_line := summary.extra.get("run_line"):  # the last host of a --hosts run
+            if json_summary:
+                print(f"capture: {run_line}", file=sys.stderr)
+            elif not quiet:
+                print(run_line)
         sys.stdout.flush()  # now: the message below must say the run itself is stored
     except OutputError as exc:
         raise OutputError(

@@ -8,7 +8,7 @@ import threading
 from capture.load.plan import Plan
 from capture.store.stats import Stats
 
-__all__ = ["Alone", "Coordinator"]
+__all__ = ["Alone", "Coordinator", "Hosted"]
 
 
 class Coordinator:
@@ -16,6 +16,10 @@ class Coordinator:
 
     def failure(self) -> int:
         """Counts one failure across the run; returns the count so far."""
+        raise NotImplementedError
+
+    def failures(self) -> int:
+        """Returns the failures counted across this host's processes so far."""
         raise NotImplementedError
 
     def halt(self, reason: str) -> None:
@@ -39,6 +43,28 @@ class Alone(Coordinator):
 
     def __init__(self) -> None:
         self._failures = itertools.count(1)
+        self._counted = 0
 
     def failure(self) -> int:
-        return next(self._failures)
+        # next() on a count is atomic; the copy may lag a racing thread's by one, which
+        # only delays a --hosts heartbeat's sum by a beat.
+        self._counted = next(self._failures)
+        return self._counted
+
+    def failures(self) -> int:
+        return self._counted
+
+
+class Hosted(Alone):
+    """The coordinator of one process of a --hosts run: another host's count can stop it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plan: Plan | None = None
+
+    def watch(self, plan: Plan, abort: threading.Event) -> None:
+        self._plan = plan
+
+    def halt(self, reason: str) -> None:
+        if self._plan is not None:
+            self._plan.halt(reason)
