@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -13,6 +12,7 @@ from typing import Annotated
 import typer
 
 from capture.cli.app import DbOpt, app, invoked_args
+from capture.cli.run_options import BarrierTimeoutOpt, HostsOpt, SlotOpt, procs_count
 from capture.config import (
     DEFAULT_BARRIER_TIMEOUT_S,
     DEFAULT_DB,
@@ -23,7 +23,6 @@ from capture.config import (
 )
 from capture.errors import ExitCode, OutputError, UsageError
 from capture.parse import (
-    MAX_PROCS,
     StatusSpec,
     parse_duration,
     parse_header,
@@ -152,30 +151,9 @@ def run(
     name: Annotated[
         str | None, typer.Option("--name", metavar="NAME", help="A name for this run.")
     ] = None,
-    hosts: Annotated[
-        int | None,
-        typer.Option(
-            "--hosts",
-            metavar="N",
-            help="Join the run --name with N hosts in all (a postgresql:// --db).",
-        ),
-    ] = None,
-    slot: Annotated[
-        int | None,
-        typer.Option(
-            "--slot",
-            metavar="I",
-            help="With --hosts: take slot I, 0 to N-1 (default: the first free one).",
-        ),
-    ] = None,
-    barrier_timeout: Annotated[
-        str,
-        typer.Option(
-            "--barrier-timeout",
-            metavar="DURATION",
-            help="With --hosts: how long to wait for the other hosts.",
-        ),
-    ] = f"{DEFAULT_BARRIER_TIMEOUT_S:g}s",
+    hosts: HostsOpt = None,
+    slot: SlotOpt = None,
+    barrier_timeout: BarrierTimeoutOpt = f"{DEFAULT_BARRIER_TIMEOUT_S:g}s",
     trust_env: Annotated[
         bool, typer.Option("--trust-env", help="Use proxies and .netrc from the environment.")
     ] = False,
@@ -292,7 +270,7 @@ def run(
         expect_body=tuple(expect_body or ()),
         expect_header=tuple(expect_header or ()),
         fail_if_json=tuple(fail_if_json or ()),
-        procs=_procs(procs),
+        procs=procs_count(procs),
         pin_cpu=not no_pin,
         hooks_spec=hooks,
         name=name,
@@ -337,21 +315,6 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED)
     if fail_exit and summary.failed:
         raise typer.Exit(ExitCode.FAILURES)
-
-
-def _procs(text: str) -> int:
-    """Turns --procs N or 'auto' (one per core) into a count."""
-    if text.strip().lower() == "auto":
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    try:
-        count = int(text)
-    except ValueError:
-        raise UsageError(f"--procs {text!r}: expected a number or 'auto'") from None
-    if count < 1:
-        raise UsageError("--procs must be greater than zero")
-    if count > MAX_PROCS:
-        raise UsageError(f"--procs must be at most {MAX_PROCS}")
-    return count
 
 
 def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor: Redactor) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 
 from capture.load.plan import Plan
 from capture.store.stats import Stats
 
-__all__ = ["Alone", "Coordinator", "Hosted"]
+__all__ = ["Alone", "Barrier", "Coordinator", "Hosted"]
 
 
 class Coordinator:
@@ -36,6 +37,11 @@ class Coordinator:
 
     def report(self, stats: Stats, busy: int) -> None:
         """Sends this process's progress to the parent (children only)."""
+
+
+# A --hosts run's barrier: given this host's coordinator and a check for a stop signal,
+# waits for the other hosts and returns the run's start on this host's clock.
+Barrier = Callable[[Coordinator, Callable[[], bool]], float]
 
 
 class Alone(Coordinator):

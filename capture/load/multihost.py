@@ -5,16 +5,12 @@ at the barrier and starts at the instant the database's clock gave; slot S of N 
 processes sends the shares S * P + p of N * P, so -n, --qps and every seq stay global.
 --stop-after-failures stays global through the heartbeats: each host halts once the
 run's sum reaches the limit. The host that ends last finishes the run row.
-
-Test-only: CAPTURE_TEST_CLOCK_OFFSET_S=S shifts this process's time.time() by S seconds
-(a host whose clock is wrong). Not a supported interface.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 import time
 from collections.abc import Callable
 
@@ -23,9 +19,10 @@ from sqlalchemy.exc import DBAPIError
 
 from capture.config import RunConfig
 from capture.errors import CaptureError, ExitCode, StorageError
-from capture.load.coordinator import Coordinator, Hosted
+from capture.load.coordinator import Barrier, Coordinator, Hosted
 from capture.load.hooks import Hooks
 from capture.load.signals import Signals
+from capture.load.testclock import use_test_clock
 from capture.load.workers import ShareResult, run_share
 from capture.redact import run_redactor
 from capture.results import Progress, RunStatus, RunSummary
@@ -33,10 +30,8 @@ from capture.store.hosts import BarrierTimeout, Ending, HostSlot
 from capture.store.postgres import server_message
 from capture.store.stats import CpuClock
 
-__all__ = ["TEST_CLOCK_ENV", "run_on_hosts", "use_test_clock"]
+__all__ = ["run_on_hosts"]
 
-TEST_CLOCK_ENV = "CAPTURE_TEST_CLOCK_OFFSET_S"
-_shifted = False
 
 log = logging.getLogger("capture")
 
@@ -45,16 +40,6 @@ class Interrupted(CaptureError):
     """A stop signal came at the barrier: the slot was given back, nothing was sent."""
 
     exit_code = ExitCode.INTERRUPTED
-
-
-def use_test_clock() -> None:
-    """Shifts time.time() by CAPTURE_TEST_CLOCK_OFFSET_S seconds, once (tests only)."""
-    global _shifted
-    shift = float(os.environ.get(TEST_CLOCK_ENV) or 0.0)
-    if shift and not _shifted:
-        _shifted = True
-        real = time.time
-        time.time = lambda: real() + shift
 
 
 def run_on_hosts(
@@ -125,7 +110,7 @@ def _send(
     engine: Engine,
     db: str,
     run_id: int,
-    barrier: Callable[[Coordinator, Callable[[], bool]], float],
+    barrier: Barrier,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
 ) -> ShareResult:

@@ -26,7 +26,7 @@ from sqlalchemy import Engine, text
 
 from capture.config import RunConfig
 from capture.errors import UsageError
-from capture.load.coordinator import Coordinator
+from capture.load.coordinator import Barrier
 from capture.load.hooks import Hooks, load_hooks
 from capture.load.shared import (
     POLL_S,
@@ -36,17 +36,14 @@ from capture.load.shared import (
     lost_reason,
     process_lost,
 )
+from capture.load.testclock import use_test_clock
 from capture.load.workers import ShareResult, Signals, run_share
 from capture.redact import Redactor
 from capture.results import Progress
 from capture.store import database as store
 from capture.store.stats import CpuClock, Stats
 
-__all__ = ["Barrier", "run_parallel"]
-
-# A --hosts run's barrier: given this host's coordinator and a check for a stop signal,
-# waits for the other hosts and returns the run's start on this host's clock.
-Barrier = Callable[[Coordinator, Callable[[], bool]], float]
+__all__ = ["run_parallel"]
 
 _READY_TIMEOUT_S = 60.0  # spawning imports capture afresh: seconds on a busy machine
 _START_POLL_S = 0.002  # a child's wait for the common start: its first sends' lag
@@ -92,8 +89,6 @@ def _run_child(
     state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
     if config.hosts is not None:
-        from capture.load.multihost import use_test_clock
-
         use_test_clock()  # the parent's clock, shifted alike (a test-only hook)
     index = share[0] - config.share()[0]  # this process's number on its host
     coordinator = Shared(state, events, index, parent_pid)
