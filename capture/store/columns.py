@@ -39,7 +39,7 @@ RUNS = TableSpec(
                 "completed, interrupted (SIGINT/SIGTERM), failed (a storage error such as "
                 "a full disk stopped it, or a process of a --procs run was lost, exit 6: see the "
                 'README\'s "Crash safety and storage errors"; or a host of a --hosts run was lost, '
-                "or its hosts did not all come in --barrier-timeout: README, \"Running on many "
+                'or its hosts did not all come in --barrier-timeout: README, "Running on many '
                 'hosts"). A run left running whose process is '
                 "gone crashed; capture runs shows it as crashed."
             ),
