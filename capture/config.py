@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from capture.verdict.rules import Rules
 
 __all__ = [
+    "DEFAULT_BARRIER_TIMEOUT_S",
     "DEFAULT_DB",
     "DEFAULT_FAIL_STATUS",
     "DEFAULT_MAX_BODY_BYTES",
@@ -53,6 +54,9 @@ DEFAULT_MAX_QUEUE_BYTES = 64 * 1024**2
 # have: without one, a body that never ends holds its worker, and a -n run, forever.
 DEFAULT_MAX_TIME_S = 60.0
 DEFAULT_FAIL_STATUS = StatusSpec(((400, 599),), ">=400")
+# How long the hosts of a --hosts run wait for each other before giving up.
+DEFAULT_BARRIER_TIMEOUT_S = 60.0
+MAX_HOSTS = MAX_PROCS
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +113,14 @@ class RunConfig:
     pin_cpu: bool = True  # each process on one core: threads of one GIL gain nothing from two
     hooks_spec: str | None = None  # --hooks as given: each process of --procs loads it
     name: str | None = None
+    # --hosts N: this host is one of N running the run named `name` (load/multihost.py);
+    # host_slot is --slot before the claim and the claimed slot after it.
+    hosts: int | None = None
+    host_slot: int | None = None
+    barrier_timeout_s: float = DEFAULT_BARRIER_TIMEOUT_S
+    # This host's wall clock to the database's (db - local, seconds), measured at the
+    # claim: stored times of a --hosts run are on the database's clock.
+    clock_offset_s: float = 0.0
     command_line: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     # The run's HMAC key for redacted values (redact.Redactor): never stored or printed.
@@ -134,6 +146,7 @@ class RunConfig:
         if self.id_header is not None and not is_token(self.id_header):
             raise UsageError(f"--id-header {self.id_header!r} is not a valid header name")
         _positive(self.procs, "--procs", MAX_PROCS)
+        self._check_hosts()
         check_queue_bytes(self.max_queue_bytes)
         self.rules()  # compiles every rule once, so a bad regex fails before anything runs
 
@@ -148,6 +161,30 @@ class RunConfig:
         ):
             if seconds is not None:
                 check_duration(seconds, option=option)
+
+    def _check_hosts(self) -> None:
+        """Refuses --slot or --hosts without what they need."""
+        if self.hosts is None:
+            if self.host_slot is not None:
+                raise UsageError("--slot needs --hosts N")
+            return
+        _positive(self.hosts, "--hosts", MAX_HOSTS)
+        if not self.name:
+            raise UsageError("--hosts needs --name NAME: the hosts meet in the run of that name")
+        if self.host_slot is not None and not 0 <= self.host_slot < self.hosts:
+            raise UsageError(
+                f"--slot must be between 0 and {self.hosts - 1} (--hosts {self.hosts})"
+            )
+        check_duration(self.barrier_timeout_s, option="--barrier-timeout")
+
+    def share(self, process: int = 0) -> tuple[int, int]:
+        """Returns the share (index, count) of one of this host's processes in the run.
+
+        Shares count over hosts and processes: host slot H's process P has index
+        H * procs + P of hosts * procs, so together they send every seq once."""
+        hosts = self.hosts or 1
+        slot = self.host_slot or 0
+        return slot * self.procs + process, hosts * self.procs
 
     def rules(self) -> Rules:
         """Returns the built-in response rules, compiled."""

@@ -211,11 +211,14 @@ def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
     """
     from capture.output.tables import machine_lines, runs_table
     from capture.store import queries as query
+    from capture.store.hosts import hosts_text
     from capture.store.reader import open_readonly
 
     rows = query.run_rows(open_readonly(db))
     if fmt is Format.table:
         _show(runs_table(rows))
+    elif fmt is Format.csv:  # one cell per run: '3 finished, 1 lost'
+        _emit(machine_lines(({**r, "hosts": hosts_text(r["hosts"])} for r in rows), fmt))
     else:
         _emit(machine_lines(rows, fmt))
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import os
 import shlex
 import sys
 from collections.abc import Sequence
@@ -13,10 +12,17 @@ from typing import Annotated
 import typer
 
 from capture.cli.app import DbOpt, app, invoked_args
-from capture.config import DEFAULT_DB, DEFAULT_FAIL_STATUS, DEFAULT_MAX_TIME_S, RunConfig, Target
+from capture.cli.run_options import BarrierTimeoutOpt, HostsOpt, SlotOpt, procs_count
+from capture.config import (
+    DEFAULT_BARRIER_TIMEOUT_S,
+    DEFAULT_DB,
+    DEFAULT_FAIL_STATUS,
+    DEFAULT_MAX_TIME_S,
+    RunConfig,
+    Target,
+)
 from capture.errors import ExitCode, OutputError, UsageError
 from capture.parse import (
-    MAX_PROCS,
     StatusSpec,
     parse_duration,
     parse_header,
@@ -24,6 +30,7 @@ from capture.parse import (
     parse_size,
 )
 from capture.redact import Redactor, run_redactor
+from capture.store.location import is_postgres
 from capture.store.reader import hide_password
 from capture.targets import load_targets, parse_body
 
@@ -144,6 +151,9 @@ def run(
     name: Annotated[
         str | None, typer.Option("--name", metavar="NAME", help="A name for this run.")
     ] = None,
+    hosts: HostsOpt = None,
+    slot: SlotOpt = None,
+    barrier_timeout: BarrierTimeoutOpt = f"{DEFAULT_BARRIER_TIMEOUT_S:g}s",
     trust_env: Annotated[
         bool, typer.Option("--trust-env", help="Use proxies and .netrc from the environment.")
     ] = False,
@@ -260,11 +270,17 @@ def run(
         expect_body=tuple(expect_body or ()),
         expect_header=tuple(expect_header or ()),
         fail_if_json=tuple(fail_if_json or ()),
-        procs=_procs(procs),
+        procs=procs_count(procs),
         pin_cpu=not no_pin,
         hooks_spec=hooks,
         name=name,
+        hosts=hosts,
+        host_slot=slot,
+        barrier_timeout_s=parse_duration(barrier_timeout, option="--barrier-timeout"),
     )
+    if hosts is not None and not is_postgres(db):
+        # Before anything opens --db: a usage error creates no file.
+        raise UsageError("--hosts needs a postgresql:// --db: the hosts meet in its server")
     # The run's key is the config's (generated once, there): the command line must
     # redact a secret to the same text as the requests and failures rows do.
     redactor = run_redactor(config.keep_secrets, config.redaction_key)
@@ -274,12 +290,18 @@ def run(
     loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:
         summary = api.run(config, db=db, hooks=loaded, on_tick=display.on_tick)
+    shown_db = hide_password(db)  # the summary's hints quote --db: never its password
     try:
         if json_summary:
-            print(summary_json(summary, db=db))
+            print(summary_json(summary, db=shown_db))
         elif not quiet:
-            for line in summary_lines(summary, db=db):
+            for line in summary_lines(summary, db=shown_db):
                 print(line)
+        if run_line := summary.extra.get("run_line"):  # the last host of a --hosts run
+            if json_summary:
+                print(f"capture: {run_line}", file=sys.stderr)
+            elif not quiet:
+                print(run_line)
         sys.stdout.flush()  # now: the message below must say the run itself is stored
     except OutputError as exc:
         raise OutputError(
@@ -293,21 +315,6 @@ def run(
         raise typer.Exit(ExitCode.INTERRUPTED)
     if fail_exit and summary.failed:
         raise typer.Exit(ExitCode.FAILURES)
-
-
-def _procs(text: str) -> int:
-    """Turns --procs N or 'auto' (one per core) into a count."""
-    if text.strip().lower() == "auto":
-        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
-    try:
-        count = int(text)
-    except ValueError:
-        raise UsageError(f"--procs {text!r}: expected a number or 'auto'") from None
-    if count < 1:
-        raise UsageError("--procs must be greater than zero")
-    if count > MAX_PROCS:
-        raise UsageError(f"--procs must be at most {MAX_PROCS}")
-    return count
 
 
 def _command_line(argv: Sequence[str], headers: Sequence[str], db: str, redactor: Redactor) -> str:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections.abc import Callable
 
 from capture.load.plan import Plan
 from capture.store.stats import Stats
 
-__all__ = ["Alone", "Coordinator"]
+__all__ = ["Alone", "Barrier", "Coordinator", "Hosted"]
 
 
 class Coordinator:
@@ -16,6 +17,10 @@ class Coordinator:
 
     def failure(self) -> int:
         """Counts one failure across the run; returns the count so far."""
+        raise NotImplementedError
+
+    def failures(self) -> int:
+        """Returns the failures counted across this host's processes so far."""
         raise NotImplementedError
 
     def halt(self, reason: str) -> None:
@@ -34,11 +39,38 @@ class Coordinator:
         """Sends this process's progress to the parent (children only)."""
 
 
+# A --hosts run's barrier: given this host's coordinator and a check for a stop signal,
+# waits for the other hosts and returns the run's start on this host's clock.
+Barrier = Callable[[Coordinator, Callable[[], bool]], float]
+
+
 class Alone(Coordinator):
     """The coordinator of a run of one process: it counts its own failures."""
 
     def __init__(self) -> None:
         self._failures = itertools.count(1)
+        self._counted = 0
 
     def failure(self) -> int:
-        return next(self._failures)
+        # next() on a count is atomic; the copy may lag a racing thread's by one, which
+        # only delays a --hosts heartbeat's sum by a beat.
+        self._counted = next(self._failures)
+        return self._counted
+
+    def failures(self) -> int:
+        return self._counted
+
+
+class Hosted(Alone):
+    """The coordinator of one process of a --hosts run: another host's count can stop it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._plan: Plan | None = None
+
+    def watch(self, plan: Plan, abort: threading.Event) -> None:
+        self._plan = plan
+
+    def halt(self, reason: str) -> None:
+        if self._plan is not None:
+            self._plan.halt(reason)

@@ -39,7 +39,8 @@ def work(
     # only some targets when procs and the targets share a factor (two processes, two
     # URLs: one URL each), so a process's trouble would read as a URL's. Each process
     # goes round all the targets instead; overall they are still sent in equal shares.
-    stride = config.procs
+    # The shares of a --hosts run count over every host's processes.
+    stride = config.share()[1]
     stop_after = config.stop_after_failures
     stop = plan.stop
     while True:

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, text
 
 from capture.config import RunConfig
 from capture.errors import UsageError
+from capture.load.coordinator import Barrier
 from capture.load.hooks import Hooks, load_hooks
 from capture.load.shared import (
     POLL_S,
@@ -35,6 +36,7 @@ from capture.load.shared import (
     lost_reason,
     process_lost,
 )
+from capture.load.testclock import use_test_clock
 from capture.load.workers import ShareResult, Signals, run_share
 from capture.redact import Redactor
 from capture.results import Progress
@@ -86,7 +88,9 @@ def _run_child(
     """_child with its signal handlers installed."""
     state, events, parent_pid, redactor = shared
     _die_with_parent(parent_pid)
-    index = share[0]
+    if config.hosts is not None:
+        use_test_clock()  # the parent's clock, shifted alike (a test-only hook)
+    index = share[0] - config.share()[0]  # this process's number on its host
     coordinator = Shared(state, events, index, parent_pid)
     payload: dict[str, Any]
     try:
@@ -169,14 +173,17 @@ def run_parallel(
     redactor: Redactor,
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
+    barrier: Barrier | None = None,
 ) -> ShareResult:
     """Runs config over config.procs processes; returns the merged result.
 
-    Every child gets the run's redactor (pickled, its key with it), not one of its own."""
+    Every child gets the run's redactor (pickled, its key with it), not one of its own.
+    barrier (a --hosts run) is called once every process is ready, and returns the start:
+    the other hosts' processes start then too."""
     if hooks is not None and hooks.any and config.hooks_spec is None:
         raise UsageError("with --procs, give hooks as --hooks FILE or module (hooks_spec)")
     with Signals() as signals:  # from the start: a signal to the parent alone stops all
-        return _run_parallel(config, engine, db, run_id, redactor, hooks, on_tick, signals)
+        return _run_parallel(config, engine, db, run_id, redactor, hooks, on_tick, signals, barrier)
 
 
 def _run_parallel(
@@ -188,6 +195,7 @@ def _run_parallel(
     hooks: Hooks | None,
     on_tick: Callable[[Progress], None] | None,
     signals: Signals,
+    barrier: Barrier | None,
 ) -> ShareResult:
     """run_parallel with the parent's signal handlers installed."""
     count = config.procs
@@ -196,7 +204,7 @@ def _run_parallel(
     events: Any = ctx.Queue()
     shared = (state, events, os.getpid(), redactor)
     children = [
-        ctx.Process(target=_child, args=(config, db, run_id, (i, count), shared), daemon=True)
+        ctx.Process(target=_child, args=(config, db, run_id, config.share(i), shared), daemon=True)
         for i in range(1, count)
     ]
     _spawn(children)
@@ -231,7 +239,17 @@ def _run_parallel(
             coordinator.halt(lost_reason(lost[0]))  # every watch relays it before a send
         elif len(ready) < len(children) and not state.flag.value:
             raise _NotStarted("a process did not start")
-        state.start_at.value = time.time()  # everyone starts now: spawning took a while
+        if barrier is None or state.flag.value:
+            state.start_at.value = time.time()  # everyone starts now: spawning took a while
+            return float(state.start_at.value)
+        try:
+            state.start_at.value = barrier(coordinator, lambda: bool(signals.count))
+        except BaseException:
+            coordinator.halt("failed to start")  # the children start, stopped: none sent
+            state.start_at.value = time.time()
+            for child in children:
+                child.join(timeout=5.0)
+            raise
         return float(state.start_at.value)
 
     def drain() -> list[dict[str, Any]]:
@@ -255,7 +273,7 @@ def _run_parallel(
             redactor=redactor,
             hooks=hooks,
             on_tick=on_tick,
-            share=(0, count),
+            share=config.share(0),
             coordinator=coordinator,
             extra_stats=drain,
             signals=signals,
@@ -272,7 +290,7 @@ def _run_parallel(
         result,
         finished,
         children,
-        lambda i: _lost_text(engine, run_id, (i, count), children[i - 1]),
+        lambda i: _lost_text(engine, run_id, config.share(i), children[i - 1], i),
     )
 
 
@@ -347,7 +365,9 @@ def _spawn(children: list[Any]) -> None:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
-def _lost_text(engine: Engine, run_id: int, share: tuple[int, int], child: Any) -> str:
+def _lost_text(
+    engine: Engine, run_id: int, share: tuple[int, int], child: Any, process: int
+) -> str:
     """Says in one line which process was lost, how, and what it had stored."""
     index, count = share
     code = child.exitcode
@@ -364,7 +384,7 @@ def _lost_text(engine: Engine, run_id: int, share: tuple[int, int], child: Any) 
             {"run": run_id, "count": count, "index": index},
         ).one()
     return (
-        f"process {index} was lost ({how}); it had stored {rows} requests ({failed} failed)"
+        f"process {process} was lost ({how}); it had stored {rows} requests ({failed} failed)"
         ", and what it had not stored is gone"
     )
 

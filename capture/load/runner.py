@@ -35,6 +35,12 @@ def run(
     db: str | None = None,
 ) -> RunSummary:
     """Runs the load described by config, storing into engine. Returns the summary."""
+    if config.hosts is not None:  # one of N hosts: the run row is theirs (load/multihost.py)
+        from capture.load.multihost import run_on_hosts
+
+        if db is None:
+            raise UsageError("--hosts needs the database URL")
+        return run_on_hosts(config, engine, hooks=hooks, on_tick=on_tick, db=db)
     # The run's one Redactor: its HMAC key makes a secret redact to the same text in the
     # run row, every share's requests and failures, and every process of --procs.
     redactor = run_redactor(config.keep_secrets, config.redaction_key)

@@ -61,6 +61,9 @@ class Shared(Coordinator):
             self._state.failures.value += 1
             return int(self._state.failures.value)
 
+    def failures(self) -> int:
+        return int(self._state.failures.value)
+
     def halt(self, reason: str) -> None:
         self._raise(_HALTED, reason)
 

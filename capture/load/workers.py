@@ -116,11 +116,13 @@ def run_share(
     writer = Writer(
         engine,
         run_id,
-        wall_start=wall_start,
+        # A --hosts run stores its times on the database's clock: the hosts' rows line up
+        # even when their own clocks disagree. Lag and latency are measured here, locally.
+        wall_start=wall_start + config.clock_offset_s,
         targets=config.targets,
         redactor=redactor,
         stats=stats,
-        identity=Identity.of(share, config.connections),
+        identity=Identity.of(share, config.connections, procs=config.procs),
         queue_bytes=config.max_queue_bytes,
     )
     plan = Plan(config, start, share)

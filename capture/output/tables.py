@@ -24,6 +24,7 @@ from capture.escape import visible
 from capture.output.cells import POSITION_HEADER, cut_end, cut_middle, outcome, short_url
 from capture.output.rowtext import csv_records, jsonl_encoder
 from capture.output.units import ms, rate, seconds, size
+from capture.store.hosts import hosts_cell
 
 if TYPE_CHECKING:
     from capture.store.rows import FailureRow, RunRow, SocketRow
@@ -195,6 +196,7 @@ def runs_table(rows: list[RunRow]) -> FittedTable:
     """Returns the runs list as a table (an abandoned column if any run abandoned requests);
     narrow, it cuts names and leaves out rate, started, abandoned and duration, in order."""
     abandoned = any(r["aborted"] for r in rows)
+    hosts = any(r.get("hosts") for r in rows)
     return FittedTable(
         [
             Column("id", "right"),
@@ -207,6 +209,7 @@ def runs_table(rows: list[RunRow]) -> FittedTable:
             # Kept longer than rate and started: only shown when it says something.
             *([Column("abandoned", "right", drop=2)] if abandoned else []),
             Column("status"),
+            *([Column("hosts")] if hosts else []),  # a --hosts run: '3 finished, 1 lost'
         ],
         (
             [
@@ -219,6 +222,7 @@ def runs_table(rows: list[RunRow]) -> FittedTable:
                 rate(r["rate"]),
                 *([r["aborted"] or ""] if abandoned else []),  # blank: most runs abandon none
                 r["status"],
+                *([hosts_cell(r.get("hosts") or [])] if hosts else []),
             ]
             for r in rows
         ),

@@ -35,9 +35,12 @@ RUNS = TableSpec(
             "text",
             nullable=False,
             doc=(
-                "running, completed, interrupted (SIGINT/SIGTERM), failed (a storage error such as "
+                "waiting (a --hosts run whose hosts have not all come: the barrier), running, "
+                "completed, interrupted (SIGINT/SIGTERM), failed (a storage error such as "
                 "a full disk stopped it, or a process of a --procs run was lost, exit 6: see the "
-                'README\'s "Crash safety and storage errors"). A run left running whose process is '
+                'README\'s "Crash safety and storage errors"; or a host of a --hosts run was lost, '
+                'or its hosts did not all come in --barrier-timeout: README, "Running on many '
+                'hosts"). A run left running whose process is '
                 "gone crashed; capture runs shows it as crashed."
             ),
         ),
@@ -349,7 +352,8 @@ RUN_HOSTS = TableSpec(
             "text",
             nullable=False,
             doc=(
-                "waiting (at the barrier), running, finished, interrupted, failed (its storage "
+                "waiting (it claimed its slot), ready (set up, at the barrier), running, "
+                "finished, interrupted, failed (its storage "
                 "failed), lost (its process or its connection to the database died: another host "
                 "noticed and counted what it had stored), gave_up (the barrier timed out)"
             ),

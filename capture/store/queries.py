@@ -11,6 +11,7 @@ from capture.errors import NotFoundError, UsageError
 from capture.parse import MAX_ROW_ID
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.filters import FailureQuery, check_id
+from capture.store.hosts import host_states
 from capture.store.reader import ReadConnection, ReadCursor, ReadOnly
 from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour, RunRow
 
@@ -325,7 +326,7 @@ SELECT id, name, started_at, finished_at, status, pid, hostname, duration_s, qps
        CASE WHEN duration_s IS NULL THEN
            (SELECT max(offset_ms + latency_ms) FROM requests WHERE run_id = runs.id)
        END AS span_ms,
-       coalesce(aborted_total, 0) AS aborted
+       coalesce(aborted_total, 0) AS aborted, hosts
 FROM runs ORDER BY id
 """
 
@@ -346,13 +347,21 @@ class _CountedRun(TypedDict):
     failures: int
     span_ms: float | None
     aborted: int
+    hosts: int | None
 
 
 def run_rows(db: ReadOnly) -> list[RunRow]:
     """Returns every run, oldest first, with counts taken from the rows themselves."""
     with db.connect() as conn:
         counted = typed_rows(conn.execute(_RUNS), _CountedRun)
-    return [_run_row(item) for item in counted]
+        slots = host_states(conn, [item["id"] for item in counted if item["hosts"]])
+    rows = [_run_row(item) for item in counted]
+    for row, item in zip(rows, counted, strict=True):
+        if item["hosts"]:
+            row["hosts"] = slots.get(row["id"], [])
+            # runs.pid is the first host's, maybe on another machine: no crash check here
+            row["status"] = item["status"]
+    return rows
 
 
 def _run_row(item: _CountedRun) -> RunRow:
@@ -374,4 +383,5 @@ def _run_row(item: _CountedRun) -> RunRow:
         "rate": item["requests"] / duration if duration else None,
         # Last: a column added after the others, so a csv read by position keeps its columns.
         "aborted": item["aborted"],
+        "hosts": None,
     }

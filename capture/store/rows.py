@@ -7,7 +7,7 @@ A TypedDict is a plain dict at run time: the rows are still the dicts sqlite3 bu
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 __all__ = [
     "ClientLimit",
@@ -78,6 +78,8 @@ class RunRow(TypedDict):
     failures: int
     rate: float | None  # requests per second; None when the duration is 0
     aborted: int  # runs.aborted_total: abandoned in flight after a second Ctrl-C, no row
+    # The host slots of a --hosts run (store/hosts.py host_states); None for one host.
+    hosts: list[dict[str, Any]] | None
 
 
 class FailureRow(TypedDict):

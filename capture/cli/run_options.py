@@ -1,0 +1,54 @@
+"""Options of `capture run` that need more than a line: --hosts, --slot,
+--barrier-timeout (a run sent from many hosts) and --procs N|auto."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+
+from capture.errors import UsageError
+from capture.parse import MAX_PROCS
+
+__all__ = ["BarrierTimeoutOpt", "HostsOpt", "SlotOpt", "procs_count"]
+
+HostsOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--hosts",
+        metavar="N",
+        help="Join the run --name with N hosts in all (a postgresql:// --db).",
+    ),
+]
+SlotOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--slot",
+        metavar="I",
+        help="With --hosts: take slot I, 0 to N-1 (default: the first free one).",
+    ),
+]
+BarrierTimeoutOpt = Annotated[
+    str,
+    typer.Option(
+        "--barrier-timeout",
+        metavar="DURATION",
+        help="With --hosts: how long to wait for the other hosts.",
+    ),
+]
+
+
+def procs_count(text: str) -> int:
+    """Turns --procs N or 'auto' (one per core) into a count."""
+    if text.strip().lower() == "auto":
+        return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    try:
+        count = int(text)
+    except ValueError:
+        raise UsageError(f"--procs {text!r}: expected a number or 'auto'") from None
+    if count < 1:
+        raise UsageError("--procs must be greater than zero")
+    if count > MAX_PROCS:
+        raise UsageError(f"--procs must be at most {MAX_PROCS}")
+    return count
