@@ -3,15 +3,12 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console, RenderableType
 
 from capture.cli.app import DbOpt, app
 from capture.cli.db import db_app  # registers `capture db` on app
@@ -33,34 +30,15 @@ from capture.cli.shared import (
     SummaryFormatOpt,
     UntilOpt,
     UrlOpt,
+    emit,
     page_note,
+    show_one,
 )
 from capture.config import DEFAULT_DB
 from capture.errors import UsageError
-from capture.escape import visible
 from capture.output.tables import Format
 
 __all__ = ["db_app"]
-
-
-def _console() -> Console:
-    # Off a terminal Rich would wrap tables at 80 columns; a file or pipe gets room.
-    # NO_COLOR (no-color.org) means no escape at all: Rich alone would still print bold.
-    width = None if sys.stdout.isatty() else 200
-    if os.environ.get("NO_COLOR"):
-        return Console(highlight=False, width=width, color_system=None)
-    return Console(highlight=False, width=width)
-
-
-def _emit(lines: Iterable[str]) -> None:
-    # CSV carries raw text; JSON is escaped already. Neither may drive a terminal.
-    escape = sys.stdout.isatty()
-    for line in lines:
-        print(visible(line) if escape else line)
-
-
-def _show(renderable: RenderableType) -> None:
-    _console().print(renderable)
 
 
 @app.command()
@@ -134,14 +112,14 @@ def failures(
     )
     source = open_readonly(db)
     if not table:
-        _emit(machine_lines(query.iter_failure_rows(source, q, run), fmt))
+        emit(machine_lines(query.iter_failure_rows(source, q, run), fmt))
         return
     rows = query.failure_rows(source, q, run)
     # Counted only when the page may have cut something: a COUNT reads every match.
     cut = offset > 0 or (page is not None and len(rows) == page)
     total = query.failure_count(source, q, run) if cut else len(rows)
     if rows:
-        _show(failures_table(rows, all_runs=(run or "").lower() == "all"))
+        show_one(failures_table(rows, all_runs=(run or "").lower() == "all"))
     print(page_note(len(rows), total, offset), file=sys.stderr)
 
 
@@ -200,7 +178,7 @@ def show(
                 file=sys.stderr,
             )
         return
-    _emit(exchange_lines(row))
+    emit(exchange_lines(row))
 
 
 @app.command()
@@ -216,11 +194,11 @@ def runs(*, db: DbOpt = DEFAULT_DB, fmt: FormatOpt = Format.table) -> None:
 
     rows = query.run_rows(open_readonly(db))
     if fmt is Format.table:
-        _show(runs_table(rows))
+        show_one(runs_table(rows))
     elif fmt is Format.csv:  # one cell per run: '3 finished, 1 lost'
-        _emit(machine_lines(({**r, "hosts": hosts_text(r["hosts"])} for r in rows), fmt))
+        emit(machine_lines(({**r, "hosts": hosts_text(r["hosts"])} for r in rows), fmt))
     else:
-        _emit(machine_lines(rows, fmt))
+        emit(machine_lines(rows, fmt))
 
 
 @app.command()
@@ -248,7 +226,7 @@ def summary(
         raise UsageError("summary reads one run, not 'all': give a run id or name (capture runs)")
     report = run_report(open_readonly(db), run)
     if fmt is not Format.table:
-        _emit([report_json(report)])
+        emit([report_json(report)])
         return
     from capture.output.hints import program
     from capture.store.location import is_postgres
@@ -258,7 +236,7 @@ def summary(
     # A server URL's password is never printed: the hint shows it as ***.
     shown = hide_password(db) if is_postgres(db) else db
     where = "" if db == DEFAULT_DB else f" --db {shlex.quote(shown)}"
-    _emit(report_lines(report, show=f"{program()} show{where}"))
+    emit(report_lines(report, show=f"{program()} show{where}"))
 
 
 @app.command()
@@ -278,12 +256,12 @@ def sockets(
 
     run_ids, rows = socket_rows(open_readonly(db), run)
     if fmt is Format.table:
-        _show(sockets_table(rows, all_runs=run_ids is None))
+        show_one(sockets_table(rows, all_runs=run_ids is None))
         used = sum(1 for r in rows if r["local_addr"])
         which = "all runs" if run_ids is None else f"run {run_ids[0]}"
         print(f"{which}: {used} connections", file=sys.stderr)
     else:
-        _emit(machine_lines(rows, fmt))
+        emit(machine_lines(rows, fmt))
 
 
 @app.command()
@@ -342,7 +320,7 @@ def export(
     # One string of whole lines per batch of rows: a write per batch, not per row.
     chunks = export_chunks(names, batches, fmt, tally)
     if str(output) in ("-", "/dev/stdout"):
-        _emit(chunks)
+        emit(chunks)
         return
     # A SQLite file and its sidecars must not be overwritten by its own export.
     protect = (
@@ -400,4 +378,4 @@ def replay(
         id_header=id_header(source, row["run_id"]),
         reuse_id=reuse_id,
     )
-    _emit(replay_lines(row, new))
+    emit(replay_lines(row, new))

@@ -5,10 +5,15 @@ iterator that counts the rows an export writes."""
 
 from __future__ import annotations
 
+import os
+import sys
+from collections.abc import Iterable
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console, RenderableType
 
+from capture.escape import visible
 from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
 
 __all__ = [
@@ -29,7 +34,10 @@ __all__ = [
     "SummaryFormatOpt",
     "UntilOpt",
     "UrlOpt",
+    "console",
+    "emit",
     "page_note",
+    "show_one",
 ]
 
 
@@ -133,3 +141,26 @@ def page_note(shown: int, total: int, offset: int = 0) -> str:
     from capture.output.hints import program
 
     return f"{total:,} shown; full exchange: {program()} show ID"
+
+
+def console() -> Console:
+    """Returns the console read commands print tables on."""
+    # Off a terminal Rich would wrap tables at 80 columns; a file or pipe gets room.
+    # NO_COLOR (no-color.org) means no escape at all: Rich alone would still print bold.
+    width = None if sys.stdout.isatty() else 200
+    if os.environ.get("NO_COLOR"):
+        return Console(highlight=False, width=width, color_system=None)
+    return Console(highlight=False, width=width)
+
+
+def emit(lines: Iterable[str]) -> None:
+    """Prints machine-format lines, made inert on a terminal."""
+    # CSV carries raw text; JSON is escaped already. Neither may drive a terminal.
+    escape = sys.stdout.isatty()
+    for line in lines:
+        print(visible(line) if escape else line)
+
+
+def show_one(renderable: RenderableType) -> None:
+    """Prints one table or panel on the console."""
+    console().print(renderable)
