@@ -200,11 +200,13 @@ def test_a_host_with_other_settings_is_refused(pg_url: str, server: FaultServer)
 def test_a_missing_host_fails_the_barrier_and_nothing_is_sent(
     pg_url: str, server: FaultServer
 ) -> None:
-    procs = [
-        _start(pg_url, f"{server.url}/", "-n", "30", "--barrier-timeout", "2s", hosts=3)
-        for _ in range(2)
-    ]
-    done = _wait(procs)
+    # Slot 0 would wait two minutes; slot 1, which joins once slot 0 holds its slot, waits
+    # 2 s and fails the run for both: 2 s from each host's own start would race the start
+    # of the second process on a busy machine.
+    first = _start(pg_url, f"{server.url}/", "-n", "30", "--barrier-timeout", "120s", hosts=3)
+    _await_slots(pg_url, 1, "ready")
+    second = _start(pg_url, f"{server.url}/", "-n", "30", "--barrier-timeout", "2s", hosts=3)
+    done = _wait([first, second])
     host = os.uname().nodename
     for code, _, err in done:
         assert code == 6
@@ -223,7 +225,7 @@ def test_a_missing_host_fails_the_barrier_and_nothing_is_sent(
 
 def test_a_host_after_the_start_is_refused(pg_url: str, server: FaultServer) -> None:
     # Long enough for a third process to start while the run is going, on a busy machine.
-    args = ("--qps", "3", "-d", "10s", "--barrier-timeout", "5s")
+    args = ("--qps", "3", "-d", "10s")  # the default barrier timeout: a busy machine is slow
     procs = [_start(pg_url, f"{server.url}/", *args, hosts=2) for _ in range(2)]
     _await_slots(pg_url, 2, "running")
     [(code, _, err)] = _wait([_start(pg_url, f"{server.url}/", *args, hosts=2)])
