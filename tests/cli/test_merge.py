@@ -101,8 +101,8 @@ def test_merge_keeps_every_row_body_and_connection(cli, files: list[Path], tmp_p
     assert run["command_line"].startswith("capture merge ")  # type: ignore[union-attr]
     config = json.loads(str(run["config_json"]))
     assert config["connections"] == 2 and config["merged_from"] == [
-        {"file": f.name, "run_id": 1, "run_key": s["run_key"]}
-        for f, s in zip(files, sources, strict=True)
+        {"file": f.name, "run_id": 1, "run_key": s["run_key"], "sessions": c, "procs": 1}
+        for f, s, (_, c, _) in zip(files, sources, HOSTS, strict=True)
     ]
 
     # Every failure's evidence byte for byte, under its source's correlation id.
