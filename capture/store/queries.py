@@ -4,6 +4,7 @@ connection (reader.py). Filters reach SQL only as bound parameters."""
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from typing import Any, Literal, TypedDict, TypeVar, cast, overload
 
@@ -305,15 +306,20 @@ class _RunState(TypedDict):
 
     status: str
     pid: int | None
+    hostname: str | None
 
 
 def run_status(row: _RunState) -> str:
-    """Returns the run's status, 'crashed' for a 'running' run whose process is gone."""
+    """Returns the run's status, 'crashed' for a 'running' run whose process is gone.
+
+    Only a run of this host can be judged by its pid: in a store shared by many hosts
+    (PostgreSQL) another host's pid says nothing here, and a live run must not read as
+    crashed (nor a dead one as running because some local process has its pid)."""
     status = str(row["status"])
     pid = row.get("pid")
-    if status == "running" and pid and not pid_alive(int(pid)):
-        return "crashed"
-    return status
+    if status != "running" or not pid or row.get("hostname") != socket.gethostname():
+        return status
+    return status if pid_alive(int(pid)) else "crashed"
 
 
 # Counted per run on the (run_id, seq) and (run_id, failed, status) indexes: a GROUP BY
