@@ -86,11 +86,13 @@ END
 $$"""
 
 _PG_BIGINT = {
-    "runs": ("id", "pid", "requests_total", "ok_total", "failed_total", "failures_stored",
+    "runs": ("id", "pid", "hosts", "requests_total", "ok_total", "failed_total", "failures_stored",
              "failures_dropped", "aborted_total", "sockets_used"),
     "requests": ("id", "run_id", "seq", "worker", "session", "status", "failed", "bytes_in",
-                 "connection_no", "connection_request_no", "process", "connection_id"),
+                 "connection_no", "connection_request_no", "process", "connection_id", "host"),
     "failures": ("request_id", "run_id", "body_size", "body_truncated"),
+    "run_hosts": ("run_id", "slot", "pid", "requests_total", "failed_total", "failures_stored",
+                  "failures_dropped", "aborted_total"),
 }  # fmt: skip
 
 

@@ -48,3 +48,20 @@ def test_a_binary_body_is_stored_whole_and_its_text_without_nul(
     assert len(rows) == 6
     assert {bytes(body) for body, _ in rows} == {BINARY_BODY}
     assert {sig[:12] for _, sig in rows} == {"binary\ufffdbody "}
+
+
+def test_every_integer_column_is_a_bigint_on_postgresql(pg_url: str) -> None:
+    """docs/schema.md: ids, sizes and counts of a store shared by many runs outgrow 2^31."""
+    from capture.store.columns import TABLES
+    from capture.store.database import open_for_write
+
+    open_for_write(pg_url).dispose()
+    with psycopg.connect(pg_url) as conn:
+        found = dict(
+            conn.execute(
+                "SELECT table_name || '.' || column_name, data_type FROM information_schema.columns"
+                " WHERE table_schema = current_schema()"
+            ).fetchall()
+        )
+    integers = [f"{t.name}.{c.name}" for t in TABLES for c in t.columns if c.type == "integer"]
+    assert {name: found[name] for name in integers} == dict.fromkeys(integers, "bigint")
