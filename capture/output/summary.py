@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from capture.escape import visible
 from capture.output.cells import short_url
 from capture.output.units import NONE, ms, percent, rate, seconds
+from capture.store.host_sql import hosts_cell
 from capture.store.saturation import LAG_LIMIT_MS
 
 if TYPE_CHECKING:
@@ -53,6 +54,7 @@ def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
         if rep["aborted"]
         else ""
     )
+    yield from _host_lines(rep.get("hosts"))
     yield ""
     yield "status codes:"
     for status, n in rep["status_counts"]:
@@ -96,6 +98,21 @@ def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
             )
             if signature:
                 yield f"           {signature[:100]}"
+
+
+def _host_lines(slots: list[dict[str, Any]] | None) -> Iterator[str]:
+    """Yields a --hosts (or merged) run's slots: who sent what, and which were lost."""
+    if not slots:
+        return
+    yield f"  hosts {hosts_cell(slots)}:"
+    for s in slots:
+        host = visible(str(s["hostname"] or "?"), one_line=True)
+        line = f"    slot {s['slot']} {host}: {s['state']}"
+        if s["requests"] is not None:
+            line += f", {s['requests']:,} requests, {s['failures'] or 0:,} failed"
+        if s["error"]:
+            line += f" ({visible(str(s['error']), one_line=True)})"
+        yield line
 
 
 def _url_lines(urls: list[UrlRow]) -> Iterator[str]:
@@ -194,6 +211,7 @@ def report_json(rep: Report) -> str:
         "per_second": rep["per_second"],
         "pacing": rep["pacing"],
         "client_limit": rep["client_limit"],
+        "hosts": rep.get("hosts"),
         "failures": {
             "per_second": [{"second": s, "failures": n} for s, n in rep["failures_per_second"]],
             "top_urls": [{"url": u, "failures": n} for u, n in rep["top_urls"]],

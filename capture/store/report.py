@@ -11,6 +11,7 @@ from typing import Any, cast
 from capture.errors import NotFoundError, UsageError
 from capture.store import report_pg as pg  # the same tallies, grouped by a PostgreSQL server
 from capture.store.columns import FAILURES, REQUESTS, select_list
+from capture.store.hosts import host_states
 from capture.store.queries import resolve_runs, run_status
 from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import (
@@ -39,8 +40,7 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
     with db.connect() as conn:
         run_ids = resolve_runs(conn, run_spec)
         if run_ids is None:
-            # A summary's timeline and offsets are relative to one run's start. Was run 0,
-            # whose row (None) made a TypeError from capture.open_db(...).summary("all").
+            # A timeline and offsets are relative to one run's start (was a TypeError).
             raise UsageError(
                 "summary reads one run, not 'all': give a run id or name (capture runs)"
             )
@@ -86,6 +86,7 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
             "per_second": _per_second(db, conn, run_id),
             "pacing": pacing,
             "client_limit": _client_limit(conn, run, total, duration, pacing, latency_p50),
+            "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
             **_failure_pass(db, conn, run_id),
         }
 

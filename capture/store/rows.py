@@ -288,3 +288,4 @@ class Report(FailurePass):
     per_second: PerSecond
     pacing: Pacing | None  # None for a run without --qps
     client_limit: ClientLimit
+    hosts: list[dict[str, Any]] | None  # store.hosts.host_states; None: a run of one host

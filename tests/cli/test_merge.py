@@ -161,6 +161,12 @@ def test_read_commands_read_the_merged_file(cli, files: list[Path], tmp_path: Pa
     # The client-limit rule divides the CPU of all three hosts by all three processes,
     # not by the first host's one.
     assert json.loads(summary.stdout)["client_limit"]["procs"] == 3
+    slots = json.loads(summary.stdout)["hosts"]
+    assert [(h["slot"], h["state"], h["requests"], h["failures"]) for h in slots] == [
+        (0, "finished", 30, 15), (1, "finished", 40, 20), (2, "finished", 20, 10),
+    ]  # fmt: skip
+    text = cli("summary", "--db", out).stdout
+    assert "  hosts 3 finished:\n    slot 0 " in text and ": finished, 40 requests, 20 failed" in text
     sockets = cli("sockets", "--db", out, "-f", "json")
     assert sockets.exit_code == 0, sockets.stderr
     listed = json.loads(sockets.stdout)
