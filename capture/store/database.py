@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
 from capture.errors import DataError, StorageError, UsageError
 from capture.store.location import is_postgres
@@ -202,16 +202,39 @@ def create_run(
             )
             key = result.inserted_primary_key
     except OperationalError as exc:  # locked by another process, disk full, read-only file
-        raise StorageError(f"cannot start a run in the database: {exc.orig}") from None
+        raise _start_error(engine, exc) from None
+    except DBAPIError as exc:  # PostgreSQL: a role without INSERT rights on runs
+        if engine.dialect.name != "postgresql":
+            raise
+        raise _start_error(engine, exc) from None
     assert key is not None and isinstance(key[0], int)
     run_id: int = key[0]
     return run_id
 
 
+def _start_error(engine: Engine, exc: DBAPIError) -> StorageError:
+    """Says a run cannot start in the database: on PostgreSQL in one line (its errors
+    have several, the SQL among them) naming the database, its password hidden."""
+    if engine.dialect.name != "postgresql":
+        return StorageError(f"cannot start a run in the database: {exc.orig}")
+    from capture.store.postgres import database_name, server_message
+
+    return StorageError(
+        f"cannot start a run in the database {database_name(engine)}: {server_message(exc)}"
+    )
+
+
 def run_key(engine: Engine, run_id: int) -> str:
     """Returns the run key create_run gave the run (every process of --procs reads it)."""
-    with engine.connect() as conn:
-        key = conn.execute(select(runs.c.run_key).where(runs.c.id == run_id)).scalar_one()
+    try:
+        with engine.connect() as conn:
+            key = conn.execute(select(runs.c.run_key).where(runs.c.id == run_id)).scalar_one()
+    except OperationalError as exc:
+        raise _start_error(engine, exc) from None
+    except DBAPIError as exc:
+        if engine.dialect.name != "postgresql":
+            raise
+        raise _start_error(engine, exc) from None
     if not isinstance(key, str):
         raise StorageError(f"run {run_id} has no run key: it was not created by this capture")
     return key
