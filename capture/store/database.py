@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import Engine, create_engine, event, func, insert, select, update
 from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "RunTotals",
     "create_run",
     "finish_run",
     "new_run_key",
@@ -170,6 +171,16 @@ def upgrade_file(db: str) -> tuple[str | None, str]:
     return before, head_revision()
 
 
+class RunTotals(TypedDict):
+    """A run's counts as the runs row holds them; sockets_used None: not known."""
+
+    requests_total: int
+    ok_total: int
+    failed_total: int
+    failures_stored: int
+    sockets_used: int | None
+
+
 RUN_KEY_BYTES = 4  # 8 hex digits: two runs share a key once in ~65,000 pairs
 
 
@@ -240,7 +251,7 @@ def run_key(engine: Engine, run_id: int) -> str:
     return key
 
 
-def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
+def run_totals(engine: Engine, run_id: int) -> RunTotals:
     """Counts what the database holds for a run: requests, ok, failed, stored failures,
     and the TCP connections used (not client ports: the kernel reuses those)."""
     with engine.connect() as conn:
@@ -274,7 +285,7 @@ def finish_run(
     aborted: int,
     cpu_s: float | None = None,
     stored: StorageTally | None = None,
-) -> tuple[dict[str, int], str | None]:
+) -> tuple[RunTotals, str | None]:
     """Marks a run finished with its status and totals. Returns the totals, and why the
     end could not be written (None when it was): on a full disk even this small update
     can fail, and the caller still owes the user the run's summary.
@@ -317,16 +328,16 @@ def _unrecorded(run_id: int, exc: OperationalError) -> str:
     )
 
 
-def _tally_totals(stored: StorageTally) -> dict[str, int]:
-    """Returns run_totals' figures from what the writers stored (no TCP connection count:
-    only the rows know it)."""
+def _tally_totals(stored: StorageTally) -> RunTotals:
+    """Returns run_totals' figures from what the writers stored; the TCP connection count
+    is None, not known: only the rows know it."""
     failed = stored.stored_failures + stored.dropped_failures
     return {
         "requests_total": stored.stored_requests,
         "ok_total": stored.stored_requests - failed,
         "failed_total": failed,
         "failures_stored": stored.stored_failures,
-        "sockets_used": 0,
+        "sockets_used": None,
     }
 
 
