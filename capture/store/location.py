@@ -32,7 +32,7 @@ _LIBPQ_KEYWORDS = frozenset(
     replication gssencmode sslmode requiressl sslnegotiation sslcompression sslcert sslkey
     sslkeylogfile sslpassword sslcertmode sslrootcert sslcrl sslcrldir sslsni
     requirepeer ssl_min_protocol_version ssl_max_protocol_version krbsrvname gsslib
-    gssdelegation service target_session_attrs load_balance_hosts""".split()
+    gssdelegation service target_session_attrs load_balance_hosts""".split()  # noqa: SIM905
 )
 # One keyword = value pair: a value is 'quoted' (\' and \\ escaped) or has no space.
 _LIBPQ_PAIR = re.compile(r"\s*([A-Za-z_]+)\s*=\s*(?:'(?:[^'\\]|\\.)*'|[^\s']*)\s*")

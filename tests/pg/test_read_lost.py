@@ -60,4 +60,4 @@ def test_a_refused_query_is_still_a_data_error(stored: str) -> None:
     source = open_pg_readonly(stored)
     with pytest.raises(DataError) as raised, source.connect() as conn:
         conn.execute("SELECT nosuch FROM requests")
-    assert raised.value.message.startswith("cannot read the database: column \"nosuch\"")
+    assert raised.value.message.startswith('cannot read the database: column "nosuch"')
