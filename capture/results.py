@@ -39,7 +39,7 @@ class RunSummary:
     failed: int
     stored: int
     aborted: int
-    sockets_used: int
+    sockets_used: int | None  # None: not known (the database could not count them)
     connections: int
     qps_asked: float | None
     stats: StatsSnapshot

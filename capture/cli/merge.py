@@ -38,7 +38,7 @@ def merge(
     ],
     *,
     output: Annotated[
-        Path,
+        str,  # not a Path: it would fold a postgresql:// URL into a path before the check
         typer.Option("--output", "-o", metavar="FILE", help="The new file to write."),
     ],
     name: Annotated[
@@ -64,11 +64,12 @@ def merge(
 
     Example: capture merge host1.db host2.db host3.db:2 -o all.db
     """
-    from capture.store.merge import MergeOptions, parse_input
+    from capture.store.merge import MergeOptions, check_sqlite, parse_input
     from capture.store.merge import merge as merge_files
 
+    check_sqlite([*inputs, output])
     options = MergeOptions(
-        output=output,
+        output=Path(output),
         name=name,
         rename=rename,
         allow_incomplete=allow_incomplete,

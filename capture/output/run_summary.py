@@ -25,6 +25,13 @@ def _counts(counts: dict[Any, int], total: int) -> str:
     return "  ".join(f"{k}: {n} ({percent(n, total)})" for k, n in items) if total else ""
 
 
+def _connections(s: RunSummary) -> str:
+    """Says how many TCP connections the sessions opened, or that it is not known."""
+    if s.sockets_used is None:  # the database went away before it could count them
+        return f"not known (the database could not count them) for {s.connections} sessions"
+    return f"{s.sockets_used} TCP connections opened by {s.connections} sessions"
+
+
 def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     """Yields the end-of-run summary as aligned text lines."""
     snap = s.stats
@@ -57,7 +64,7 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
         yield f"  status    {_counts(snap.status_counts, s.sent)}"
     if snap.error_counts:
         yield f"  errors    {_counts(snap.error_counts, s.sent)}"
-    yield f"  connections {s.sockets_used} TCP connections opened by {s.connections} sessions"
+    yield f"  connections {_connections(s)}"
     limit = client_limit(s)
     if limit.cpu_share is not None:
         procs = int(s.extra.get("procs", 1))

@@ -17,10 +17,10 @@ import sqlite3
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from sqlalchemy import Engine, create_engine, event, func, insert, select, update
-from sqlalchemy.exc import DatabaseError, OperationalError
+from sqlalchemy.exc import DatabaseError, DBAPIError, OperationalError
 
 from capture.errors import DataError, StorageError, UsageError
 from capture.store.location import is_postgres
@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
+    "RunTotals",
     "create_run",
     "finish_run",
     "new_run_key",
@@ -170,6 +171,16 @@ def upgrade_file(db: str) -> tuple[str | None, str]:
     return before, head_revision()
 
 
+class RunTotals(TypedDict):
+    """A run's counts as the runs row holds them; sockets_used None: not known."""
+
+    requests_total: int
+    ok_total: int
+    failed_total: int
+    failures_stored: int
+    sockets_used: int | None
+
+
 RUN_KEY_BYTES = 4  # 8 hex digits: two runs share a key once in ~65,000 pairs
 
 
@@ -202,22 +213,45 @@ def create_run(
             )
             key = result.inserted_primary_key
     except OperationalError as exc:  # locked by another process, disk full, read-only file
-        raise StorageError(f"cannot start a run in the database: {exc.orig}") from None
+        raise _start_error(engine, exc) from None
+    except DBAPIError as exc:  # PostgreSQL: a role without INSERT rights on runs
+        if engine.dialect.name != "postgresql":
+            raise
+        raise _start_error(engine, exc) from None
     assert key is not None and isinstance(key[0], int)
     run_id: int = key[0]
     return run_id
 
 
+def _start_error(engine: Engine, exc: DBAPIError) -> StorageError:
+    """Says a run cannot start in the database: on PostgreSQL in one line (its errors
+    have several, the SQL among them) naming the database, its password hidden."""
+    if engine.dialect.name != "postgresql":
+        return StorageError(f"cannot start a run in the database: {exc.orig}")
+    from capture.store.postgres import database_name, server_message
+
+    return StorageError(
+        f"cannot start a run in the database {database_name(engine)}: {server_message(exc)}"
+    )
+
+
 def run_key(engine: Engine, run_id: int) -> str:
     """Returns the run key create_run gave the run (every process of --procs reads it)."""
-    with engine.connect() as conn:
-        key = conn.execute(select(runs.c.run_key).where(runs.c.id == run_id)).scalar_one()
+    try:
+        with engine.connect() as conn:
+            key = conn.execute(select(runs.c.run_key).where(runs.c.id == run_id)).scalar_one()
+    except OperationalError as exc:
+        raise _start_error(engine, exc) from None
+    except DBAPIError as exc:
+        if engine.dialect.name != "postgresql":
+            raise
+        raise _start_error(engine, exc) from None
     if not isinstance(key, str):
         raise StorageError(f"run {run_id} has no run key: it was not created by this capture")
     return key
 
 
-def run_totals(engine: Engine, run_id: int) -> dict[str, int]:
+def run_totals(engine: Engine, run_id: int) -> RunTotals:
     """Counts what the database holds for a run: requests, ok, failed, stored failures,
     and the TCP connections used (not client ports: the kernel reuses those)."""
     with engine.connect() as conn:
@@ -251,7 +285,7 @@ def finish_run(
     aborted: int,
     cpu_s: float | None = None,
     stored: StorageTally | None = None,
-) -> tuple[dict[str, int], str | None]:
+) -> tuple[RunTotals, str | None]:
     """Marks a run finished with its status and totals. Returns the totals, and why the
     end could not be written (None when it was): on a full disk even this small update
     can fail, and the caller still owes the user the run's summary.
@@ -294,16 +328,16 @@ def _unrecorded(run_id: int, exc: OperationalError) -> str:
     )
 
 
-def _tally_totals(stored: StorageTally) -> dict[str, int]:
-    """Returns run_totals' figures from what the writers stored (no TCP connection count:
-    only the rows know it)."""
+def _tally_totals(stored: StorageTally) -> RunTotals:
+    """Returns run_totals' figures from what the writers stored; the TCP connection count
+    is None, not known: only the rows know it."""
     failed = stored.stored_failures + stored.dropped_failures
     return {
         "requests_total": stored.stored_requests,
         "ok_total": stored.stored_requests - failed,
         "failed_total": failed,
         "failures_stored": stored.stored_failures,
-        "sockets_used": 0,
+        "sockets_used": None,
     }
 
 

@@ -33,6 +33,7 @@ from capture.store.merge_inputs import (
     Selection,
     Source,
     check_output,
+    check_sqlite,
     check_together,
     parse_config,
     parse_input,
@@ -41,7 +42,15 @@ from capture.store.merge_inputs import (
 from capture.store.reader import SIDECARS, sidecar, wal_file
 from capture.version import __version__
 
-__all__ = ["MergeOptions", "Merged", "Selection", "Source", "merge", "parse_input"]
+__all__ = [
+    "MergeOptions",
+    "Merged",
+    "Selection",
+    "Source",
+    "check_sqlite",
+    "merge",
+    "parse_input",
+]
 
 CACHE_KIB = 256 * 1024  # page cache while filling (SQLite's default 2 MiB thrashes)
 
@@ -63,6 +72,7 @@ class Merged:
 
 def merge(selections: Sequence[Selection], options: MergeOptions) -> Merged:
     """Reads the input runs, checks they belong together, and writes the merged file."""
+    check_sqlite([*(sel.arg for sel in selections), str(options.output)])
     if len(selections) < 2:
         raise UsageError("merge needs at least two input files")
     check_output(options.output, selections)

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from capture.errors import CaptureError, DataError, NotFoundError, UsageError
+from capture.store.location import is_postgres, looks_like_libpq
 from capture.store.reader import ReadOnly, open_readonly
 from capture.store.revisions import REVISIONS
-from capture.store.source import ReadConnection
+from capture.store.source import ReadConnection, hide_password
 
 __all__ = [
     "STATES",
@@ -27,6 +28,7 @@ __all__ = [
     "Selection",
     "Source",
     "check_output",
+    "check_sqlite",
     "check_together",
     "parse_config",
     "parse_input",
@@ -81,6 +83,22 @@ class Source:
     def end(self) -> datetime:
         """Returns when it stopped sending."""
         return self.send_start + timedelta(seconds=self.duration_s)
+
+
+def check_sqlite(args: Sequence[str]) -> None:
+    """Refuses a PostgreSQL database among merge's inputs or output, its password hidden:
+    merge joins files, and a --hosts run on a server is one run already."""
+    for arg in args:
+        if is_postgres(arg):
+            raise UsageError(
+                f"capture merge joins SQLite files: {hide_password(arg)} is a PostgreSQL "
+                "database (a --hosts run there is one run already)"
+            )
+        if looks_like_libpq(arg):  # the message must not repeat it: a password is in it
+            raise UsageError(
+                "capture merge joins SQLite files: an argument is a libpq connection "
+                "string (host=… dbname=…), a PostgreSQL database"
+            )
 
 
 def parse_input(arg: str) -> Selection:

@@ -18,11 +18,19 @@ from typing import Any, ClassVar
 import psycopg
 from psycopg.adapt import Loader
 
-from capture.errors import DataError, StorageError
+from capture.errors import CaptureError, DataError, StorageError
+from capture.store.location import LOST_CONNECTION
 from capture.store.pgsql import translate
 from capture.store.source import ReadOnly, check_revision, hide_password, readable_revision
 
-__all__ = ["PgConnection", "PgReadOnly", "PgRow", "open_pg_readonly", "translate"]
+__all__ = [
+    "PgConnection",
+    "PgReadOnly",
+    "PgRow",
+    "open_pg_readonly",
+    "read_error",
+    "translate",
+]
 
 CONNECT_TIMEOUT_S = 10  # a server that does not answer: a clear error, not a hang
 FETCH_ROWS = 20_000  # rows a server-side cursor brings per round trip when iterated
@@ -67,8 +75,9 @@ class _Numeric(Loader):
 class PgCursor:
     """A psycopg cursor behind sqlite3's cursor interface, for the read queries."""
 
-    def __init__(self, cursor: psycopg.Cursor[Any]) -> None:
+    def __init__(self, cursor: psycopg.Cursor[Any], db: str) -> None:
         self._cursor = cursor
+        self._db = db  # for the message of a connection lost
         self._plain = False
 
     @property
@@ -95,7 +104,7 @@ class PgCursor:
         try:
             self._cursor.execute(text, values)
         except psycopg.Error as exc:
-            raise DataError(f"cannot read the database: {_first_line(exc)}") from None
+            raise read_error(exc, self._db) from None
         return self
 
     def fetchone(self) -> Any:
@@ -117,13 +126,14 @@ class PgCursor:
 class PgConnection:
     """A read-only psycopg connection that runs the SQLite-dialect read queries."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], db: str) -> None:
         self._conn = conn
+        self._db = db
         self._cursors = 0
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> PgCursor:
         """Runs a statement on a client-side cursor (all rows fetched at once)."""
-        cursor = PgCursor(self._conn.cursor(row_factory=_named_rows))
+        cursor = PgCursor(self._conn.cursor(row_factory=_named_rows), self._db)
         return cursor.execute(sql, params)
 
     def fetch_binary(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -133,19 +143,48 @@ class PgConnection:
             try:
                 return cursor.execute(sql, params).fetchall()
             except psycopg.Error as exc:
-                raise DataError(f"cannot read the database: {_first_line(exc)}") from None
+                raise read_error(exc, self._db) from None
 
     def cursor(self) -> PgCursor:
         """Returns a server-side cursor: rows come as they are read, memory stays flat."""
         self._cursors += 1
         raw = self._conn.cursor(f"capture_{self._cursors}", row_factory=_named_rows)
         raw.itersize = FETCH_ROWS
-        return PgCursor(raw)
+        return PgCursor(raw, self._db)
 
 
 def _first_line(exc: BaseException) -> str:
     """Returns the first line of a driver error."""
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+# How libpq words a connection that broke while a result was coming: the cause follows.
+_LOST_PREFIXES = ("consuming input failed: ", "sending query failed: ")
+
+
+def read_error(exc: psycopg.Error, db: str) -> CaptureError:
+    """Returns the error of a failed read: StorageError naming the database (password
+    hidden) when the connection or server went away (the store failed, not the data),
+    DataError for what the server refused."""
+    first = _first_line(exc)
+    if not _connection_lost(exc):
+        return DataError(f"cannot read the database: {first}")
+    for prefix in _LOST_PREFIXES:
+        first = first.removeprefix(prefix)
+    password = _password(db)
+    if password:
+        first = first.replace(password, "***")
+    return StorageError(f"{LOST_CONNECTION} {hide_password(db)}: {first}")
+
+
+def _connection_lost(exc: psycopg.Error) -> bool:
+    """Tells whether a driver error means the connection or the server went away."""
+    if not isinstance(exc, psycopg.OperationalError):
+        return False
+    state = exc.sqlstate
+    # No SQLSTATE: the client's own (connection closed, reset). 08: a connection
+    # exception; 57P01-03: the server is shutting down (pg_terminate_backend too).
+    return state is None or state.startswith(("08", "57P"))
 
 
 def _libpq_url(db: str) -> str:
@@ -195,9 +234,9 @@ class PgReadOnly(ReadOnly):
         """Yields a connection inside one read-only snapshot; closes it after."""
         conn = _connect(self.db)
         try:
-            yield PgConnection(conn)
+            yield PgConnection(conn, self.db)
         except psycopg.Error as exc:
-            raise DataError(f"cannot read the database: {_first_line(exc)}") from None
+            raise read_error(exc, self.db) from None
         finally:
             conn.close()
 
@@ -216,7 +255,7 @@ def _revision_and_tables(db: str) -> tuple[str | None, set[str]]:
             row = conn.execute("SELECT version_num FROM alembic_version").fetchone()
             current = None if row is None else str(row[0])
     except psycopg.Error as exc:
-        raise DataError(f"cannot read the database: {_first_line(exc)}") from None
+        raise read_error(exc, db) from None
     finally:
         conn.close()
     return current, tables

@@ -28,6 +28,7 @@ __all__ = [
     "batch_outcome",
     "connection_lost",
     "copy_batch",
+    "database_name",
     "open_postgres",
     "server_message",
     "store_batch",
@@ -58,6 +59,12 @@ def server_message(exc: BaseException) -> str:
     orig = getattr(exc, "orig", None) or exc
     first = (str(orig).strip().splitlines() or [type(orig).__name__])[0]
     return first
+
+
+def database_name(engine: Engine) -> str:
+    """Returns the engine's database as the user spells it, postgresql://user:***@host/db."""
+    url = engine.url.set(drivername="postgresql")
+    return hide_password(url.render_as_string(hide_password=True))
 
 
 def connection_lost(exc: DBAPIError) -> bool:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 
 from capture.errors import DataError, UsageError
 from capture.safe import SQLITE_MAGIC, read_head, regular_or_missing
-from capture.store.location import is_postgres, require_driver
+from capture.store.location import is_postgres, refuse_libpq, require_driver
 from capture.store.revisions import REVISIONS
 from capture.store.source import (
     ReadConnection,
@@ -59,7 +59,9 @@ SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite opens beside the databas
 
 
 def sqlite_path(db: str) -> Path:
-    """Returns the file behind --db: a path, or a sqlite:/// URL (SQLAlchemy's form)."""
+    """Returns the file behind --db: a path, or a sqlite:/// URL (SQLAlchemy's form).
+    Refuses a libpq keyword string: it names a server, not a file."""
+    refuse_libpq(db)
     if "://" not in db:
         return Path(db).expanduser().absolute()
     scheme, _, rest = db.partition("://")

@@ -355,3 +355,32 @@ def test_a_merge_that_does_not_add_up_writes_nothing(
     assert result.exit_code == ExitCode.DATA
     assert "differ from the inputs'" in result.stderr and "nothing written" in result.stderr
     assert _fingerprint(tmp_path) == before
+
+
+def test_a_postgresql_database_is_refused_without_its_password(  # type: ignore[no-untyped-def]
+    cli, files: list[Path], tmp_path: Path, pg_url: str
+) -> None:
+    """As an input or as -o: merge joins SQLite files; one line, exit 2, password hidden,
+    nothing written."""
+    from tests.pg.server import PASSWORD
+
+    hidden = pg_url.replace(f":{PASSWORD}@", ":***@")
+    refused = (
+        f"capture: error: capture merge joins SQLite files: {hidden} is a PostgreSQL "
+        "database (a --hosts run there is one run already)\n"
+    )
+    libpq = f"host=127.0.0.1 dbname=r1 password={PASSWORD}"
+    before = _fingerprint(tmp_path)
+    for args, said in (
+        ([files[0], pg_url, "-o", tmp_path / "x.db"], refused),
+        ([files[0], files[1], "-o", pg_url], refused),
+        ([files[0], files[1], "--output", pg_url], refused),
+        (
+            [files[0], libpq, "-o", tmp_path / "x.db"],
+            "capture: error: capture merge joins SQLite files: an argument is a libpq "
+            "connection string (host=… dbname=…), a PostgreSQL database\n",
+        ),
+    ):
+        result = cli("merge", *args)
+        assert (result.exit_code, result.stderr, result.stdout) == (ExitCode.USAGE, said, "")
+        assert _fingerprint(tmp_path) == before

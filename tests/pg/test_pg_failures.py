@@ -271,6 +271,7 @@ def test_server_gone_at_the_end_still_prints_the_summary(
     assert result.exit_code == 5, result.stderr
     summary = json.loads(result.stdout)
     assert (summary["sent"], summary["stored"], summary["requests_lost"]) == (300, 300, 0)
+    assert summary["sockets_used"] is None  # only the rows know it: not known, not 0
     assert summary["storage_error"].startswith(
         "could not record the end of run 1 (connection failed: "
     )
@@ -282,3 +283,23 @@ def test_server_gone_at_the_end_still_prints_the_summary(
     assert PASSWORD not in result.stdout + result.stderr + caplog.text
     _restart(own_pg)
     assert _stored(url) == (300, 300, 300, 300, ["running"])
+
+
+def test_server_gone_at_the_end_says_the_connection_count_is_not_known(
+    own_pg: PgServer, server: FaultServer, cli: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The text summary of a run whose server went before the end: no '0 TCP connections'
+    (only the rows could count them), but that the count is not known."""
+    finish = database.finish_run
+
+    def stop_then_finish(*args: Any, **kwargs: Any) -> Any:
+        _stop(own_pg)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(database, "finish_run", stop_then_finish)
+    url = own_pg.url("run")
+    result: Result = cli("run", f"{server.url}/?status=500", "-n", "50", "-c", "4", "--db", url)
+    assert result.exit_code == 5, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("  connections")]
+    assert lines == ["  connections not known (the database could not count them) for 4 sessions"]
+    assert PASSWORD not in result.stdout + result.stderr
