@@ -35,7 +35,9 @@ def db_upgrade(*, db: DbOpt = DEFAULT_DB) -> None:
     Example: capture db upgrade --db old-run.db
     """
     from capture.store import database as store
+    from capture.store.location import refuse_libpq
 
+    refuse_libpq(db)  # before the message below quotes --db: it may hold a password
     if not Path(db).exists() and "://" not in db:
         raise UsageError(f"--db {db!r} does not exist")
     before, after = store.upgrade_file(db)
