@@ -230,11 +230,11 @@ def summary(
         return
     from capture.output.hints import program
     from capture.store.location import is_postgres
-    from capture.store.reader import hide_password
+    from capture.store.source import without_password
 
     # The hint runs as printed: this capture, and this file unless it is the default.
-    # A server URL's password is never printed: the hint shows it as ***.
-    shown = hide_password(db) if is_postgres(db) else db
+    # A server URL's password is never printed: libpq takes it from PGPASSWORD/.pgpass.
+    shown = without_password(db) if is_postgres(db) else db
     where = "" if db == DEFAULT_DB else f" --db {shlex.quote(shown)}"
     emit(report_lines(report, show=f"{program()} show{where}"))
 

@@ -32,6 +32,7 @@ from capture.parse import (
 from capture.redact import Redactor, run_redactor
 from capture.store.location import is_postgres
 from capture.store.reader import hide_password
+from capture.store.source import without_password
 from capture.targets import load_targets, parse_body
 
 __all__ = ["run", "target"]
@@ -290,7 +291,8 @@ def run(
     loaded = None if hooks is None else load_hooks(hooks)
     with Display(quiet=quiet or json_summary) as display:
         summary = api.run(config, db=db, hooks=loaded, on_tick=display.on_tick)
-    shown_db = hide_password(db)  # the summary's hints quote --db: never its password
+    # The summary's hints quote --db to paste: no password (PGPASSWORD or ~/.pgpass).
+    shown_db = without_password(db)
     try:
         if json_summary:
             print(summary_json(summary, db=shown_db))

@@ -26,6 +26,7 @@ __all__ = [
     "check_revision",
     "hide_password",
     "readable_revision",
+    "without_password",
 ]
 
 CAPTURE_TABLES = frozenset({"alembic_version", *(t.name for t in TABLES)})
@@ -45,6 +46,21 @@ def hide_password(url: str) -> str:
     except ValueError:  # a bad [IPv6] host: the password is still between ':' and '@'
         return _USERINFO_PASSWORD.sub(r"\1***@", url, count=1)
     return url if not password else url.replace(f":{password}@", ":***@", 1)
+
+
+def without_password(url: str) -> str:
+    """Returns a database URL with no password at all, for a command to paste: libpq then
+    takes the password from PGPASSWORD or ~/.pgpass (a '***' in it would be sent)."""
+    if "://" not in url:
+        return url
+    url = re.sub(r"[?&]password=[^&#]*", "", url, flags=re.IGNORECASE)
+    if "?" not in url and "&" in url:  # the first parameter went: the next one leads
+        url = url.replace("&", "?", 1)
+    try:
+        password = urlsplit(url).password
+    except ValueError:
+        return hide_password(url)
+    return url if password is None else url.replace(f":{password}@", "@", 1)
 
 
 def check_revision(

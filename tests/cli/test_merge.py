@@ -166,7 +166,9 @@ def test_read_commands_read_the_merged_file(cli, files: list[Path], tmp_path: Pa
         (0, "finished", 30, 15), (1, "finished", 40, 20), (2, "finished", 20, 10),
     ]  # fmt: skip
     text = cli("summary", "--db", out).stdout
-    assert "  hosts 3 finished:\n    slot 0 " in text and ": finished, 40 requests, 20 failed" in text
+    assert (
+        "  hosts 3 finished:\n    slot 0 " in text and ": finished, 40 requests, 20 failed" in text
+    )
     sockets = cli("sockets", "--db", out, "-f", "json")
     assert sockets.exit_code == 0, sockets.stderr
     listed = json.loads(sockets.stdout)

@@ -25,7 +25,9 @@ SPELLINGS = [
 
 
 @pytest.mark.parametrize("db", SPELLINGS)
-@pytest.mark.parametrize("command", ["run", "runs", "failures", "export -f jsonl", "db info", "db upgrade"])
+@pytest.mark.parametrize(
+    "command", ["run", "runs", "failures", "export -f jsonl", "db info", "db upgrade"]
+)
 def test_a_libpq_string_is_a_usage_error_and_creates_nothing(
     command: str,
     db: str,

@@ -32,8 +32,9 @@ def test_the_password_is_in_no_output_and_no_row(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Each spelling of the URL: the summary (its failures hint, the JSON db field), the
-    log, and runs.command_line / config_json show the password as *** or not at all."""
+    """Each spelling of the URL: the summary (its failures hint, the JSON db field) shows
+    the URL without its password, to paste (tests/pg/test_pg_hints.py); the log and
+    runs.command_line / config_json show it as *** or not at all."""
     name = pg_url.rsplit("/", 1)[1]
     url = pg_url
     if spelling == "?password=":
@@ -45,7 +46,7 @@ def test_the_password_is_in_no_output_and_no_row(
     args = ["run", f"{server.url}/?status=500", "-n", "5", *db_args.get(spelling, []), *extra]
     result: Result = cli(*args)
     assert result.exit_code == 0, result.stderr
-    assert "***" in result.stdout  # the db is shown, its password hidden
+    assert f"postgresql://{USER}@127.0.0.1:{pg_server.port}/{name}" in result.stdout
     everything = result.stdout + result.stderr + caplog.text + _stored_text(pg_url)
     assert PASSWORD not in everything
 
