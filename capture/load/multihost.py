@@ -202,7 +202,8 @@ def _finish(config: RunConfig, host: HostSlot, result: ShareResult, db: str) -> 
         aborted=result.aborted,
         sockets_used=snapshot_sockets(ending),
         connections=config.connections * config.procs,
-        qps_asked=config.qps,
+        # This host's share of the rate: its summary judges what it was asked to send.
+        qps_asked=None if config.qps is None else config.qps / (config.hosts or 1),
         stats=snapshot,
         db=db,
         storage=result.storage,
@@ -210,6 +211,7 @@ def _finish(config: RunConfig, host: HostSlot, result: ShareResult, db: str) -> 
             "procs": config.procs,
             "process_lost": lost or process_lost(result),
             "hosts": config.hosts,
+            "qps_run": config.qps,
             "slot": host.slot,
             "run_line": _run_line(config, host, ending),
         },

@@ -50,6 +50,9 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     achieved = f"  rate      {rate(s.rate)} achieved"
     if s.qps_asked:
         achieved += f", {rate(s.qps_asked)} asked ({percent(s.rate, s.qps_asked)})"
+        if s.extra.get("qps_run"):  # a --hosts run: the asked rate is this host's share
+            hosts, slot = s.extra.get("hosts"), s.extra.get("slot")
+            achieved += f", slot {slot}'s share of {rate(s.extra['qps_run'])} on {hosts} hosts"
     yield achieved
     if snap.latency_ms:
         yield f"  latency   {_percentile_text(snap.latency_ms)}"

@@ -385,7 +385,7 @@ def _client_limit(
         "cpu_share": None if found.cpu_share is None else round(found.cpu_share, 4),
         "saturated": found.saturated,
         "reasons": list(found.reasons),
-        "advice": found.advice(procs) if found.saturated else None,
+        "advice": found.advice(procs, run["hosts"] or 1) if found.saturated else None,
     }
 
 

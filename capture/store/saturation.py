@@ -30,12 +30,15 @@ class Saturation:
         """Returns True when any sign says the client limited the run."""
         return bool(self.reasons)
 
-    def advice(self, procs: int) -> str:
-        """Returns what to do about it, in one line."""
+    def advice(self, procs: int, hosts: int = 1) -> str:
+        """Returns what to do about it, in one line; procs counts the processes of all
+        hosts, and the advice is per host (--procs is each host's)."""
+        each = max(1, procs // max(1, hosts))
+        where = " on each host" if hosts > 1 else ""
         return (
             f"the client limited this run ({'; '.join(self.reasons)}): the latencies "
-            f"include capture's own delay; spread the load with --procs {max(2, procs * 2)}, "
-            "or use fewer workers (-w)"
+            f"include capture's own delay; spread the load with --procs {max(2, each * 2)}"
+            f"{where}, or use fewer workers (-w)"
         )
 
 

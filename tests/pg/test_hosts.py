@@ -128,6 +128,17 @@ def test_hosts_split_a_rate_over_a_duration(pg_url: str, server: FaultServer) ->
     assert [code for code, _, _ in done] == [0, 0], done
     assert _check_exact(pg_url, server, 2) == 80
     assert sorted(_ledger_seqs(server)) == list(range(1, 81))
+    # Each host's summary judges its share, 20/s, not the run's 40/s: "33 % of asked"
+    # and "the pool did not keep up" on a healthy host would send a user to add -c.
+    shares = sorted(
+        line.split(" asked ")[1] for _, out, _ in done for line in out.splitlines()
+        if line.startswith("  rate ")
+    )  # fmt: skip
+    assert sorted(s.split(", ", 1)[1] for s in shares) == [
+        "slot 0's share of 40.0/s on 2 hosts",
+        "slot 1's share of 40.0/s on 2 hosts",
+    ]
+    assert all("20.0/s asked" in out for _, out, _ in done)
 
 
 def test_hosts_and_procs_compose(pg_url: str, server: FaultServer) -> None:

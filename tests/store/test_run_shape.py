@@ -23,3 +23,14 @@ def test_a_merged_run_sums_its_sources() -> None:
 
 def test_nonsense_in_config_counts_as_one() -> None:
     assert run_shape({"procs": "x", "connections": -3, "merged_from": "no"}, 0) == (1, 1)
+
+
+def test_the_client_advice_is_per_host() -> None:
+    """--procs is each host's: 3 hosts of 1 process each are told --procs 2 on each host,
+    not --procs 6 (18 processes)."""
+    from capture.store.saturation import Saturation
+
+    found = Saturation(cpu_share=0.9, reasons=("its process kept 90% of a core busy",))
+    assert "--procs 2 on each host," in found.advice(3, hosts=3)
+    assert "--procs 4 on each host," in found.advice(6, hosts=3)
+    assert "--procs 4, or" in found.advice(2)  # one host: as before
