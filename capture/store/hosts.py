@@ -130,23 +130,28 @@ class HostSlot:
     def _beat(self) -> int | None:
         """One heartbeat; returns the run's failures, or None when the database failed."""
         try:
-            with self._lock, self._conn.begin():
-                self._conn.execute(
-                    text(
-                        f"UPDATE run_hosts SET heartbeat_at = {NOW}, failed_total = :failed"
-                        " WHERE run_id = :run AND slot = :slot"
-                    ),
-                    {"failed": self.failures(), **self._key()},
-                )
-                total = self._conn.execute(
-                    text(
-                        "SELECT coalesce(sum(failed_total), 0) FROM run_hosts WHERE run_id = :run"
-                    ),
-                    self._key(),
-                ).scalar_one()
+            with self._lock:
+                if self._beating.is_set():  # the host is ending: its connection may be gone
+                    return None
+                return self._beat_once()
         except Exception as exc:  # a server gone: the run goes on, the others will see it
             log.warning("capture: note: heartbeat of slot %d failed: %s", self.slot, exc)
             return None
+
+    def _beat_once(self) -> int:
+        """Writes this host's beat and failures; returns the run's failures."""
+        with self._conn.begin():
+            self._conn.execute(
+                text(
+                    f"UPDATE run_hosts SET heartbeat_at = {NOW}, failed_total = :failed"
+                    " WHERE run_id = :run AND slot = :slot"
+                ),
+                {"failed": self.failures(), **self._key()},
+            )
+            total = self._conn.execute(
+                text("SELECT coalesce(sum(failed_total), 0) FROM run_hosts WHERE run_id = :run"),
+                self._key(),
+            ).scalar_one()
         self.run_failures = int(total)
         return self.run_failures
 
@@ -269,9 +274,7 @@ class HostSlot:
         """Records this host's end, marks the lost, and finishes the run if it is the last.
 
         values: duration_s, cpu_s, aborted_total, failures_dropped, error."""
-        self._beating.set()
-        if self._thread is not None:
-            self._thread.join(HEARTBEAT_S * 4)
+        self._stop_beating()
         with self._lock, self._conn.begin():
             counts = slot_counts(self._conn, self.run_id, self.slot)
             own = {**counts, "sockets_used": slot_sockets(self._conn, self.run_id, self.slot)}
@@ -292,11 +295,18 @@ class HostSlot:
             finish_hosts_run(self._conn, self.run_id, ending)
         return ending
 
+    def _stop_beating(self) -> None:
+        """Stops the heartbeat and waits for a beat in progress (bounded)."""
+        self._beating.set()
+        if self._thread is not None:
+            self._thread.join(HEARTBEAT_S * 4)
+
     def close(self) -> None:
         """Ends the connection, and with it the slot's lock."""
-        self._beating.set()
-        self._conn.invalidate()
-        self._conn.close()
+        self._stop_beating()  # a beat on a closed connection was a 'heartbeat failed' note
+        with self._lock:
+            self._conn.invalidate()
+            self._conn.close()
 
 
 def host_states(conn: Any, run_ids: Sequence[int]) -> dict[int, list[dict[str, Any]]]:
