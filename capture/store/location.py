@@ -15,6 +15,7 @@ __all__ = [
     "POSTGRES_SCHEMES",
     "is_postgres",
     "looks_like_libpq",
+    "password_hint",
     "refuse_libpq",
     "require_driver",
     "sqlalchemy_url",
@@ -86,3 +87,11 @@ def require_driver() -> None:
             "--db postgresql://…: the PostgreSQL driver is not installed; "
             "pip install 'capture[postgres]'"
         ) from None
+
+
+def password_hint(message: str) -> str:
+    """Returns a connection error with where libpq looks for a password, when it wanted one:
+    the commands capture prints leave the password out of the URL."""
+    if "no password supplied" in message:
+        return f"{message} (give it in PGPASSWORD, ~/.pgpass or the URL)"
+    return message

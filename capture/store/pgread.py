@@ -19,7 +19,7 @@ import psycopg
 from psycopg.adapt import Loader
 
 from capture.errors import CaptureError, DataError, StorageError
-from capture.store.location import LOST_CONNECTION
+from capture.store.location import LOST_CONNECTION, password_hint
 from capture.store.pgsql import translate
 from capture.store.source import ReadOnly, check_revision, hide_password, readable_revision
 
@@ -204,6 +204,7 @@ def _connect(db: str) -> psycopg.Connection[Any]:
         password = _password(db)
         if password:
             message = message.replace(password, "***")
+        message = password_hint(message)
         raise StorageError(f"cannot open the database {hide_password(db)}: {message}") from None
     conn.read_only = True
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ

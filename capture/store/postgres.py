@@ -19,7 +19,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from capture.errors import StorageError, UsageError
 from capture.store.columns import FAILURES, REQUESTS
-from capture.store.location import LOST_CONNECTION, require_driver, sqlalchemy_url
+from capture.store.location import LOST_CONNECTION, password_hint, require_driver, sqlalchemy_url
 from capture.store.migrate import head_revision, migrate
 from capture.store.reader import check_revision, hide_password
 
@@ -104,7 +104,8 @@ def open_postgres(db: str, *, pool_size: int = 2) -> Engine:
             conn.commit()
     except DBAPIError as exc:
         engine.dispose()
-        raise StorageError(f"cannot open the database {where}: {server_message(exc)}") from None
+        why = password_hint(server_message(exc))
+        raise StorageError(f"cannot open the database {where}: {why}") from None
     except BaseException:
         engine.dispose()
         raise

@@ -35,6 +35,11 @@ def test_printed_hints_have_no_password_and_run_as_pasted(pg_url: str, server: F
     assert PASSWORD not in ran.stdout + ran.stderr and "***" not in ran.stdout
     failures = _hint(ran.stdout, "failures")
     assert failures[2].startswith(f"postgresql://{USER}@127.0.0.1:")
+    without = _capture(*failures)  # no PGPASSWORD: say where the password goes
+    assert without.returncode == 5
+    assert without.stderr.strip().endswith(
+        "no password supplied (give it in PGPASSWORD, ~/.pgpass or the URL)"
+    ), without.stderr
     listed = _capture(*failures, "--format", "jsonl", password=True)
     assert listed.returncode == 0, listed.stderr
     assert len(listed.stdout.splitlines()) == 4
