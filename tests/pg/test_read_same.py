@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from capture.cli.main import main
-from capture.store.reader import hide_password
+from capture.store.source import without_password
 from capture.target.server import FaultServer
 from tests.pg.copy import copy_file
 from tests.pg.server import PASSWORD, PgServer
@@ -117,7 +117,7 @@ def _same(stores: Stores, capsysbinary: pytest.CaptureFixture[bytes], args: list
     code_pg, out_pg = _read(capsysbinary, args, stores.postgres)
     # A summary's hints name the --db they were read from: the one expected difference.
     hint = b" show --db "
-    out_pg = out_pg.replace(hint + shlex.quote(hide_password(stores.postgres)).encode(), hint)
+    out_pg = out_pg.replace(hint + shlex.quote(without_password(stores.postgres)).encode(), hint)
     out_sqlite = out_sqlite.replace(hint + shlex.quote(stores.sqlite).encode(), hint)
     assert code_sqlite == 0, args
     assert code_pg == code_sqlite, args
