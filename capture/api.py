@@ -79,7 +79,8 @@ class Database:
 
         Filters (all optional, as strings like the CLI's): status='5xx', error='reset',
         url='*/api/*', method, since='30s', until, slower_than='500ms',
-        body_contains, header='Name: value', socket, session, limit=50, offset, oldest.
+        body_contains, header='Name: value', socket, session, connection, host, limit=50,
+        offset, oldest.
         """
         q = FailureQuery.build(**filters)
         return query.failure_rows(self._source, q, None if run is None else str(run))

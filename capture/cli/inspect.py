@@ -19,6 +19,7 @@ from capture.cli.shared import (
     ErrorOpt,
     ExportFormatOpt,
     FormatOpt,
+    HostOpt,
     MethodOpt,
     ResponseHeaderOpt,
     RunOpt,
@@ -58,6 +59,7 @@ def failures(
     socket: SocketOpt = None,
     session: SessionOpt = None,
     connection: ConnectionOpt = None,
+    host: HostOpt = None,
     limit: Annotated[
         int | None,
         typer.Option(
@@ -106,6 +108,7 @@ def failures(
         socket=socket,
         session=session,
         connection=connection,
+        host=host,
         limit=page,
         offset=offset,
         oldest=oldest,
@@ -285,6 +288,7 @@ def export(
     socket: SocketOpt = None,
     session: SessionOpt = None,
     connection: ConnectionOpt = None,
+    host: HostOpt = None,
 ) -> None:
     """Export failures in full (bodies and headers) as HAR 1.2, JSON lines or CSV.
 
@@ -311,6 +315,7 @@ def export(
         socket=socket,
         session=session,
         connection=connection,
+        host=host,
         limit=None,
         oldest=True,
     )

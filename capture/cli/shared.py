@@ -23,6 +23,7 @@ __all__ = [
     "ErrorOpt",
     "ExportFormatOpt",
     "FormatOpt",
+    "HostOpt",
     "MethodOpt",
     "ResponseHeaderOpt",
     "RunOpt",
@@ -121,6 +122,14 @@ ConnectionOpt = Annotated[
     int | None,
     typer.Option(
         "--connection", metavar="ID", help="One TCP connection: its id (capture sockets)."
+    ),
+]
+HostOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--host",
+        metavar="SLOT",
+        help="Only what this host slot sent, in a --hosts or merged run (capture runs).",
     ),
 ]
 TABLE_PAGE = 50  # rows the failures table shows unless --limit or --all says otherwise

@@ -117,6 +117,7 @@ class FailureQuery:
     socket: str | None = None
     session: int | None = None
     connection: int | None = None  # requests.connection_id: one TCP connection
+    host: int | None = None  # requests.host: the slot of a --hosts or merged run
     limit: int | None = 50
     offset: int = 0
     oldest: bool = False
@@ -137,6 +138,7 @@ class FailureQuery:
         socket: str | None = None,
         session: int | None = None,
         connection: int | None = None,
+        host: int | None = None,
         limit: int | None = 50,
         offset: int = 0,
         oldest: bool = False,
@@ -149,6 +151,8 @@ class FailureQuery:
             check_id(session, option="--session", lowest=0)
         if connection is not None:
             check_id(connection, option="--connection")
+        if host is not None:
+            check_id(host, option="--host", lowest=0)
         return cls(
             status=None if status is None else StatusSpec.parse(status, option="--status"),
             errors=tuple(e.strip() for e in error.split(",") if e.strip()) if error else (),
@@ -166,6 +170,7 @@ class FailureQuery:
             socket=socket,
             session=session,
             connection=connection,
+            host=host,
             limit=limit,
             offset=offset,
             oldest=oldest,

@@ -36,7 +36,8 @@ _LIST_COLUMNS = ", ".join(
                     "url", "status", "error_kind", "latency_ms", "ttfb_ms"),
         select_list("f", FAILURES, "body_size", "body_truncated", "content_type"),
         select_list("r", REQUESTS, "local_addr", "remote_addr", "session", "connection_no",
-                    "connection_request_no", "correlation_id", "process", "connection_id"),
+                    "connection_request_no", "correlation_id", "process", "connection_id",
+                    "host"),
     )
 )  # fmt: skip
 
@@ -123,6 +124,9 @@ def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
     if q.connection is not None:
         cond.append("r.connection_id = ?")
         params.append(q.connection)
+    if q.host is not None:
+        cond.append("r.host = ?")
+        params.append(q.host)
     return cond, params
 
 

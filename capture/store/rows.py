@@ -107,6 +107,7 @@ class FailureRow(TypedDict):
     correlation_id: str | None
     process: int | None
     connection_id: int | None
+    host: int  # the slot of a --hosts or merged run; 0 for a run of one host
 
 
 class _Request(TypedDict):

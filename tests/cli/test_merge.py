@@ -8,6 +8,7 @@ import hashlib
 import json
 import shutil
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -155,6 +156,11 @@ def test_read_commands_read_the_merged_file(cli, files: list[Path], tmp_path: Pa
     failures = cli("failures", "--db", out, "--all", "-f", "jsonl")
     assert failures.exit_code == 0, failures.stderr
     assert len(failures.stdout.splitlines()) == 45
+    # Which host sent a failure: each row says, and --host keeps one host's.
+    per_host = Counter(json.loads(line)["host"] for line in failures.stdout.splitlines())
+    assert per_host == {0: 15, 1: 20, 2: 10}
+    one = cli("failures", "--db", out, "--host", "1", "-f", "jsonl")
+    assert [json.loads(line)["host"] for line in one.stdout.splitlines()] == [1] * 20
     summary = cli("summary", "--db", out, "-f", "json")
     assert summary.exit_code == 0, summary.stderr
     assert '"requests": 90' in summary.stdout.replace("\n", "").replace("  ", "")

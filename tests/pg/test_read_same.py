@@ -161,6 +161,7 @@ FILTERS = [
     ["--socket", "1"],
     ["--session", "1"],
     ["-r", "1", "--connection", "2"],
+    ["-r", "all", "--host", "0", "--oldest"],
     ["--limit", "3"],
     ["--offset", "2", "--limit", "4"],
     ["--all"],
