@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import typer
 
 from capture.cli.app import DbOpt, app
@@ -35,10 +33,11 @@ def db_upgrade(*, db: DbOpt = DEFAULT_DB) -> None:
     Example: capture db upgrade --db old-run.db
     """
     from capture.store import database as store
-    from capture.store.location import refuse_libpq
+    from capture.store.location import is_postgres
+    from capture.store.reader import sqlite_path
 
-    refuse_libpq(db)  # before the message below quotes --db: it may hold a password
-    if not Path(db).exists() and "://" not in db:
+    # sqlite_path refuses a libpq string first: the message below must not quote one.
+    if not is_postgres(db) and not sqlite_path(db).exists():
         raise UsageError(f"--db {db!r} does not exist")
     before, after = store.upgrade_file(db)
     print(f"schema {before} -> {after}" if before != after else f"schema {after}: up to date")
