@@ -1,0 +1,216 @@
+/* capture report: the failure groups, connections and before/after sections. ES2019.
+ * Bodies, headers, URLs and reasons came from a server: they go in as text only. */
+(function () {
+  "use strict";
+  var CR = (window.CaptureReport = window.CaptureReport || {});
+  var D = CR.dom, C = CR.charts, el = D.el;
+
+  /* ---- failure groups and their example exchanges ---- */
+
+  function headerBlock(title, list) {
+    if (!list.length) return null;
+    return el("div", { class: "headers" }, [el("h5", null, title), el("table", { class: "kv" }, el("tbody", null,
+      list.map(function (h) { return el("tr", null, [el("th", null, h[0]), el("td", null, h[1])]); })))]);
+  }
+
+  function bodyText(ex) {
+    var keys = ["body_preview", "body_text", "body"];
+    for (var i = 0; i < keys.length; i++) {
+      if (typeof ex[keys[i]] === "string") return ex[keys[i]];
+    }
+    return null;
+  }
+
+  function example(ex, i) {
+    var outcome = ex.status !== null && ex.status !== undefined
+      ? String(ex.status) + (ex.reason ? " " + ex.reason : "")
+      : [ex.error_kind, ex.error_class, ex.error_message].filter(Boolean).join(": ") || "no response";
+    var body = bodyText(ex);
+    var bodyNote = [
+      D.isNum(ex.body_size) ? D.int(ex.body_size) + " bytes" : null,
+      ex.body_truncated ? "truncated when stored" : null,
+      ex.content_type, ex.content_encoding
+    ].filter(Boolean).join(" · ");
+    return el("details", { class: "example" }, [
+      el("summary", null, [el("span", { class: "ex-no" }, "example " + (i + 1)), " ",
+        el("code", null, (ex.method || "") + " " + (ex.url || "")), " → ", el("strong", null, outcome),
+        D.isNum(ex.offset_ms) ? el("span", { class: "note" }, " at " + D.secs(ex.offset_ms / 1000)) : null]),
+      el("div", { class: "exchange" }, [
+        el("div", { class: "side" }, [
+          el("h4", null, "Request"),
+          el("pre", { class: "line" }, (ex.method || "") + " " + (ex.url || "") + (ex.http_version ? " " + ex.http_version : "")),
+          headerBlock("headers", D.headers(ex.request_headers)),
+          typeof ex.request_body === "string" && ex.request_body ? el("pre", { class: "body" }, ex.request_body) : null
+        ]),
+        el("div", { class: "side" }, [
+          el("h4", null, "Response"),
+          el("pre", { class: "line" }, outcome),
+          ex.error_message && ex.status !== null && ex.status !== undefined ? el("p", { class: "note" }, ex.error_message) : null,
+          headerBlock("headers", D.headers(ex.response_headers)),
+          body !== null ? el("div", null, [el("h5", null, "body" + (bodyNote ? " (" + bodyNote + ")" : "")), el("pre", { class: "body" }, body)])
+            : el("p", { class: "note" }, bodyNote || "no body stored")
+        ])
+      ]),
+      D.facts([
+        ["id", D.isNum(ex.id) ? "capture show " + ex.id : null],
+        ["started", ex.started_at],
+        ["timings", ["wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "lag_ms"].filter(function (k) { return D.isNum(ex[k]); })
+          .map(function (k) { return k.replace("_ms", "") + " " + D.ms(ex[k]); }).join(" · ")],
+        ["socket", ex.local_addr || ex.remote_addr ? (ex.local_addr || "?") + " → " + (ex.remote_addr || "?") : null],
+        ["connection", D.isNum(ex.connection_id) ? "#" + ex.connection_id + (D.isNum(ex.connection_request_no) ? ", request " + ex.connection_request_no + " on it" : "") : D.isNum(ex.connection_request_no) ? "request " + ex.connection_request_no + " on it" : null],
+        ["correlation id", ex.correlation_id]
+      ], "facts small")
+    ]);
+  }
+
+  function group(g) {
+    var examples = g.examples || [];
+    return el("details", { class: "group" }, [
+      el("summary", null, [
+        el("span", { class: "g-count" }, D.int(g.count)),
+        el("span", { class: "g-outcome" }, g.outcome),
+        el("code", { class: "g-path" }, g.path || ""),
+        el("span", { class: "g-sig", title: "body signature" }, g.signature ? "body " + String(g.signature).slice(0, 12) : "no body"),
+        el("span", { class: "g-time" }, D.secs(g.first_ms / 1000) + " → " + D.secs(g.last_ms / 1000)),
+        el("span", { class: "note" }, examples.length + (examples.length === 1 ? " example" : " examples"))
+      ]),
+      examples.length ? examples.map(example) : el("p", { class: "note" }, "no example stored")
+    ]);
+  }
+
+  function groupSection(runs, parent) {
+    var s = D.section("failures", "Failure groups", "Failures alike in outcome, path and body signature; count, first and last seen after the run's start. Open one for its examples.", parent);
+    runs.forEach(function (run) {
+      if (runs.length > 1) s.appendChild(el("h3", null, D.runLabel(run)));
+      var groups = run.failure_groups || [];
+      if (!groups.length) { s.appendChild(el("p", { class: "note" }, "No failures.")); return; }
+      s.appendChild(el("div", { class: "group-head" }, [el("span", null, "count"), el("span", null, "outcome"), el("span", null, "path"),
+        el("span", null, "signature"), el("span", null, "first → last"), el("span", null, "")]));
+      var list = el("div", { class: "groups" }, groups.map(group));
+      list.dataset.run = String((run.run || {}).id);
+      s.appendChild(list);
+      if (run.failure_groups_total > groups.length) {
+        s.appendChild(el("p", { class: "note" }, D.int(groups.length) + " of " + D.int(run.failure_groups_total) + " groups shown (capture summary lists them all)."));
+      }
+    });
+    return s;
+  }
+
+  /* ---- connections ---- */
+
+  function connectionSection(runs, parent) {
+    var s = D.section("connections", "Connections", "A keep-alive race shows as failures on reused connections only, often at one position.", parent);
+    C.positions(s, runs);
+    var fvr = [];
+    runs.forEach(function (run) {
+      var f = (run.connections || {}).first_vs_reused || {};
+      ["first", "reused"].forEach(function (k) { if (f[k]) fvr.push({ run: run, which: k, row: f[k] }); });
+    });
+    var cols = [{ title: "requests on", key: function (x) { return x.which === "first" ? "a fresh connection (#1)" : "a reused connection (#2…)"; } }];
+    if (runs.length > 1) cols.unshift({ title: "run", key: function (x) { return D.runLabel(x.run); } });
+    ["requests", "failed", "failed_pct", "remote_closed", "reset"].forEach(function (k) {
+      cols.push({ title: k.replace("_pct", " %").replace("_", " "), num: true, key: function (x) { return x.row[k]; },
+        text: function (x) { return k === "failed_pct" ? D.pct(x.row[k]) : D.int(x.row[k]); } });
+    });
+    s.appendChild(el("h3", null, "First request on a connection vs reused"));
+    s.appendChild(D.table(cols, fvr));
+    runs.forEach(function (run) {
+      var c = run.connections || {}, rows = c.rows || [];
+      s.appendChild(el("h3", null, "Per connection" + (runs.length > 1 ? ": " + D.runLabel(run) : "") +
+        (c.total > rows.length ? " (" + D.int(rows.length) + " of " + D.int(c.total) + ", most failures first)" : "")));
+      s.appendChild(D.table([
+        { title: "connection", num: true, key: function (x) { return x.connection_id; }, text: function (x) { return D.isNum(x.connection_id) ? "#" + x.connection_id : "none"; } },
+        { title: "process", num: true, key: function (x) { return x.process; } },
+        { title: "session", num: true, key: function (x) { return x.session; } },
+        { title: "local → remote", key: function (x) { return (x.local_addr || "?") + " → " + (x.remote_addr || "?"); } },
+        { title: "requests", num: true, key: function (x) { return x.requests; }, text: function (x) { return D.int(x.requests); } },
+        { title: "failures", num: true, key: function (x) { return x.failures; }, text: function (x) { return D.int(x.failures); } },
+        { title: "first", num: true, key: function (x) { return x.first_ms; }, text: function (x) { return D.secs(x.first_ms / 1000); } },
+        { title: "last", num: true, key: function (x) { return x.last_ms; }, text: function (x) { return D.secs(x.last_ms / 1000); } },
+        { title: "failed at position", key: function (x) { return x.failed_at || ""; } }
+      ], rows, { sortable: true, rowClass: function (x) { return x.failures ? "has-failures" : null; } }));
+    });
+    return s;
+  }
+
+  /* ---- before / after ---- */
+
+  function unitOf(metric) {
+    if (/pct|%/.test(metric)) return "pt";
+    if (/^(ok|failed)?\s*(p\d|max|min)|latency|_ms$/.test(metric)) return "ms";
+    return "";
+  }
+
+  function shown(v, unit) {
+    return unit === "ms" ? D.ms(v) : unit === "pt" ? D.pct(v) : D.num(v);
+  }
+
+  /** {metric: [against, run, change]} or one level deeper, as [[metric, triple], …]. */
+  function triples(obj, prefix) {
+    var out = [];
+    Object.keys(obj || {}).forEach(function (k) {
+      var v = obj[k], name = prefix ? prefix + " " + k : k;
+      if (Array.isArray(v)) out.push([name, v]);
+      else if (v && typeof v === "object") out = out.concat(triples(v, name));
+    });
+    return out;
+  }
+
+  function byId(runs, id) {
+    return runs.filter(function (r) { return (r.run || {}).id === id; })[0];
+  }
+
+  function deltaSection(runs, comparisons, parent) {
+    var s = D.section("deltas", "Before and after", "Each later run against the first (the baseline); change = run − baseline, percentages in points.", parent);
+    comparisons.forEach(function (cmp) {
+      var base = byId(runs, cmp.against) || runs[0], run = byId(runs, cmp.run) || {};
+      var bl = D.runLabel(base), rl = D.runLabel(run);
+      s.appendChild(el("h3", null, rl + " against " + bl));
+      var rows = triples(cmp.totals, "").concat(triples(cmp.latency_ms, "latency"));
+      s.appendChild(D.table([
+        { title: "metric", key: function (x) { return x[0]; } },
+        { title: bl, num: true, key: function (x) { return x[1][0]; }, text: function (x) { return shown(x[1][0], unitOf(x[0])); } },
+        { title: rl, num: true, key: function (x) { return x[1][1]; }, text: function (x) { return shown(x[1][1], unitOf(x[0])); } },
+        { title: "change", num: true, key: function (x) { return x[1][2]; }, text: function (x) { return D.signed(x[1][2], unitOf(x[0])); } }
+      ], rows, { rowClass: function (x) { return x[1][2] > 0 ? "up" : x[1][2] < 0 ? "down" : null; } }));
+      var urls = cmp.urls || [];
+      if (urls.length) {
+        s.appendChild(el("h4", null, "Per URL"));
+        s.appendChild(D.table([
+          { title: "URL", cls: "url", key: function (u) { return (u.method || "") + " " + (u.template || "other URLs"); } },
+          { title: "requests " + bl, num: true, key: function (u) { return (u.against || {}).requests; }, text: function (u) { return D.int((u.against || {}).requests); } },
+          { title: "requests " + rl, num: true, key: function (u) { return (u.run || {}).requests; }, text: function (u) { return D.int((u.run || {}).requests); } },
+          { title: "failed % " + bl, num: true, key: function (u) { return (u.against || {}).failed_pct; }, text: function (u) { return D.pct((u.against || {}).failed_pct); } },
+          { title: "failed % " + rl, num: true, key: function (u) { return (u.run || {}).failed_pct; }, text: function (u) { return D.pct((u.run || {}).failed_pct); } },
+          { title: "p99 " + bl, num: true, key: function (u) { return ((u.against || {}).latency_ms || {}).p99; }, text: function (u) { return D.ms(((u.against || {}).latency_ms || {}).p99); } },
+          { title: "p99 " + rl, num: true, key: function (u) { return ((u.run || {}).latency_ms || {}).p99; }, text: function (u) { return D.ms(((u.run || {}).latency_ms || {}).p99); } }
+        ], urls, { sortable: true }));
+      }
+      var g = cmp.groups || {};
+      [["new", "New failure groups (in " + rl + ", not in " + bl + ")"], ["gone", "Gone (in " + bl + " only)"], ["both", "In both"]].forEach(function (k) {
+        var list = g[k[0]] || [];
+        s.appendChild(el("h4", null, k[1] + ": " + list.length));
+        if (!list.length) return;
+        s.appendChild(D.table([
+          { title: "outcome", key: function (x) { return x.outcome; } },
+          { title: "path", cls: "url", key: function (x) { return x.path; } },
+          { title: "signature", key: function (x) { return x.signature ? String(x.signature).slice(0, 12) : "no body"; } },
+          { title: "count", num: true, key: function (x) { return countOf(x); }, text: function (x) { return countText(x, bl, rl); } }
+        ], list));
+      });
+    });
+    return s;
+  }
+
+  function countOf(x) {
+    return Array.isArray(x.count) ? x.count[x.count.length - 1] : x.count;
+  }
+
+  function countText(x, bl, rl) {
+    if (Array.isArray(x.count)) return D.int(x.count[0]) + " → " + D.int(x.count[1]);
+    if (D.isNum(x.against) || D.isNum(x.run)) return D.int(x.against) + " → " + D.int(x.run);
+    return D.int(x.count);
+  }
+
+  CR.sections = Object.assign(CR.sections || {}, { groupSection: groupSection, connectionSection: connectionSection, deltaSection: deltaSection });
+})();
