@@ -1,6 +1,6 @@
-"""The page drawn from tests/browser/sample.json (docs/report.md, written by hand) in a
-real headless Chromium: no console errors, every chart drawn, values from the server
-inert, tables sortable by number."""
+"""The page drawn from tests/browser/sample.json (the JSON of two small real runs,
+trimmed, with hostile text put in by hand) in a real headless Chromium: no console
+errors, every chart drawn, values from the server inert, tables sortable by number."""
 
 from __future__ import annotations
 
@@ -31,9 +31,11 @@ def test_one_run_draws_every_chart_with_its_points(browser: Any, tmp_path: Path)
     assert load(browser, path) == []
     drawn = charts(browser)
     series = {k: v for k, v in drawn.items() if k.startswith("series.")}
-    names = ["requests", "errors", "failures", "latency", "lag", "connections"]
+    run = data["runs"][0]["series"]
+    names = ["requests", "failures", "latency", "connections"]
+    names += ["errors"] * bool(run["errors"]) + ["lag"] * (run["lag_ms"] is not None)
     assert sorted(series) == sorted(f"series.{n}" for n in names)
-    points = data["runs"][0]["series"]["points"]
+    points = run["points"]
     assert {k: v["points"] for k, v in series.items()} == dict.fromkeys(series, points)
     for name in ("dist.percentiles", "dist.urls", "dist.histogram", "connections.positions"):
         assert name in drawn
@@ -49,10 +51,13 @@ def test_values_from_the_server_are_text(browser: Any, tmp_path: Path) -> None:
         "return Array.prototype.map.call(document.querySelectorAll('pre.body'),"
         " function (p) { return p.textContent; })"
     )
-    body = data["runs"][0]["failure_groups"][0]["examples"][0]["body_preview"]
+    body = data["runs"][0]["failure_groups"][0]["examples"][0]["body"]["preview"]
     assert body in pres
-    assert "'after <i>fix</i>'" in browser.title
+    assert "run 2 'after <i>fix</i>'" in browser.title
     assert browser.execute_script("return document.querySelectorAll('i, b').length") == 0
+    assert "window.__pwned=3" in browser.execute_script(
+        "return document.getElementById('failures').textContent"
+    )
 
 
 @pytest.mark.parametrize("column", [4, 5])  # requests, failures
@@ -80,9 +85,9 @@ def test_two_runs_overlay_and_show_the_deltas(browser: Any, tmp_path: Path) -> N
     path, data = _page(tmp_path, 2)
     assert load(browser, path) == []
     for name, chart in charts(browser).items():
-        if name.startswith("series.") and name != "series.lag":  # run 4 is unpaced
-            assert any(label.startswith("run 3 'before'") for label in chart["labels"]), name
-            assert any(label.startswith("run 4 'after") for label in chart["labels"]), name
+        if name.startswith("series.") and name != "series.lag":  # run 2 is unpaced
+            assert any(label.startswith("run 1 'before' ") for label in chart["labels"]), name
+            assert any(label.startswith("run 2 'after <i>fix</i>' ") for label in chart["labels"])
     rows = {row[0]: row for row in table_rows(browser, "#deltas table")}
     before, after, _ = data["comparisons"][0]["totals"]["requests"]
     assert number(rows["requests"][1]) == before and number(rows["requests"][2]) == after

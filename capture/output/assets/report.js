@@ -57,7 +57,8 @@
       ["capture", r.capture_version]
     ]));
     card.appendChild(el("div", { class: "cols" }, [counts("Statuses", run.status_counts, "status"),
-      counts("Errors", run.error_counts, "error_kind"), latencyTable(run.latency_ms)]));
+      (run.error_counts || []).length ? counts("Errors", run.error_counts, "error_kind") : null,
+      latencyTable(run.latency_ms)]));
     return card;
   }
 
@@ -77,7 +78,7 @@
   function latencyTable(lat) {
     lat = lat || {};
     var keys = ["p50", "p90", "p99", "p99.9", "max"];
-    return el("div", null, [el("h3", null, "Latency"), D.table(
+    return el("div", { class: "wide" }, [el("h3", null, "Latency"), D.table(
       [{ title: "", key: function (x) { return x; } }].concat(keys.map(function (k) {
         return { title: k, num: true, key: function (x) { return (lat[x] || {})[k]; }, text: function (x) { return D.ms((lat[x] || {})[k]); } };
       })), ["ok", "failed"])]);
@@ -150,7 +151,9 @@
         if (!u) return;
         var name = (u.method || "") + " " + (u.template || "other URLs");
         if (names.indexOf(name) < 0) names.push(name);
-        perUrl.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + name, color: C.colour(names.indexOf(name)), dash: C.DASHES[r % 4], dist: u });
+        // {method, template, dist} (or the distribution's keys beside method and template)
+        var dist = u.dist !== undefined ? u.dist : u;
+        perUrl.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + name, color: C.colour(names.indexOf(name)), dash: C.DASHES[r % 4], dist: dist });
       });
     });
     C.percentiles(s, "urls", "Percentile curve per URL", perUrl);

@@ -13,23 +13,32 @@
       list.map(function (h) { return el("tr", null, [el("th", null, h[0]), el("td", null, h[1])]); })))]);
   }
 
-  function bodyText(ex) {
-    var keys = ["body_preview", "body_text", "body"];
-    for (var i = 0; i < keys.length; i++) {
-      if (typeof ex[keys[i]] === "string") return ex[keys[i]];
-    }
-    return null;
+  /** The body as {preview, size, truncated, content_type, …}, from either shape of an
+   * example: a nested `body` object, or flat body_preview / body_size columns. */
+  function bodyOf(ex) {
+    if (ex.body && typeof ex.body === "object") return ex.body;
+    return { preview: typeof ex.body_preview === "string" ? ex.body_preview : typeof ex.body === "string" ? ex.body : null,
+      size: ex.body_size, truncated: ex.body_truncated, content_type: ex.content_type, content_encoding: ex.content_encoding };
+  }
+
+  function neighbours(list) {
+    if (!list || !list.length) return null;
+    return list.map(function (n) {
+      var what = n.status !== null && n.status !== undefined ? String(n.status) : n.error_kind || "?";
+      return "#" + n.connection_request_no + " " + what + " (" + D.ms(n.latency_ms) + ")";
+    }).join(" · ");
   }
 
   function example(ex, i) {
     var outcome = ex.status !== null && ex.status !== undefined
       ? String(ex.status) + (ex.reason ? " " + ex.reason : "")
       : [ex.error_kind, ex.error_class, ex.error_message].filter(Boolean).join(": ") || "no response";
-    var body = bodyText(ex);
+    var b = bodyOf(ex), t = ex.timings || ex, sock = ex.socket || ex;
+    var body = typeof b.preview === "string" && b.preview !== "" ? b.preview : null;
     var bodyNote = [
-      D.isNum(ex.body_size) ? D.int(ex.body_size) + " bytes" : null,
-      ex.body_truncated ? "truncated when stored" : null,
-      ex.content_type, ex.content_encoding
+      D.isNum(b.size) ? D.int(b.size) + " bytes" : null,
+      b.truncated ? "truncated when stored" : null,
+      b.content_type, b.content_encoding
     ].filter(Boolean).join(" · ");
     return el("details", { class: "example" }, [
       el("summary", null, [el("span", { class: "ex-no" }, "example " + (i + 1)), " ",
@@ -54,13 +63,20 @@
       D.facts([
         ["id", D.isNum(ex.id) ? "capture show " + ex.id : null],
         ["started", ex.started_at],
-        ["timings", ["wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "lag_ms"].filter(function (k) { return D.isNum(ex[k]); })
-          .map(function (k) { return k.replace("_ms", "") + " " + D.ms(ex[k]); }).join(" · ")],
-        ["socket", ex.local_addr || ex.remote_addr ? (ex.local_addr || "?") + " → " + (ex.remote_addr || "?") : null],
-        ["connection", D.isNum(ex.connection_id) ? "#" + ex.connection_id + (D.isNum(ex.connection_request_no) ? ", request " + ex.connection_request_no + " on it" : "") : D.isNum(ex.connection_request_no) ? "request " + ex.connection_request_no + " on it" : null],
+        ["timings", ["wait_ms", "connect_ms", "ttfb_ms", "latency_ms", "lag_ms"].filter(function (k) { return D.isNum(t[k]); })
+          .map(function (k) { return k.replace("_ms", "") + " " + D.ms(t[k]); }).join(" · ")],
+        ["socket", sock.local_addr || sock.remote_addr ? (sock.local_addr || "?") + " → " + (sock.remote_addr || "?") : null],
+        ["connection", connectionText(sock)],
+        ["on the connection", neighbours(ex.neighbours)],
         ["correlation id", ex.correlation_id]
       ], "facts small")
     ]);
+  }
+
+  function connectionText(sock) {
+    var at = D.isNum(sock.connection_request_no) ? "request " + sock.connection_request_no + " on it" : null;
+    if (!D.isNum(sock.connection_id)) return at;
+    return "#" + sock.connection_id + (at ? ", " + at : "") + (D.isNum(sock.session) ? " (session " + sock.session + ")" : "");
   }
 
   function group(g) {
@@ -127,10 +143,16 @@
         { title: "failures", num: true, key: function (x) { return x.failures; }, text: function (x) { return D.int(x.failures); } },
         { title: "first", num: true, key: function (x) { return x.first_ms; }, text: function (x) { return D.secs(x.first_ms / 1000); } },
         { title: "last", num: true, key: function (x) { return x.last_ms; }, text: function (x) { return D.secs(x.last_ms / 1000); } },
-        { title: "failed at position", key: function (x) { return x.failed_at || ""; } }
+        { title: "failed at position", key: failedAt }
       ], rows, { sortable: true, rowClass: function (x) { return x.failures ? "has-failures" : null; } }));
     });
     return s;
+  }
+
+  /** failed_at as a list (and failed_at_more) or as the "3,7" text of capture sockets. */
+  function failedAt(x) {
+    var list = Array.isArray(x.failed_at) ? x.failed_at.join(", ") : x.failed_at || "";
+    return list + (x.failed_at_more ? " … +" + D.int(x.failed_at_more) : "");
   }
 
   /* ---- before / after ---- */
@@ -176,15 +198,14 @@
       var urls = cmp.urls || [];
       if (urls.length) {
         s.appendChild(el("h4", null, "Per URL"));
-        s.appendChild(D.table([
-          { title: "URL", cls: "url", key: function (u) { return (u.method || "") + " " + (u.template || "other URLs"); } },
-          { title: "requests " + bl, num: true, key: function (u) { return (u.against || {}).requests; }, text: function (u) { return D.int((u.against || {}).requests); } },
-          { title: "requests " + rl, num: true, key: function (u) { return (u.run || {}).requests; }, text: function (u) { return D.int((u.run || {}).requests); } },
-          { title: "failed % " + bl, num: true, key: function (u) { return (u.against || {}).failed_pct; }, text: function (u) { return D.pct((u.against || {}).failed_pct); } },
-          { title: "failed % " + rl, num: true, key: function (u) { return (u.run || {}).failed_pct; }, text: function (u) { return D.pct((u.run || {}).failed_pct); } },
-          { title: "p99 " + bl, num: true, key: function (u) { return ((u.against || {}).latency_ms || {}).p99; }, text: function (u) { return D.ms(((u.against || {}).latency_ms || {}).p99); } },
-          { title: "p99 " + rl, num: true, key: function (u) { return ((u.run || {}).latency_ms || {}).p99; }, text: function (u) { return D.ms(((u.run || {}).latency_ms || {}).p99); } }
-        ], urls, { sortable: true }));
+        var cols = [{ title: "URL", cls: "url", key: function (u) { return (u.method || "") + " " + (u.template || "other URLs"); } }];
+        [["requests", "requests", D.int], ["failed %", "failed_pct", D.pct], ["p99", "p99", D.ms]].forEach(function (m) {
+          [["against", bl], ["run", rl]].forEach(function (side) {
+            cols.push({ title: m[0] + " " + side[1], num: true, key: function (u) { return urlValue(u[side[0]], m[1]); },
+              text: function (u) { return m[2](urlValue(u[side[0]], m[1])); } });
+          });
+        });
+        s.appendChild(D.table(cols, urls, { sortable: true }));
       }
       var g = cmp.groups || {};
       [["new", "New failure groups (in " + rl + ", not in " + bl + ")"], ["gone", "Gone (in " + bl + " only)"], ["both", "In both"]].forEach(function (k) {
@@ -202,8 +223,15 @@
     return s;
   }
 
+  /** A URL row's value: flat (p99) or as in the per-URL table (latency_ms.p99). */
+  function urlValue(row, key) {
+    if (!row) return null;
+    return row[key] !== undefined ? row[key] : (row.latency_ms || {})[key];
+  }
+
   function countOf(x) {
-    return Array.isArray(x.count) ? x.count[x.count.length - 1] : x.count;
+    if (Array.isArray(x.count)) return x.count[x.count.length - 1];
+    return x.count !== undefined ? x.count : D.isNum(x.run) && x.run ? x.run : x.against;
   }
 
   function countText(x, bl, rl) {
