@@ -13,6 +13,8 @@
   var STATUS_COLOURS = { "2xx": "#16a34a", "3xx": "#2563eb", "4xx": "#d97706", "5xx": "#dc2626", error: "#7c3aed" };
   var DASHES = [[], [7, 4], [2, 3], [10, 3, 2, 3]];
   var HEIGHT = 240;
+  // whole seconds and minutes: a step is at least one second
+  var STEP_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 
   /** An axis' labels: uPlot hands a log axis null for the splits it leaves unlabelled. */
   function ticks(fmt) {
@@ -135,7 +137,7 @@
     var fmt = opts.fmt || D.num;
     var scales = { x: { time: false }, y: opts.log ? { distr: 3, log: 10, range: logRange } : { range: linRange } };
     var axes = [
-      { values: ticks(D.secs), label: "seconds since the run's start", labelSize: 20 },
+      { values: ticks(D.secs), incrs: STEP_INCRS, label: "seconds since the run's start", labelSize: 20 },
       { values: ticks(fmt), size: 60, label: opts.unit, labelSize: 20 }
     ];
     if (opts.right) {
