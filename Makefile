@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	tests/system-packages.sh
 	$(BIN)/python -m pytest -q
+
+# docs/report.png: a real run against the built-in target, its `capture report`, in Chromium.
+screenshot: $(STAMP)
+	tests/system-packages.sh
+	$(BIN)/python tests/browser/screenshot.py docs/report.png
 
 lint: $(STAMP)
 	$(BIN)/ruff check capture tests migrations $(wildcard bench)
