@@ -1,0 +1,116 @@
+"""`capture report` end to end: real runs against the built-in target, the page the CLI
+writes opened in headless Chromium, and what it drew checked against the database."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from capture.store.urls import url_template
+from capture.target.server import FaultServer
+from tests.browser.chrome import load
+from tests.browser.page import charts, number, table_rows
+from tests.conftest import query
+
+SCRIPT_BODY = "<script>window.__pwned=1</script>"
+ATTR_BODY = '"><img src=x onerror="window.__pwned=2">'
+
+
+def _run(cli: Any, db: Path, *args: str) -> None:
+    result = cli("run", *args, "-c", "4", "-d", "20s", "--db", db, "--quiet")
+    assert result.exit_code == 0, result.stderr
+
+
+def _report(cli: Any, db: Path, out: Path, *runs: str) -> dict[str, Any]:
+    """Writes the page for runs and returns its JSON (the same command, --format json)."""
+    result = cli("report", *runs, "--db", db, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    result = cli("report", *runs, "--db", db, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_a_mixed_run_draws_what_the_database_holds(
+    browser: Any, server: FaultServer, db_path: Path, tmp_path: Path, cli: Any
+) -> None:
+    urls = [
+        f"{server.url}/api/items?mix=500:10,503:5",
+        f"{server.url}/api/orders?close_after=7",
+        f"{server.url}/api/users/7?status=404",
+    ]
+    _run(cli, db_path, *urls, "-n", "400")
+    page = tmp_path / "report.html"
+    data = _report(cli, db_path, page)
+    assert load(browser, page) == []
+
+    drawn = charts(browser)
+    points = data["runs"][0]["series"]["points"]
+    series = {name: c for name, c in drawn.items() if name.startswith("series.")}
+    assert {"series.requests", "series.failures", "series.latency", "series.connections"} <= set(
+        series
+    )
+    assert {name: c["points"] for name, c in series.items()} == dict.fromkeys(series, points)
+    assert all(c["inked"] > 0 for c in drawn.values()), drawn
+
+    by_url: Counter[tuple[str, str]] = Counter()
+    for method, url, n in query(
+        db_path, "SELECT method, url, count(*) FROM requests GROUP BY 1, 2"
+    ):
+        by_url[(str(method), url_template(str(url)))] += int(str(n))
+    rows = table_rows(browser, "#urls table")
+    assert {(r[0], r[1]): number(r[2]) for r in rows} == dict(by_url)
+
+    groups = query(
+        db_path,
+        "SELECT count(*) FROM requests r JOIN failures f ON f.request_id = r.id"
+        " WHERE r.failed = 1 GROUP BY r.status, r.error_kind, r.url, f.body_signature",
+    )
+    shown = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('#failures .g-count'),"
+        " function (e) { return e.textContent; })"
+    )
+    assert sorted(number(n) for n in shown) == sorted(int(str(n)) for (n,) in groups)
+
+
+def test_bodies_and_headers_from_the_server_stay_text(
+    browser: Any, server: FaultServer, db_path: Path, tmp_path: Path, cli: Any
+) -> None:
+    body = SCRIPT_BODY + ATTR_BODY
+    ctype = 'text/html; x="><img src=x onerror="window.__pwned=3">'
+    url = f"{server.url}/evil?status=500&body={quote(body)}&ctype={quote(ctype)}"
+    _run(cli, db_path, url, "-n", "3")
+    page = tmp_path / "report.html"
+    _report(cli, db_path, page)
+    assert load(browser, page) == []
+    assert browser.execute_script("return typeof window.__pwned") == "undefined"
+    assert browser.execute_script("return document.querySelectorAll('img, iframe').length") == 0
+    pres = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('#failures pre.body'),"
+        " function (p) { return p.textContent; })"
+    )
+    assert pres and all(p == body for p in pres), pres
+    text = browser.execute_script("return document.getElementById('failures').textContent")
+    assert ctype in text
+
+
+def test_two_runs_overlay_and_the_deltas_show_both(
+    browser: Any, server: FaultServer, db_path: Path, tmp_path: Path, cli: Any
+) -> None:
+    _run(cli, db_path, f"{server.url}/api/items?mix=500:20", "-n", "300", "--name", "before")
+    _run(cli, db_path, f"{server.url}/api/items?mix=500:2", "-n", "200", "--name", "after")
+    page = tmp_path / "fix.html"
+    _report(cli, db_path, page, "before", "after")
+    assert load(browser, page) == []
+    (a,), (b,) = query(db_path, "SELECT id FROM runs ORDER BY id")
+    for name, chart in charts(browser).items():
+        if name.startswith("series."):
+            assert any(s.startswith(f"run {a} 'before' ") for s in chart["labels"]), name
+            assert any(s.startswith(f"run {b} 'after' ") for s in chart["labels"]), name
+    counts = dict(query(db_path, "SELECT run_id, count(*) FROM requests GROUP BY run_id"))
+    assert counts == {a: 300, b: 200}
+    rows = {r[0]: r for r in table_rows(browser, "#deltas table")}
+    assert number(rows["requests"][1]) == 300 and number(rows["requests"][2]) == 200
