@@ -81,6 +81,7 @@ def build(path: Path, rows: int, seed: int = 7) -> None:
                 1,
                 i // 16,
                 f"1-{i}",
+                session + 1,  # connection_id: one connection per session (revision 0003)
             )
         )
         if failed:
@@ -111,8 +112,8 @@ def _flush(conn: sqlite3.Connection, reqs: list[tuple], fails: list[tuple]) -> N
     conn.executemany(
         "INSERT INTO requests (id, run_id, seq, worker, session, method, url, started_at,"
         " offset_ms, wait_ms, latency_ms, status, error_kind, failed, bytes_in, local_addr,"
-        " remote_addr, connection_no, connection_request_no, correlation_id)"
-        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        " remote_addr, connection_no, connection_request_no, correlation_id, connection_id)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         reqs,
     )
     conn.executemany(

@@ -18,6 +18,7 @@ from typer._click.exceptions import ClickException  # typer vendors click: catch
 
 from capture.cli import inspect as cli_inspect  # noqa: F401  (they register their commands on app)
 from capture.cli import merge as cli_merge  # noqa: F401  (they register their commands on app)
+from capture.cli import report as cli_report  # noqa: F401  (they register their commands on app)
 from capture.cli import run as cli_run  # noqa: F401  (they register their commands on app)
 from capture.cli.app import ARGS, app
 from capture.errors import CaptureError, ExitCode, OutputError

@@ -18,19 +18,29 @@ from capture.redact import REDACTED_PREFIX
 if TYPE_CHECKING:
     from capture.store.rows import ExchangeRow
 
-__all__ = ["Replayed", "curl_command", "exchange_lines", "has_detail", "is_text", "replay_lines"]
+__all__ = [
+    "Replayed",
+    "body_lines",
+    "curl_command",
+    "exchange_lines",
+    "has_detail",
+    "header_pairs",
+    "is_text",
+    "replay_lines",
+    "wire_text",
+]
 
 _HEX_PREVIEW_BYTES = 256
 _TEXT_TYPES = ("text/", "json", "xml", "javascript", "x-www-form-urlencoded", "html")
 
 
-def _headers(raw: str | None) -> list[tuple[str, str]]:
+def header_pairs(raw: str | None) -> list[tuple[str, str]]:
     if not raw:
         return []
     return [(str(k), str(v)) for k, v in json.loads(raw)]
 
 
-def _wire_text(value: str) -> str:
+def wire_text(value: str) -> str:
     """Shows a stored (latin-1) header value as UTF-8 where its bytes are UTF-8."""
     try:
         return value.encode("latin-1").decode("utf-8", "backslashreplace")
@@ -50,7 +60,7 @@ def is_text(body: bytes, content_type: str | None) -> bool:
     return printable >= 0.95 * max(1, len(decoded))
 
 
-def _body_lines(body: bytes, content_type: str | None) -> Iterator[str]:
+def body_lines(body: bytes, content_type: str | None) -> Iterator[str]:
     if not body:
         yield "(empty body)"
         return
@@ -108,7 +118,7 @@ def _light_lines(row: ExchangeRow) -> Iterator[str]:
 def _detail_lines(row: ExchangeRow) -> Iterator[str]:
     """Request and response in full, from the failures row."""
     yield f"> {row['method']} {visible(row['url'], one_line=True)}"
-    for name, value in _headers(row.get("request_headers")):
+    for name, value in header_pairs(row.get("request_headers")):
         yield f"> {visible(name, one_line=True)}: {visible(value, one_line=True)}"
     request_body = row.get("request_body")
     if request_body:
@@ -118,14 +128,14 @@ def _detail_lines(row: ExchangeRow) -> Iterator[str]:
     if row.get("status") is not None:
         version = row.get("http_version") or "HTTP/?"
         yield f"< {version} {row['status']} {visible(row.get('reason') or '', one_line=True)}"
-        for name, value in _headers(row.get("response_headers")):
-            yield f"< {visible(name, one_line=True)}: {visible(_wire_text(value), one_line=True)}"
+        for name, value in header_pairs(row.get("response_headers")):
+            yield f"< {visible(name, one_line=True)}: {visible(wire_text(value), one_line=True)}"
         yield ""
         body = bytes(row.get("body") or b"")
         size = row.get("body_size")
         note = " (truncated: only the first part is stored)" if row.get("body_truncated") else ""
         yield f"body: {size if size is not None else len(body)} bytes received{note}"
-        yield from _body_lines(body, row.get("content_type"))
+        yield from body_lines(body, row.get("content_type"))
         yield ""
     else:
         yield "< no response"
@@ -236,7 +246,7 @@ def curl_command(row: ExchangeRow) -> tuple[str, int]:
     """Returns a curl command repeating the request, and how many values were redacted."""
     parts = ["curl", "-sS", "-i", "-X", row["method"]]
     redacted = 0
-    for name, value in _headers(row.get("request_headers")):
+    for name, value in header_pairs(row.get("request_headers")):
         if name.lower() in ("content-length", "host"):
             continue
         if value.startswith(REDACTED_PREFIX):

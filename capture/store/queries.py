@@ -18,6 +18,7 @@ from capture.store.rows import ExchangeRow, FailureDetail, FailureRow, Neighbour
 
 __all__ = [
     "exchange",
+    "exchange_in",
     "failure_batches",
     "failure_count",
     "failure_rows",
@@ -30,23 +31,19 @@ __all__ = [
 FETCH_ROWS = 256  # rows taken from SQLite at a time by a streamed listing
 
 # The columns of a failures listing, in its order; select_list refuses unknown names.
-_LIST_COLUMNS = ", ".join(
-    (
-        select_list("r", REQUESTS, "id", "run_id", "seq", "started_at", "offset_ms", "method",
-                    "url", "status", "error_kind", "latency_ms", "ttfb_ms"),
-        select_list("f", FAILURES, "body_size", "body_truncated", "content_type"),
-        select_list("r", REQUESTS, "local_addr", "remote_addr", "session", "connection_no",
-                    "connection_request_no", "correlation_id", "process", "connection_id",
-                    "host"),
-    )
-)  # fmt: skip
+_LIST_COLUMNS = ", ".join((
+    select_list("r", REQUESTS, "id", "run_id", "seq", "started_at", "offset_ms", "method",
+                "url", "status", "error_kind", "latency_ms", "ttfb_ms"),
+    select_list("f", FAILURES, "body_size", "body_truncated", "content_type"),
+    select_list("r", REQUESTS, "local_addr", "remote_addr", "session", "connection_no",
+                "connection_request_no", "correlation_id", "process", "connection_id", "host"),
+))  # fmt: skip
 
 _HEADER_EXISTS = (
     "EXISTS (SELECT 1 FROM json_each(f.response_headers) AS h"
     " WHERE lower(json_extract(h.value, '$[0]')) = lower(?)"
     " AND json_extract(h.value, '$[1]') = ?)"
 )
-
 
 _Row = TypeVar("_Row")
 
@@ -261,16 +258,20 @@ def exchange(db: ReadOnly, request_id: int, *, around: int = 2) -> ExchangeRow:
     """Returns one failed exchange in full, with its neighbours on the same connection."""
     check_id(request_id, option="ID")
     with db.connect() as conn:
-        row = conn.execute(
-            f"SELECT r.*, {_FAILURE_COLUMNS} FROM requests AS r"
-            " LEFT JOIN failures AS f ON f.request_id = r.id WHERE r.id = ?",
-            (request_id,),
-        ).fetchone()
-        if row is None:
-            raise NotFoundError(f"no request with id {request_id} in this database")
-        found = cast(ExchangeRow, dict(row))  # every key but neighbours, set next
-        found["neighbours"] = _neighbours(conn, found, around)
-    return found
+        return exchange_in(conn, request_id, around)
+
+
+def exchange_in(conn: ReadConnection, request_id: int, around: int = 2) -> ExchangeRow:
+    """exchange() inside a read transaction already open (a report's examples)."""
+    row = conn.execute(
+        f"SELECT r.*, {_FAILURE_COLUMNS} FROM requests AS r"
+        " LEFT JOIN failures AS f ON f.request_id = r.id WHERE r.id = ?",
+        (request_id,),
+    ).fetchone()
+    if row is None:
+        raise NotFoundError(f"no request with id {request_id} in this database")
+    found = cast(ExchangeRow, dict(row))  # every key but neighbours, set next
+    return {**found, "neighbours": _neighbours(conn, found, around)}
 
 
 _NEIGHBOURS = """
@@ -300,8 +301,8 @@ def pid_alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    except PermissionError:
-        return True  # it exists, it is just not ours
+    except PermissionError:  # it exists, it is just not ours
+        pass
     return True
 
 

@@ -4,7 +4,6 @@ of one run, computed in SQL so a million-row run stays fast."""
 from __future__ import annotations
 
 import json
-from array import array
 from collections import Counter
 from typing import Any, cast
 
@@ -13,6 +12,7 @@ from capture.store import report_pg as pg  # the same tallies, grouped by a Post
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.hosts import host_states
 from capture.store.queries import resolve_runs, run_status
+from capture.store.ranks import nearest_rank
 from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import (
     ClientLimit,
@@ -21,18 +21,16 @@ from capture.store.rows import (
     PerSecond,
     Report,
     RunRecord,
-    UrlRow,
 )
 from capture.store.run_config import run_shape
 from capture.store.saturation import client_limits, pool_bound
-from capture.store.urls import url_template
+from capture.store.url_rows import Latencies, per_url
 
-__all__ = ["nearest_rank", "run_report"]
+__all__ = ["Latencies", "report_in", "run_report"]
 
 PERCENTILES = (50.0, 90.0, 99.0, 99.9)
-URL_PERCENTILES = (50.0, 95.0, 99.0)
 TOP = 10
-TOP_URLS = 20  # templates shown; the rest are summed into one "other URLs" row
+_ONE_RUN = "give a run id or name (capture runs)"
 
 
 def run_report(db: ReadOnly, run_spec: str | None) -> Report:
@@ -41,54 +39,59 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
         run_ids = resolve_runs(conn, run_spec)
         if run_ids is None:
             # A timeline and offsets are relative to one run's start (was a TypeError).
-            raise UsageError(
-                "summary reads one run, not 'all': give a run id or name (capture runs)"
-            )
+            raise UsageError(f"summary reads one run, not 'all': {_ONE_RUN}")
         (run_id,) = run_ids
-        run = _run_record(conn, run_id)
-        # One scan of the (run_id, failed, status) index gives the totals and the statuses.
-        by_status = conn.execute(
-            "SELECT failed, status, count(*) FROM requests WHERE run_id = ?"
-            " GROUP BY failed, status",
+        return report_in(db, conn, run_id)
+
+
+def report_in(
+    db: ReadOnly, conn: ReadConnection, run_id: int, latencies: Latencies | None = None
+) -> Report:
+    """run_report() of one run id inside a read transaction already open (capture report);
+    latencies, when given, gets each URL row's sorted latencies (its distribution)."""
+    run = _run_record(conn, run_id)
+    # One scan of the (run_id, failed, status) index gives the totals and the statuses.
+    by_status = conn.execute(
+        "SELECT failed, status, count(*) FROM requests WHERE run_id = ? GROUP BY failed, status",
+        (run_id,),
+    ).fetchall()
+    statuses: Counter[int | None] = Counter()
+    total = failed = 0
+    for was_failed, status, n in by_status:
+        statuses[status] += n
+        total += n
+        failed += n if was_failed else 0
+    error_counts: list[tuple[str, int]] = [
+        (kind, int(n))
+        for kind, n in conn.execute(
+            "SELECT error_kind, count(*) AS n FROM requests"
+            " WHERE run_id = ? AND error_kind IS NOT NULL"
+            # Ties by name, in byte order: the same list from SQLite and PostgreSQL.
+            " GROUP BY error_kind ORDER BY n DESC, error_kind COLLATE BINARY",
             (run_id,),
-        ).fetchall()
-        statuses: Counter[int | None] = Counter()
-        total = failed = 0
-        for was_failed, status, n in by_status:
-            statuses[status] += n
-            total += n
-            failed += n if was_failed else 0
-        error_counts: list[tuple[str, int]] = [
-            (kind, int(n))
-            for kind, n in conn.execute(
-                "SELECT error_kind, count(*) AS n FROM requests"
-                " WHERE run_id = ? AND error_kind IS NOT NULL"
-                # Ties by name, in byte order: the same list from SQLite and PostgreSQL.
-                " GROUP BY error_kind ORDER BY n DESC, error_kind COLLATE BINARY",
-                (run_id,),
-            )
-        ]
-        duration = run["duration_s"] or _span_s(conn, run_id)
-        # one ORDER BY over the run's rows, read by both the pacing and the client rule
-        latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
-        pacing = _pacing(conn, run, total, duration, latency_p50)
-        return {
-            "run": run,
-            "requests": total,
-            "failed": failed,
-            "aborted": run["aborted_total"] or 0,
-            "status_counts": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0)),
-            "error_counts": error_counts,
-            "latency_ok": _percentiles(db, conn, run_id, 0, total - failed),
-            "latency_failed": _percentiles(db, conn, run_id, 1, failed),
-            "duration_s": duration,
-            "urls": _per_url(db, conn, run_id, duration),
-            "per_second": _per_second(db, conn, run_id),
-            "pacing": pacing,
-            "client_limit": _client_limit(conn, run, total, duration, pacing, latency_p50),
-            "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
-            **_failure_pass(db, conn, run_id),
-        }
+        )
+    ]
+    duration = run["duration_s"] or _span_s(conn, run_id)
+    # one ORDER BY over the run's rows, read by both the pacing and the client rule
+    latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
+    pacing = _pacing(conn, run, total, duration, latency_p50)
+    return {
+        "run": run,
+        "requests": total,
+        "failed": failed,
+        "aborted": run["aborted_total"] or 0,
+        "status_counts": sorted(statuses.items(), key=lambda kv: (-kv[1], kv[0] or 0)),
+        "error_counts": error_counts,
+        "latency_ok": _percentiles(db, conn, run_id, 0, total - failed),
+        "latency_failed": _percentiles(db, conn, run_id, 1, failed),
+        "duration_s": duration,
+        "urls": per_url(db, conn, run_id, duration, {} if latencies is None else latencies),
+        "per_second": _per_second(db, conn, run_id),
+        "pacing": pacing,
+        "client_limit": _client_limit(conn, run, total, duration, pacing, latency_p50),
+        "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
+        **_failure_pass(db, conn, run_id),
+    }
 
 
 def _run_record(conn: ReadConnection, run_id: int) -> RunRecord:
@@ -219,15 +222,8 @@ def _connection_label(connection_id: int | None, local_addr: str | None) -> str 
     return f"connection {connection_id} ({local_addr})"
 
 
-def _most(counter: Counter[Any]) -> list[tuple[Any, int]]:
+def _most(counter: Counter[Any]) -> list[tuple[Any, int]]:  # the TOP most, ties by name
     return sorted(counter.items(), key=lambda kv: (-kv[1], str(kv[0])))[:TOP]
-
-
-def nearest_rank(ordered: Any, p: float) -> float:
-    """Returns the p-th percentile of an ascending sequence: its ceil(p/100 * n)-th value."""
-    # In tenths of a percent, integers only: 99.9 * 1000 / 100 is not 999 in floats.
-    rank = -(-round(p * 10) * len(ordered) // 1000)
-    return float(ordered[max(1, rank) - 1])
 
 
 def _span_s(conn: ReadConnection, run_id: int) -> float:
@@ -238,68 +234,6 @@ def _span_s(conn: ReadConnection, run_id: int) -> float:
         (run_id,),
     ).fetchone()
     return float(span or 0.0)
-
-
-def _per_url(db: ReadOnly, conn: ReadConnection, run_id: int, duration_s: float) -> list[UrlRow]:
-    """One row per method and URL template, busiest first; the rest summed into one."""
-    latencies, failures = pg.url_tally(conn, run_id) if db.postgres else _url_tally(conn, run_id)
-    ranked = sorted(latencies, key=lambda k: (-len(latencies[k]), k))
-    rows = [_url_row(m, t, 1, latencies[(m, t)], failures[(m, t)], duration_s) for m, t in
-            ranked[:TOP_URLS]]  # fmt: skip
-    rest = ranked[TOP_URLS:]
-    if rest:
-        merged = array("d")
-        for key in rest:
-            merged.extend(latencies[key])
-        rows.append(
-            _url_row(None, None, len(rest), merged, sum(failures[k] for k in rest), duration_s)
-        )
-    return rows
-
-
-def _url_tally(conn: ReadConnection, run_id: int) -> pg.UrlTally:
-    """Each method and URL template's latencies and failures, from every request row."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    templates: dict[str, str] = {}  # url -> template: a run has few distinct URLs
-    tally = pg.UrlTally({}, Counter())
-    for method, url, was_failed, latency in cursor.execute(
-        "SELECT method, url, failed, latency_ms FROM requests WHERE run_id = ?", (run_id,)
-    ):
-        template = templates.get(url)
-        if template is None:
-            template = templates[url] = url_template(url)
-        key = (method, template)
-        values = tally.latencies.get(key)
-        if values is None:
-            values = tally.latencies[key] = array("d")
-        values.append(latency)
-        if was_failed:
-            tally.failed[key] += 1
-    return tally
-
-
-def _url_row(
-    method: str | None,
-    template: str | None,
-    templates: int,
-    latencies: array[float],
-    failed: int,
-    duration_s: float,
-) -> UrlRow:
-    """Counts, failure share, rate and exact latency percentiles of one URL template."""
-    ordered = sorted(latencies)
-    count = len(ordered)
-    return {
-        "method": method,
-        "template": template,
-        "templates": templates,
-        "requests": count,
-        "failed": failed,
-        "failed_pct": round(100.0 * failed / count, 3),
-        "rate": round(count / duration_s, 3) if duration_s > 0 else None,
-        "latency_ms": {f"p{p:g}": nearest_rank(ordered, p) for p in URL_PERCENTILES},
-    }
 
 
 _STATUS_CLASS = (
@@ -335,13 +269,8 @@ def _pacing(
     """Asked and achieved rate and the send lag of a --qps run; None for an unpaced one."""
     if run["qps_asked"] is None:
         return None
-    lags = [
-        r[0]
-        for r in conn.execute(
-            "SELECT lag_ms FROM requests WHERE run_id = ? AND lag_ms IS NOT NULL ORDER BY lag_ms",
-            (run["id"],),
-        )
-    ]
+    sql = "SELECT lag_ms FROM requests WHERE run_id = ? AND lag_ms IS NOT NULL ORDER BY lag_ms"
+    lags = [r[0] for r in conn.execute(sql, (run["id"],))]
     lag = {f"p{p:g}": nearest_rank(lags, p) for p in (50.0, 99.0)} if lags else {}
     if lags:
         lag["max"] = float(lags[-1])

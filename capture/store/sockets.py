@@ -3,11 +3,13 @@ connection (reader.py; pgread.py for PostgreSQL)."""
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from capture.store.queries import resolve_runs, typed_rows
 from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import SocketRow
 
-__all__ = ["socket_rows"]
+__all__ = ["busiest_connections", "socket_rows"]
 
 # One row per TCP connection: two connections the kernel gave the same client port are
 # two rows. Rows without a connection_id (no connection made, or an older --procs run:
@@ -39,9 +41,54 @@ def _sockets(conn: ReadConnection, run_ids: list[int] | None) -> list[SocketRow]
     group_concat's order is whatever order the rows were read in, which a query plan
     (or another database) may change: sorted, the same rows give the same text."""
     where = "" if run_ids is None else f"WHERE run_id IN ({', '.join('?' * len(run_ids))})"
-    rows = typed_rows(conn.execute(_SOCKETS.format(where=where), run_ids or ()), SocketRow)
+    return _sorted(typed_rows(conn.execute(_SOCKETS.format(where=where), run_ids or ()), SocketRow))
+
+
+def _sorted(rows: list[SocketRow]) -> list[SocketRow]:
+    """Puts each row's failed_at positions in ascending order."""
     for row in rows:
         if row["failed_at"]:
             numbers = sorted(int(n) for n in row["failed_at"].split(",") if n)
             row["failed_at"] = ",".join(map(str, numbers))
     return rows
+
+
+_BUSIEST = """
+SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
+       min(local_addr COLLATE BINARY) AS local_addr,
+       min(remote_addr COLLATE BINARY) AS remote_addr,
+       count(*) AS requests, coalesce(sum(failed), 0) AS failures,
+       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms, count(*) OVER () AS total
+FROM requests WHERE run_id = ?
+GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
+ORDER BY failures DESC, requests DESC, connection_id IS NULL, connection_id, local_addr
+LIMIT ?
+"""
+
+_FAILED_AT = """
+SELECT connection_request_no FROM requests
+WHERE run_id = ? AND failed = 1 AND {which} AND connection_request_no IS NOT NULL
+ORDER BY connection_request_no LIMIT ?
+"""
+
+
+def busiest_connections(
+    conn: ReadConnection, run_id: int, limit: int, positions: int
+) -> tuple[int, list[SocketRow]]:
+    """A run's connections with the most failures (then requests), at most limit, each
+    with the first `positions` positions of its failures; and how many connections the
+    run has in all. One grouping pass: a run may have opened a million connections."""
+    rows = [dict(r) for r in conn.execute(_BUSIEST, (run_id, limit))]
+    total = int(rows[0]["total"]) if rows else 0
+    for row in rows:
+        del row["total"]
+        if row["connection_id"] is None:  # one row per client socket, NULL its own
+            which = (
+                "connection_id IS NULL AND (local_addr = ? OR (local_addr IS NULL AND ? IS NULL))"
+            )
+            keys: tuple[Any, ...] = (row["local_addr"], row["local_addr"])
+        else:
+            which, keys = "connection_id = ?", (row["connection_id"],)
+        found = conn.execute(_FAILED_AT.format(which=which), (run_id, *keys, positions))
+        row["failed_at"] = ",".join(str(r[0]) for r in found) or None
+    return total, cast(list[SocketRow], rows)

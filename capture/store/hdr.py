@@ -1,0 +1,129 @@
+"""Latency buckets as HdrHistogram keeps them, grouped by the database: a million rows
+become a few thousand (bucket, count) rows, and the histogram built from them is the one
+recording every row would give (values of one bucket are equivalent to HdrHistogram).
+
+Microseconds, 3 significant digits, as the live histograms (store/stats.py): values
+below 2,048 are exact, each power of two above halves the resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hdrh.histogram import HdrHistogram
+
+__all__ = [
+    "MAX_US",
+    "bucket_sql",
+    "distribution",
+    "highest_equivalent",
+    "histogram_of",
+    "percentiles_of",
+]
+
+MAX_US = 3_600_000_000  # one hour: longer latencies are counted as one hour
+_SIG_DIGITS = 3
+_EXACT_BELOW = 2048  # 2 x 10^3 rounded up to a power of two: HdrHistogram's sub-buckets
+_TOP_SHIFT = 21  # 2048 << 21 > MAX_US
+_CURVE_TICKS = 5  # percentile curve points per halving of the distance to 100 %
+_BINS_PER_DECADE = 10
+
+
+def bucket_sql(column: str) -> str:
+    """Returns SQL that maps a column in ms to its HdrHistogram bucket in microseconds
+    (the lowest value equivalent to it); negative values count as 0."""
+    us = (
+        f"(CASE WHEN {column} >= {MAX_US // 1000} THEN {MAX_US}"
+        f" WHEN {column} <= 0 THEN 0 ELSE CAST({column} * 1000 AS INTEGER) END)"
+    )
+    whens = [f"WHEN {us} < {_EXACT_BELOW} THEN {us}"]
+    for shift in range(1, _TOP_SHIFT + 1):
+        size = 1 << shift
+        whens.append(f"WHEN {us} < {_EXACT_BELOW << shift} THEN {us} / {size} * {size}")
+    return f"(CASE {' '.join(whens)} ELSE {MAX_US} END)"
+
+
+def highest_equivalent(bucket_us: int) -> int:
+    """The highest value of a bucket, which HdrHistogram reports for a percentile."""
+    shift = max(0, bucket_us.bit_length() - _EXACT_BELOW.bit_length() + 1)
+    return bucket_us + (1 << shift) - 1
+
+
+def percentiles_of(
+    buckets: Sequence[tuple[int, int]], total: int, percents: Sequence[float]
+) -> list[float]:
+    """Percentiles in ms of ascending (bucket µs, count) pairs, by HdrHistogram's rule:
+    the first bucket whose running count reaches max(1, int(p * total / 100 + 0.5)),
+    reported as that bucket's highest equivalent value."""
+    out: list[float] = []
+    targets = [max(1, int(p * total / 100 + 0.5)) for p in percents]
+    running, i = 0, 0
+    for bucket, n in buckets:
+        running += n
+        while i < len(targets) and running >= targets[i]:
+            out.append(highest_equivalent(bucket) / 1000.0)
+            i += 1
+        if i == len(targets):
+            break
+    return out
+
+
+def histogram_of(buckets: Iterable[tuple[int, int]]) -> HdrHistogram:
+    """An HdrHistogram holding every (bucket µs, count)."""
+    hist = HdrHistogram(1, MAX_US, _SIG_DIGITS)
+    for bucket, n in buckets:
+        hist.record_value(bucket, n)
+    return hist
+
+
+def distribution(buckets: Sequence[tuple[int, int]]) -> dict[str, Any] | None:
+    """The percentile curve and the log-binned histogram of ascending (bucket, count)
+    pairs (docs/report.md: distribution); None when there are none."""
+    total = sum(n for _, n in buckets)
+    if total == 0:
+        return None
+    hist = histogram_of(buckets)
+    curve: list[list[float]] = []
+    for item in hist.get_percentile_iterator(_CURVE_TICKS):
+        point = [round(item.percentile_level_iterated_to, 6), item.value_iterated_to / 1000.0]
+        if curve and curve[-1][0] == point[0]:
+            curve[-1] = point
+        else:
+            curve.append(point)
+    return {"count": total, "percentiles": curve, "histogram": _log_bins(buckets)}
+
+
+def _log_bins(buckets: Sequence[tuple[int, int]]) -> list[list[float]]:
+    """[from_ms, to_ms, count] in bins of a tenth of a decade, empty bins left out."""
+    bins: dict[int, int] = {}
+    for bucket, n in buckets:
+        bins[_bin_index(bucket)] = bins.get(_bin_index(bucket), 0) + n
+    out: list[list[float]] = []
+    for index in sorted(bins):
+        low, high = _bin_edges(index)
+        out.append([low, high, bins[index]])
+    return out
+
+
+# A bin holds the microsecond values [10^(k/10), 10^((k+1)/10)); 0 µs has bin -1.
+_EDGES = [10 ** (k / _BINS_PER_DECADE) for k in range(0, 12 * _BINS_PER_DECADE)]
+
+
+def _bin_index(bucket_us: int) -> int:
+    if bucket_us < 1:
+        return -1
+    lo, hi = 0, len(_EDGES) - 1
+    while lo < hi:  # the last edge at or below the value
+        mid = (lo + hi + 1) // 2
+        if _EDGES[mid] <= bucket_us:
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _bin_edges(index: int) -> tuple[float, float]:
+    if index < 0:
+        return 0.0, 0.001
+    return round(_EDGES[index] / 1000.0, 6), round(_EDGES[index + 1] / 1000.0, 6)
