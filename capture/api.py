@@ -93,6 +93,13 @@ class Database:
         """Returns the data of `capture summary` for a run (default: the latest)."""
         return run_report(self._source, None if run is None else str(run))
 
+    def report(self, *runs: str | int) -> dict[str, Any]:
+        """Returns the data of `capture report` (docs/report.md) for runs (default: the
+        latest), each later one compared with the first."""
+        from capture.output.report_doc import build_report
+
+        return build_report(self._source, [str(r) for r in runs], db=self.path)
+
     def sockets(self, run: str | int | None = None) -> list[SocketRow]:
         """Returns each client socket of a run with its requests and failures."""
         return sockets.socket_rows(self._source, None if run is None else str(run))[1]

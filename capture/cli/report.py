@@ -7,7 +7,6 @@ import json
 import os
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -57,20 +56,14 @@ def report(
 
     Example: capture report -o report.html     capture report before after -o fix.html
     """
-    from capture.output.report_doc import report_document
-    from capture.store.location import is_postgres
+    from capture.output.report_doc import build_report
     from capture.store.reader import open_readonly
-    from capture.store.report_data import report_data
-    from capture.store.source import without_password
 
     if output is not None:
         _check_output(output, db)
     elif fmt is ReportFormat.html and sys.stdout.isatty():
         raise UsageError("report: give -o FILE for the HTML page (or --format json)")
-    data = report_data(open_readonly(db), runs or [])
-    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
-    where = without_password(db) if is_postgres(db) else db
-    document = report_document(data, database=where, generated_at=now)
+    document = build_report(open_readonly(db), runs or [], db=db)
     if fmt is ReportFormat.json:
         text = json.dumps(document, indent=1, ensure_ascii=False)
     else:

@@ -4,6 +4,8 @@ Pure: data in, plain dicts out; every untrusted byte made visible text here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from capture.escape import visible, visible_bytes
@@ -13,16 +15,29 @@ from capture.output.verdict_line import verdict
 from capture.version import __version__
 
 if TYPE_CHECKING:
+    from capture.store.reader import ReadOnly
     from capture.store.report_data import RunData
     from capture.store.rows import ExchangeRow, SocketRow
 
-__all__ = ["FORMAT_VERSION", "report_document"]
+__all__ = ["FORMAT_VERSION", "build_report", "report_document"]
 
 FORMAT_VERSION = 1
 BODY_PREVIEW_BYTES = 4096  # of each example's body and request body
 TOP_OUTCOMES = 5  # per URL template
 _RUN_KEYS = ("id", "name", "status", "started_at", "finished_at", "command_line", "hostname",
              "capture_version", "hosts")  # fmt: skip
+
+
+def build_report(source: ReadOnly, runs: Sequence[str], *, db: str) -> dict[str, Any]:
+    """Reads the runs (none: the latest) of the store db names and returns their report
+    document, generated now; a server URL is named in it without its password."""
+    from capture.store.location import is_postgres
+    from capture.store.report_data import report_data
+    from capture.store.source import without_password
+
+    now = datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    where = without_password(db) if is_postgres(db) else db
+    return report_document(report_data(source, runs), database=where, generated_at=now)
 
 
 def report_document(runs: list[RunData], *, database: str, generated_at: str) -> dict[str, Any]:

@@ -35,7 +35,8 @@ def bucket_sql(column: str) -> str:
     (the lowest value equivalent to it); negative values count as 0."""
     us = (
         f"(CASE WHEN {column} >= {MAX_US // 1000} THEN {MAX_US}"
-        f" WHEN {column} <= 0 THEN 0 ELSE CAST({column} * 1000 AS INTEGER) END)"
+        # to the nearest µs: a stored 2.026 ms may be 2.02599999 in binary
+        f" WHEN {column} <= 0 THEN 0 ELSE CAST({column} * 1000 + 0.5 AS INTEGER) END)"
     )
     whens = [f"WHEN {us} < {_EXACT_BELOW} THEN {us}"]
     for shift in range(1, _TOP_SHIFT + 1):
@@ -53,11 +54,12 @@ def highest_equivalent(bucket_us: int) -> int:
 def percentiles_of(
     buckets: Sequence[tuple[int, int]], total: int, percents: Sequence[float]
 ) -> list[float]:
-    """Percentiles in ms of ascending (bucket µs, count) pairs, by HdrHistogram's rule:
-    the first bucket whose running count reaches max(1, int(p * total / 100 + 0.5)),
-    reported as that bucket's highest equivalent value."""
+    """Percentiles in ms of ascending (bucket µs, count) pairs: the bucket of the
+    nearest-rank value (the ceil(p/100 * total)-th, as the summary's exact percentiles),
+    reported as HdrHistogram reports a bucket, by its highest equivalent value."""
     out: list[float] = []
-    targets = [max(1, int(p * total / 100 + 0.5)) for p in percents]
+    # In tenths of a percent, integers only, as ranks.nearest_rank
+    targets = [max(1, -(-round(p * 10) * total // 1000)) for p in percents]
     running, i = 0, 0
     for bucket, n in buckets:
         running += n

@@ -51,6 +51,7 @@ def exact_distribution(ordered: Sequence[float]) -> dict[str, Any] | None:
     curve = [[round(p, 6), ordered[0] if p == 0 else nearest_rank(ordered, p)]
              for p in curve_levels(count)]  # fmt: skip
     edges = log_bin_edges(ordered[0], ordered[-1])
+    edges[0] = min(edges[0], float(ordered[0]))  # a 0 ms latency: the first bin from 0
     bins: list[list[float]] = []
     start = 0
     for low, high in itertools.pairwise(edges):

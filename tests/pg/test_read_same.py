@@ -7,6 +7,7 @@ in their timings. Each command then reads both stores."""
 from __future__ import annotations
 
 import difflib
+import json
 import shlex
 import sqlite3
 from collections.abc import Iterator
@@ -258,3 +259,19 @@ def test_the_api_reads_postgresql_like_sqlite(stores: Stores) -> None:
     assert pg.exchange(stores.ids["dup"]) == lite.exchange(stores.ids["dup"])
     assert pg.summary(1) == lite.summary(1)
     assert pg.sockets("all") == lite.sockets("all")
+
+
+@pytest.mark.parametrize("runs", [["1"], ["2"], ["1", "2"]])
+def test_report_is_the_same(stores: Stores, runs: list[str]) -> None:
+    """capture report's data, every series, distribution, example and delta, from both
+    stores: only when it was made and which database it names differ."""
+    import capture
+
+    pg, lite = capture.open_db(stores.postgres), capture.open_db(stores.sqlite)
+    from_pg, from_lite = pg.report(*runs), lite.report(*runs)
+    assert from_pg["database"] == without_password(stores.postgres)
+    assert PASSWORD not in json.dumps(from_pg)
+    for doc in (from_pg, from_lite):
+        del doc["generated_at"], doc["database"]
+    assert from_pg == from_lite
+    assert from_lite["runs"][0]["failure_groups"][0]["examples"]

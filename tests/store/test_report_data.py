@@ -1,0 +1,242 @@
+"""capture report's numbers (docs/report.md) against the rows themselves: a real run of
+the built-in target, every series, distribution, position and example recomputed from
+the requests table with plain SQL and Python, exactly (percentiles: within HdrHistogram's
+3 significant digits)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import capture
+from capture.cli.main import main
+from capture.store.ranks import nearest_rank
+from capture.target.server import FaultServer
+
+
+@pytest.fixture(scope="module")
+def mixed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Any]]]:
+    """A paced run of 300 requests over three URLs: statuses, resets, short connections."""
+    path = tmp_path_factory.mktemp("report") / "capture.db"
+    with FaultServer("127.0.0.1", 0) as srv:
+        urls = [
+            f"{srv.url}/api/items/1?mix=500:10,503:5&delay=0.001",
+            f"{srv.url}/api/items/2?close_after=4",
+            f"{srv.url}/x?mix=404:20",
+            f"{srv.url}/r?fault=reset",
+        ]
+        code = main(
+            ["run", *urls, "-n", "300", "-c", "4", "--qps", "150", "--db", str(path), "--quiet"]
+        )
+        assert code == 0
+    with capture.open_db(str(path)) as db:
+        yield path, db.report()
+
+
+def rows(path: Path, sql: str, *params: object) -> list[Any]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+def test_series_counts_are_the_rows_per_second(mixed: tuple[Path, dict[str, Any]]) -> None:
+    path, doc = mixed
+    series = doc["runs"][0]["series"]
+    assert series["step_s"] == 1
+    found = rows(
+        path,
+        "SELECT CAST(offset_ms / 1000 AS INTEGER), status, failed, error_kind,"
+        " latency_ms, connection_id, connection_request_no FROM requests",
+    )
+    points = 1 + max(r[0] for r in found)
+    assert series["points"] == points == len(series["t"])
+    by_class: dict[str, list[int]] = {c: [0] * points for c in series["requests"]}
+    failures, errors = [0] * points, defaultdict(lambda: [0] * points)
+    for step, status, failed, kind, *_ in found:
+        by_class["error" if status is None else f"{status // 100}xx"][step] += 1
+        failures[step] += failed
+        if kind:
+            errors[kind][step] += 1
+    assert series["requests"] == by_class
+    assert sum(map(sum, by_class.values())) == 300
+    assert series["failures"] == failures
+    assert series["errors"] == dict(errors)
+    assert sum(series["errors"]["reset"]) == 75  # one URL in four resets, every time
+    in_use = [len({r[5] for r in found if r[0] == s and r[5] is not None}) for s in range(points)]
+    opened = [sum(1 for r in found if r[0] == s and r[6] == 1) for s in range(points)]
+    assert series["connections"] == {"in_use": in_use, "opened": opened}
+
+
+def test_series_latency_is_within_hdrhistogram_precision(
+    mixed: tuple[Path, dict[str, Any]],
+) -> None:
+    """Per step: the max exact; p50/p90/p99 the HdrHistogram value of the exact one."""
+    path, doc = mixed
+    latency = doc["runs"][0]["series"]["latency_ms"]
+    per_step: dict[int, list[float]] = defaultdict(list)
+    for step, value in rows(
+        path, "SELECT CAST(offset_ms / 1000 AS INTEGER), latency_ms FROM requests"
+    ):
+        per_step[step].append(value)
+    for step, values in per_step.items():
+        ordered = sorted(values)
+        assert latency["max"][step] == ordered[-1]
+        for p in (50, 90, 99):
+            exact = nearest_rank(ordered, p)
+            # HdrHistogram reports the top of the exact value's bucket: 3 digits, in µs
+            assert exact <= latency[f"p{p}"][step] <= exact * 1.001 + 0.001, (step, p)
+
+
+def test_lag_series_of_a_paced_run(mixed: tuple[Path, dict[str, Any]]) -> None:
+    path, doc = mixed
+    lag = doc["runs"][0]["series"]["lag_ms"]
+    tops = dict(
+        rows(path, "SELECT CAST(offset_ms / 1000 AS INTEGER), max(lag_ms) FROM requests GROUP BY 1")
+    )
+    assert lag["max"] == [tops[s] for s in range(len(tops))]
+    assert all(v is not None for v in lag["p50"])
+
+
+def test_distributions_count_every_request(mixed: tuple[Path, dict[str, Any]]) -> None:
+    path, doc = mixed
+    run = doc["runs"][0]
+    dist = run["distribution"]
+    ((failed,),) = rows(path, "SELECT count(*) FROM requests WHERE failed = 1")
+    assert (dist["overall"]["count"], dist["ok"]["count"], dist["failed"]["count"]) == (
+        300,
+        300 - failed,
+        failed,
+    )
+    assert sum(b[2] for b in dist["overall"]["histogram"]) == 300
+    ((top,),) = rows(path, "SELECT max(latency_ms) FROM requests")
+    last_percent, last_value = dist["overall"]["percentiles"][-1]
+    assert last_percent == 100.0
+    assert top <= last_value <= top * 1.001 + 0.001
+    # Per URL: exact, the same percentiles as the per-URL table's.
+    assert [(u["method"], u["template"]) for u in dist["urls"]] == [
+        (u["method"], u["template"]) for u in run["urls"]
+    ]
+    for url, row in zip(dist["urls"], run["urls"], strict=True):
+        curve = dict(map(tuple, url["dist"]["percentiles"]))
+        assert url["dist"]["count"] == row["requests"]
+        assert curve[100.0] == max(v for _, v in url["dist"]["percentiles"])
+        assert sum(b[2] for b in url["dist"]["histogram"]) == row["requests"]
+
+
+def test_positions_and_first_against_reused(mixed: tuple[Path, dict[str, Any]]) -> None:
+    path, doc = mixed
+    conns = doc["runs"][0]["connections"]
+    found = rows(
+        path,
+        "SELECT connection_request_no, count(*), sum(failed) FROM requests"
+        " WHERE connection_request_no IS NOT NULL GROUP BY 1",
+    )
+    pos = conns["positions"]
+    assert pos["bin"] == 1
+    assert dict(
+        zip(pos["from"], zip(pos["requests"], pos["failures"], strict=True), strict=True)
+    ) == {p: (n, f) for p, n, f in found}
+    first = next((n, f) for p, n, f in found if p == 1)
+    reused = (sum(n for p, n, _ in found if p > 1), sum(f for p, _, f in found if p > 1))
+    side = conns["first_vs_reused"]
+    assert (side["first"]["requests"], side["first"]["failed"]) == first
+    assert (side["reused"]["requests"], side["reused"]["failed"]) == reused
+    kinds = Counter[str]()
+    for status, kind, n in rows(
+        path,
+        "SELECT status, error_kind, count(*) FROM requests"
+        " WHERE failed = 1 AND connection_request_no IS NOT NULL"
+        " GROUP BY 1, 2",
+    ):
+        kinds[" ".join(str(x) for x in (status, kind) if x is not None)] += n
+    assert {k: sum(v) for k, v in pos["by_kind"].items()} == dict(kinds)
+
+
+def test_connection_table(mixed: tuple[Path, dict[str, Any]]) -> None:
+    path, doc = mixed
+    table = doc["runs"][0]["connections"]
+    ((distinct,),) = rows(path, "SELECT count(DISTINCT connection_id) FROM requests")
+    assert table["total"] == distinct
+    assert len(table["rows"]) == min(50, distinct)
+    keys = [(-r["failures"], -r["requests"]) for r in table["rows"]]
+    assert keys == sorted(keys)
+    for row in table["rows"]:
+        positions = [
+            p
+            for (p,) in rows(
+                path,
+                "SELECT connection_request_no FROM requests WHERE"
+                " connection_id = ? AND failed = 1 ORDER BY 1",
+                row["connection_id"],
+            )
+        ]
+        assert row["failed_at"] == positions
+        assert row["failed_at_more"] == 0
+
+
+def test_failure_group_examples_are_first_middle_last(
+    mixed: tuple[Path, dict[str, Any]],
+) -> None:
+    path, doc = mixed
+    run = doc["runs"][0]
+    members: dict[tuple[Any, ...], list[int]] = defaultdict(list)
+    for rid, status, kind, url, sig in rows(
+        path,
+        "SELECT r.id, r.status, r.error_kind, r.url, f.body_signature FROM failures f"
+        " JOIN requests r ON r.id = f.request_id ORDER BY r.id",
+    ):
+        outcome = " ".join(str(x) for x in (status, kind) if x is not None)
+        members[(outcome, url.split("?")[0], sig)].append(rid)
+    assert run["failure_groups_total"] == len(members)
+    assert run["failure_groups"]
+    for group in run["failure_groups"]:
+        ids = members[(group["outcome"], group["path"], group["signature"])]
+        assert group["count"] == len(ids)
+        want = sorted({ids[0], ids[(len(ids) - 1) // 2], ids[-1]})
+        assert [e["id"] for e in group["examples"]] == want
+        assert group["examples"][0]["id"] == group["example_id"]
+
+
+def test_the_report_counts_are_the_summary_counts(mixed: tuple[Path, dict[str, Any]]) -> None:
+    path, doc = mixed
+    run = doc["runs"][0]
+    ((total, failed),) = rows(path, "SELECT requests_total, failed_total FROM runs")
+    assert (run["totals"]["requests"], run["totals"]["failed"]) == (total, failed)
+    assert run["verdict"].startswith(f"{failed:,} of {total:,} requests failed")
+    assert sum(n for _, n in run["failure_outcomes"]) == failed
+
+
+def test_a_long_run_gets_steps_of_several_seconds(tmp_path: Path) -> None:
+    """7,301 s of rows: three seconds a point, at most 3,600 points, every request counted."""
+    from capture.store import database as store
+
+    path = tmp_path / "long.db"
+    store.open_for_write(str(path)).dispose()
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "INSERT INTO runs (id, started_at, status, duration_s, qps_asked)"
+            " VALUES (1, '2026-12-01T00:00:00Z', 'completed', 7301.0, NULL)"
+        )
+        conn.executemany(
+            "INSERT INTO requests (run_id, seq, worker, session, method, url, started_at,"
+            " offset_ms, wait_ms, latency_ms, status, failed, bytes_in)"
+            " VALUES (1, ?, 0, 0, 'GET', 'http://127.0.0.1/', '2026-12-01T00:00:00Z', ?, 0, 1.5,"
+            " ?, ?, 0)",
+            [(i + 1, i * 7300.0, 200 if i % 3 else 500, int(i % 3 == 0)) for i in range(1001)],
+        )
+    conn.close()
+    with capture.open_db(str(path)) as db:
+        series = db.report()["runs"][0]["series"]
+    assert series["step_s"] == 3
+    assert series["points"] == 7300 * 1000 // 3000 + 1 == len(series["failures"])
+    assert sum(series["requests"]["2xx"]) == 667
+    assert sum(series["failures"]) == sum(series["requests"]["5xx"]) == 334
+    assert series["t"][:3] == [0, 3, 6]
