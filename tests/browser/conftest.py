@@ -1,5 +1,6 @@
 """The browser fixture: one headless Chromium for the session (tests/browser/chrome.py),
-skipped with one reason when chromium, chromium-driver or selenium is missing."""
+skipped with one reason when chromium, chromium-driver or selenium is missing (failed
+under .ci/run: tests/conftest.py missing_part)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.browser.chrome import load, missing, start_chrome
+from tests.conftest import missing_part
 
 __all__ = ["load"]
 
@@ -18,7 +20,7 @@ def browser() -> Iterator[Any]:
     """A headless Chromium driven through the system chromedriver."""
     reason = missing()
     if reason:
-        pytest.skip(f"no browser for the HTML report tests: {reason}")
+        missing_part(f"no browser for the HTML report tests: {reason}")
     driver = start_chrome()
     try:
         yield driver

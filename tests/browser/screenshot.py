@@ -26,7 +26,7 @@ def _report(workdir: Path) -> Path:
     with FaultServer("127.0.0.1", 0) as server:
         urls = [
             f"{server.url}/api/items?mix=500:4,503:3,429:1&delay=0.002",
-            f"{server.url}/api/orders?mix=502:2&close_after=50",
+            f"{server.url}/api/orders?mix=502:2&idle_close=0.026",  # the keep-alive race
             f"{server.url}/api/users/7?delay=0.004",
         ]
         args = ["run", *urls, "-c", "8", "-d", "6s", "--qps", "300", "--db", str(db)]

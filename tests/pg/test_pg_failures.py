@@ -21,7 +21,7 @@ import pytest
 from capture.store import database
 from capture.store.record import DETAIL_BYTES, RECORD_BYTES
 from capture.target.server import FaultServer
-from tests.conftest import Result
+from tests.conftest import Result, missing_part
 from tests.pg.server import PASSWORD, USER, PgServer, find_bindir
 
 MAX_QUEUE_BYTES = 1 << 20  # --max-queue 1MiB: the bound the lost records must stay under
@@ -35,7 +35,7 @@ def own_pg() -> Iterator[PgServer]:
     """A server of this test's own, which it may stop; commits durable across a crash."""
     bindir = find_bindir()
     if bindir is None:
-        pytest.skip("PostgreSQL server not installed (Debian package postgresql)")
+        missing_part("PostgreSQL server not installed (Debian package postgresql)")
     srv = PgServer(bindir, Path(tempfile.mkdtemp(prefix="capture-pgf-")))
     srv.start()
     # The test server runs with synchronous_commit=off: a commit it acknowledged could be
