@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["comparisons"]
+__all__ = ["caveats", "comparisons"]
 
 _TOTALS = ("requests", "failed", "failed_pct", "rate", "duration_s", "aborted")
 _LATENCY = ("p50", "p90", "p99", "p99.9", "max")
@@ -33,7 +33,52 @@ def _delta(base: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
         "latency_ms": {k: _change(ok_a.get(k), ok_b.get(k)) for k in _LATENCY},
         "urls": _urls(base["urls"], run["urls"]),
         "groups": _groups(base, run),
+        "caveats": caveats(base, run),
     }
+
+
+_RATE_GAP = 0.10  # achieved rates further apart than this are said
+
+
+def _name(run: dict[str, Any]) -> str:
+    name = run["run"]["name"]
+    return f"run {run['run']['id']}" + (f" '{name}'" if name else "")
+
+
+def _rate_text(run: dict[str, Any]) -> str:
+    rate, asked = run["totals"]["rate"], run["totals"]["qps_asked"]
+    shown = "no rate" if rate is None else f"{rate:,.1f}/s"
+    return f"{shown} unpaced" if asked is None else f"{shown} at --qps {asked:g}"
+
+
+def caveats(base: dict[str, Any], run: dict[str, Any]) -> list[str]:
+    """What makes the two runs' numbers not like for like: a different load, a client at
+    its limit, a different pool, different URLs. Empty when they compare."""
+    out: list[str] = []
+    a, b = base["totals"], run["totals"]
+    rates = [x for x in (a["rate"], b["rate"]) if x]
+    apart = len(rates) == 2 and abs(rates[0] - rates[1]) > _RATE_GAP * max(rates)
+    if a["qps_asked"] != b["qps_asked"] or apart:
+        out.append(f"different loads: {_name(base)} {_rate_text(base)}, {_name(run)}"
+                   f" {_rate_text(run)}: latency depends on the load")  # fmt: skip
+    for r in (base, run):
+        if r["client_limit"]["saturated"]:
+            out.append(f"{_name(r)}'s client was at its limit: its latency and rate may be"
+                       " the client's, not the service's")  # fmt: skip
+    pool = ("connections", "workers", "procs", "hosts")
+    la, lb = base.get("load") or {}, run.get("load") or {}
+    if any(la.get(k) != lb.get(k) for k in pool):
+
+        def shown(load: dict[str, Any]) -> str:
+            return ", ".join(f"{k} {load.get(k)}" for k in pool if load.get(k) is not None)
+
+        out.append(f"different pools: {_name(base)} {shown(la)}; {_name(run)} {shown(lb)}")
+    urls_a = {(u["method"], u["template"]) for u in base["urls"] if u["method"]}
+    urls_b = {(u["method"], u["template"]) for u in run["urls"] if u["method"]}
+    if urls_a != urls_b:
+        out.append(f"different URLs: {len(urls_a - urls_b)} only in {_name(base)},"
+                   f" {len(urls_b - urls_a)} only in {_name(run)}")  # fmt: skip
+    return out
 
 
 def _url_values(row: dict[str, Any] | None) -> dict[str, Any] | None:

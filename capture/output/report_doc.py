@@ -81,6 +81,9 @@ def _run(data: RunData) -> dict[str, Any]:
             for t in targets[:20]
         ],
         "targets_total": len(targets),
+        "load": {
+            k: data["config"].get(k) for k in ("qps", "connections", "workers", "procs", "hosts")
+        },
         "totals": totals,
         "status_counts": [list(p) for p in rep["status_counts"]],
         "error_counts": [list(p) for p in rep["error_counts"]],
@@ -94,6 +97,7 @@ def _run(data: RunData) -> dict[str, Any]:
             {
                 **g,
                 "signature": _text(g["signature"]),
+                "signature_from": _signature_from(g["signature"], examples),
                 "path": _text(g["path"]),
                 "examples": [_example(x) for x in examples],
             }
@@ -119,6 +123,17 @@ def _outcomes(data: RunData) -> list[list[Any]]:
         for name, n in pairs:
             counts[name] = counts.get(name, 0) + n
     return [[k, n] for k, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))]
+
+
+def _signature_from(signature: str | None, examples: list[ExchangeRow]) -> str | None:
+    """What a group's body signature was made of (store/signature.py): its body, or, for a
+    failure without one, its error message; None without a signature or an example."""
+    if signature is None or not examples:
+        return None
+    first = examples[0]
+    if first.get("body"):
+        return "body"
+    return "error" if first.get("error_message") else "body"
 
 
 def _text(value: str | None) -> str | None:

@@ -97,6 +97,7 @@ def positions(conn: ReadConnection, run_id: int) -> dict[str, Any]:
         side.update(requests=n, failed=int(failed or 0), remote_closed=int(closed or 0),
                     reset=int(reset or 0))  # fmt: skip
     return {
+        "no_connection": _no_connection(conn, run_id),
         "positions": {
             "bin": width,
             "from": [1 + i * width for i in range(points)],
@@ -106,6 +107,26 @@ def positions(conn: ReadConnection, run_id: int) -> dict[str, Any]:
         },
         "first_vs_reused": {name: _side(c) for name, c in sides.items()},
     }
+
+
+def _no_connection(conn: ReadConnection, run_id: int) -> dict[str, Any] | None:
+    """The requests that made no connection (refused, DNS, a hook's build error...): how
+    many, and their outcomes; None when every request had one."""
+    outcomes: Counter[str] = Counter()
+    requests = failed = 0
+    for status, kind, was_failed, n in conn.execute(
+        "SELECT status, error_kind, failed, count(*) FROM requests"
+        " WHERE run_id = ? AND connection_request_no IS NULL GROUP BY status, error_kind, failed",
+        (run_id,),
+    ):
+        requests += n
+        if was_failed:
+            failed += n
+            outcomes[outcome_text(status, kind)] += n
+    if requests == 0:
+        return None
+    ranked = sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))
+    return {"requests": requests, "failed": failed, "outcomes": [list(p) for p in ranked]}
 
 
 def _by_kind(kinds: list[Any], width: int, points: int) -> dict[str, list[int]]:

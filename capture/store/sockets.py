@@ -59,7 +59,7 @@ SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
        min(remote_addr COLLATE BINARY) AS remote_addr,
        count(*) AS requests, coalesce(sum(failed), 0) AS failures,
        min(offset_ms) AS first_ms, max(offset_ms) AS last_ms, count(*) OVER () AS total
-FROM requests WHERE run_id = ?
+FROM requests WHERE run_id = ? AND (connection_id IS NOT NULL OR local_addr IS NOT NULL)
 GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
 ORDER BY failures DESC, requests DESC, connection_id IS NULL, connection_id, local_addr
 LIMIT ?
@@ -77,7 +77,8 @@ def busiest_connections(
 ) -> tuple[int, list[SocketRow]]:
     """A run's connections with the most failures (then requests), at most limit, each
     with the first `positions` positions of its failures; and how many connections the
-    run has in all. One grouping pass: a run may have opened a million connections."""
+    run has in all. One grouping pass: a run may have opened a million connections.
+    Requests that made no connection (no id, no client socket) are no connection here."""
     rows = [dict(r) for r in conn.execute(_BUSIEST, (run_id, limit))]
     total = int(rows[0]["total"]) if rows else 0
     for row in rows:

@@ -164,3 +164,47 @@ def test_verdict_lines() -> None:
         failure_outcomes=[],
     )
     assert verdict(ok).startswith("all 1,000 requests succeeded · p99 of the ok 12.5 ms")
+
+
+def test_requests_that_made_no_connection(cli, db_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Refused on a closed loopback port: no fake connection row, counted on their own."""
+    assert cli("run", "http://127.0.0.1:1/x", "-n", 20, "--db", db_path, "--quiet").exit_code == 0
+    doc = json.loads(cli("report", "--db", db_path, "--format", "json").stdout)
+    conns = doc["runs"][0]["connections"]
+    assert conns["no_connection"] == {"requests": 20, "failed": 20,
+                                      "outcomes": [["connect_refused", 20]]}  # fmt: skip
+    assert (conns["total"], conns["rows"]) == (0, [])
+    sides = conns["first_vs_reused"]
+    assert sides["first"]["requests"] == sides["reused"]["requests"] == 0
+    (group,) = doc["runs"][0]["failure_groups"]
+    assert (group["outcome"], group["count"], group["signature_from"]) == (
+        "connect_refused", 20, "error")  # fmt: skip
+
+
+def _compared(rid: int, rate: float, qps: float | None, saturated: bool = False, c: int = 8,
+              urls: tuple[str, ...] = ("/a",)) -> dict[str, object]:  # fmt: skip
+    return {
+        "run": {"id": rid, "name": None},
+        "totals": {"rate": rate, "qps_asked": qps},
+        "client_limit": {"saturated": saturated},
+        "load": {"connections": c, "workers": None, "procs": 1, "hosts": None},
+        "urls": [{"method": "GET", "template": u} for u in urls],
+    }
+
+
+def test_caveats_say_when_two_runs_do_not_compare() -> None:
+    from capture.output.report_compare import caveats
+
+    assert caveats(_compared(1, 500.0, 500.0), _compared(2, 480.0, 500.0)) == []
+    assert caveats(_compared(1, 1446.0, None, saturated=True), _compared(2, 500.0, 500.0)) == [
+        "different loads: run 1 1,446.0/s unpaced, run 2 500.0/s at --qps 500:"
+        " latency depends on the load",
+        "run 1's client was at its limit: its latency and rate may be the client's,"
+        " not the service's",
+    ]
+    assert caveats(
+        _compared(1, 500.0, 500.0), _compared(2, 500.0, 500.0, c=16, urls=("/a", "/b"))
+    ) == [
+        "different pools: run 1 connections 8, procs 1; run 2 connections 16, procs 1",
+        "different URLs: 0 only in run 1, 1 only in run 2",
+    ]
