@@ -8,6 +8,7 @@ below 2,048 are exact, each power of two above halves the resolution.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -15,6 +16,7 @@ from hdrh.histogram import HdrHistogram
 
 __all__ = [
     "MAX_US",
+    "SIG_DIGITS",
     "bucket_sql",
     "distribution",
     "highest_equivalent",
@@ -23,36 +25,47 @@ __all__ = [
 ]
 
 MAX_US = 3_600_000_000  # one hour: longer latencies are counted as one hour
-_SIG_DIGITS = 3
-_EXACT_BELOW = 2048  # 2 x 10^3 rounded up to a power of two: HdrHistogram's sub-buckets
-_TOP_SHIFT = 21  # 2048 << 21 > MAX_US
+SIG_DIGITS = 3  # as the live histograms'
 _CURVE_TICKS = 5  # percentile curve points per halving of the distance to 100 %
 _BINS_PER_DECADE = 10
 
 
-def bucket_sql(column: str) -> str:
+def _exact_below(digits: int) -> int:
+    """HdrHistogram's sub-bucket count for these significant digits: 2 x 10^d, rounded
+    up to a power of two (3 digits: 2,048; 2 digits: 256)."""
+    return 1 << math.ceil(math.log2(2 * 10**digits))
+
+
+def bucket_sql(column: str, digits: int = SIG_DIGITS) -> str:
     """Returns SQL that maps a column in ms to its HdrHistogram bucket in microseconds
-    (the lowest value equivalent to it); negative values count as 0."""
+    (the lowest value equivalent to it, at these significant digits); negative values
+    count as 0."""
     us = (
         f"(CASE WHEN {column} >= {MAX_US // 1000} THEN {MAX_US}"
         # to the nearest µs: a stored 2.026 ms may be 2.02599999 in binary
         f" WHEN {column} <= 0 THEN 0 ELSE CAST({column} * 1000 + 0.5 AS INTEGER) END)"
     )
-    whens = [f"WHEN {us} < {_EXACT_BELOW} THEN {us}"]
-    for shift in range(1, _TOP_SHIFT + 1):
+    exact = _exact_below(digits)
+    whens = [f"WHEN {us} < {exact} THEN {us}"]
+    shift = 1
+    while exact << (shift - 1) <= MAX_US:
         size = 1 << shift
-        whens.append(f"WHEN {us} < {_EXACT_BELOW << shift} THEN {us} / {size} * {size}")
+        whens.append(f"WHEN {us} < {exact << shift} THEN {us} / {size} * {size}")
+        shift += 1
     return f"(CASE {' '.join(whens)} ELSE {MAX_US} END)"
 
 
-def highest_equivalent(bucket_us: int) -> int:
+def highest_equivalent(bucket_us: int, digits: int = SIG_DIGITS) -> int:
     """The highest value of a bucket, which HdrHistogram reports for a percentile."""
-    shift = max(0, bucket_us.bit_length() - _EXACT_BELOW.bit_length() + 1)
+    shift = max(0, bucket_us.bit_length() - _exact_below(digits).bit_length() + 1)
     return bucket_us + (1 << shift) - 1
 
 
 def percentiles_of(
-    buckets: Sequence[tuple[int, int]], total: int, percents: Sequence[float]
+    buckets: Sequence[tuple[int, int]],
+    total: int,
+    percents: Sequence[float],
+    digits: int = SIG_DIGITS,
 ) -> list[float]:
     """Percentiles in ms of ascending (bucket µs, count) pairs: the bucket of the
     nearest-rank value (the ceil(p/100 * total)-th, as the summary's exact percentiles),
@@ -64,7 +77,7 @@ def percentiles_of(
     for bucket, n in buckets:
         running += n
         while i < len(targets) and running >= targets[i]:
-            out.append(highest_equivalent(bucket) / 1000.0)
+            out.append(highest_equivalent(bucket, digits) / 1000.0)
             i += 1
         if i == len(targets):
             break
@@ -73,7 +86,7 @@ def percentiles_of(
 
 def histogram_of(buckets: Iterable[tuple[int, int]]) -> HdrHistogram:
     """An HdrHistogram holding every (bucket µs, count)."""
-    hist = HdrHistogram(1, MAX_US, _SIG_DIGITS)
+    hist = HdrHistogram(1, MAX_US, SIG_DIGITS)
     for bucket, n in buckets:
         hist.record_value(bucket, n)
     return hist

@@ -69,35 +69,34 @@ def url_failures(conn: ReadConnection, run_id: int) -> dict[UrlKey, list[list[An
 
 
 def positions(conn: ReadConnection, run_id: int) -> dict[str, Any]:
-    """Requests and failures by position on the connection, and fresh against reused."""
+    """Requests and failures by position on the connection, and fresh against reused:
+    one grouping pass over the run's rows (a position's outcomes are its groups)."""
     rows = conn.execute(
-        "SELECT connection_request_no, count(*), sum(failed),"
-        " sum(CASE WHEN error_kind = 'remote_closed' THEN 1 ELSE 0 END),"
-        " sum(CASE WHEN error_kind = 'reset' THEN 1 ELSE 0 END)"
-        " FROM requests WHERE run_id = ? AND connection_request_no IS NOT NULL"
-        " GROUP BY connection_request_no",
+        "SELECT connection_request_no, status, error_kind, failed, count(*) FROM requests"
+        " WHERE run_id = ? GROUP BY connection_request_no, status, error_kind, failed",
         (run_id,),
     ).fetchall()
-    kinds = conn.execute(
-        "SELECT connection_request_no, status, error_kind, count(*) FROM requests"
-        " WHERE run_id = ? AND failed = 1 AND connection_request_no IS NOT NULL"
-        " GROUP BY connection_request_no, status, error_kind",
-        (run_id,),
-    ).fetchall()
+    unconnected = [r[1:] for r in rows if r[0] is None]
+    rows = [r for r in rows if r[0] is not None]
     last = max((int(r[0]) for r in rows), default=0)
     width = max(1, -(-last // MAX_POSITIONS))
     points = -(-last // width) if last else 0
     requests, failures = [0] * points, [0] * points
     sides = {name: Counter[str]() for name in ("first", "reused")}
-    for position, n, failed, closed, reset in rows:
+    kinds: list[tuple[int, int | None, str | None, int]] = []
+    for position, status, kind, failed, n in rows:
         index = (int(position) - 1) // width
         requests[index] += n
-        failures[index] += int(failed or 0)
         side = sides["first" if position == 1 else "reused"]
-        side.update(requests=n, failed=int(failed or 0), remote_closed=int(closed or 0),
-                    reset=int(reset or 0))  # fmt: skip
+        side["requests"] += n
+        if failed:
+            failures[index] += n
+            side["failed"] += n
+            kinds.append((position, status, kind, n))
+        if kind in ("remote_closed", "reset"):
+            side[kind] += n
     return {
-        "no_connection": _no_connection(conn, run_id),
+        "no_connection": _no_connection(unconnected),
         "positions": {
             "bin": width,
             "from": [1 + i * width for i in range(points)],
@@ -109,16 +108,13 @@ def positions(conn: ReadConnection, run_id: int) -> dict[str, Any]:
     }
 
 
-def _no_connection(conn: ReadConnection, run_id: int) -> dict[str, Any] | None:
-    """The requests that made no connection (refused, DNS, a hook's build error...): how
-    many, and their outcomes; None when every request had one."""
+def _no_connection(rows: list[Any]) -> dict[str, Any] | None:
+    """The requests that made no connection (refused, DNS, a hook's build error...), from
+    their (status, error_kind, failed, n) groups: how many, and their outcomes; None when
+    every request had one."""
     outcomes: Counter[str] = Counter()
     requests = failed = 0
-    for status, kind, was_failed, n in conn.execute(
-        "SELECT status, error_kind, failed, count(*) FROM requests"
-        " WHERE run_id = ? AND connection_request_no IS NULL GROUP BY status, error_kind, failed",
-        (run_id,),
-    ):
+    for status, kind, was_failed, n in rows:
         requests += n
         if was_failed:
             failed += n
@@ -129,7 +125,9 @@ def _no_connection(conn: ReadConnection, run_id: int) -> dict[str, Any] | None:
     return {"requests": requests, "failed": failed, "outcomes": [list(p) for p in ranked]}
 
 
-def _by_kind(kinds: list[Any], width: int, points: int) -> dict[str, list[int]]:
+def _by_kind(
+    kinds: list[tuple[int, int | None, str | None, int]], width: int, points: int
+) -> dict[str, list[int]]:
     """Failures per position point by outcome: the most frequent outcomes, rest "other"."""
     totals: Counter[str] = Counter()
     for _, status, kind, n in kinds:

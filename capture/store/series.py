@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from capture.store.hdr import bucket_sql, percentiles_of
+from capture.store.open_connections import open_connections
 from capture.store.source import ReadConnection
 
 __all__ = ["MAX_POINTS", "run_series", "step_for"]
@@ -17,6 +18,9 @@ __all__ = ["MAX_POINTS", "run_series", "step_for"]
 MAX_POINTS = 3600  # a longer run gets steps of several seconds
 TOP_KINDS = 8  # error kinds drawn each; the rest summed into "other"
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
+# Per-step percentiles to 2 significant digits (within 0.8 %): a chart's line needs no
+# more, and a busy second's requests fall in a few hundred buckets instead of one each.
+DIGITS = 2
 _LATENCY_PERCENTS = (50.0, 90.0, 99.0)
 _LAG_PERCENTS = (50.0, 99.0)
 
@@ -40,77 +44,102 @@ def run_series(
     """Returns the series of one run, each list one entry per step from the run's start
     (duration_s picks the step; the points run to the last request's step)."""
     step = step_for(duration_s * 1000)
+    counts = _grouped(conn, run_id, step)
+    if counts["points"] > 2 * MAX_POINTS:  # the rows run far past the stored duration
+        step = step_for(counts["end_ms"])
+        counts = _grouped(conn, run_id, step)
     at = _step_sql(step)
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples, streamed: a step's groups are counted as read
-    cursor.execute(
-        f"SELECT {at} AS step, {_CLASS} AS class, failed, {bucket_sql('latency_ms')} AS bucket,"
-        " count(*), max(latency_ms) FROM requests WHERE run_id = ?"
-        " GROUP BY step, class, failed, bucket ORDER BY step",  # one step at a time
-        (run_id,),
-    )
-    counts = _counts(cursor)
     points = counts.pop("points")
-    out: dict[str, Any] = {"step_s": step, "points": points, "t": [i * step for i in range(points)]}
+    end_ms = counts.pop("end_ms")
+    last_span = max(0.0, min(float(step), (end_ms - (points - 1) * step * 1000) / 1000))
+    out: dict[str, Any] = {
+        "step_s": step,
+        "points": points,
+        "t": [i * step for i in range(points)],
+        "last_span_s": round(last_span, 3),
+    }
     out.update(counts)
-    out["connections"] = _connections(conn, run_id, at, points)
+    out["connections"] = open_connections(conn, run_id, step, points, last_span)
     out["errors"] = _errors(conn, run_id, at, points)
     out["lag_ms"] = _lag(conn, run_id, at, points) if paced else None
     return out
 
 
+def _grouped(conn: ReadConnection, run_id: int, step: int) -> dict[str, Any]:
+    """_counts of the run's (step, class, failed, latency bucket) groups, one step at a time."""
+    cursor = conn.cursor()
+    cursor.row_factory = None  # plain tuples, streamed: a step's groups are counted as read
+    cursor.execute(
+        f"SELECT {_step_sql(step)} AS step, {_CLASS} AS class, failed,"
+        f" {bucket_sql('latency_ms', DIGITS)} AS bucket, count(*), max(latency_ms),"
+        " max(offset_ms + latency_ms)"
+        " FROM requests WHERE run_id = ?"
+        " GROUP BY step, class, failed, bucket ORDER BY step",
+        (run_id,),
+    )
+    return _counts(cursor)
+
+
 def _counts(rows: Iterable[Any]) -> dict[str, Any]:
-    """Requests by class, failures, and latency percentiles and maximum per step, from
-    the (step, class, failed, bucket) groups; and the number of steps."""
+    """Requests by class, failures, and per step the latency percentiles and maximum of
+    the ok requests and of the failed ones (apart: a rate limiter's instant 503s would
+    pull the ok requests' line down), from the (step, class, failed, bucket) groups;
+    with the number of steps and when the last request ended (ms into the run)."""
     requests: dict[str, dict[int, int]] = {c: {} for c in CLASSES}
     failures: Counter[int] = Counter()
-    top: dict[int, float] = {}
-    latency: dict[str, dict[int, float]] = {f"p{p:g}": {} for p in _LATENCY_PERCENTS}
-    current, found = -1, Counter[int]()  # the step being read and its buckets
-    for step, cls, failed, bucket, n, slowest in rows:
+    sides = (_Side(), _Side())  # ok, failed
+    end_ms, current = 0.0, -1
+    for step, cls, failed, bucket, n, slowest, ended in rows:
         if step != current:
-            _percentiles_into(latency, current, found)
-            current, found = step, Counter()
+            for side in sides:
+                side.close(current)
+            current = step
         per = requests.setdefault(cls, {})  # a final 1xx: its own class
         per[step] = per.get(step, 0) + n
         if failed:
             failures[step] += n
-        top[step] = max(top.get(step, slowest), slowest)
-        found[int(bucket)] += n
-    _percentiles_into(latency, current, found)
+        sides[1 if failed else 0].add(int(bucket), n, float(slowest))
+        end_ms = max(end_ms, float(ended))
+    for side in sides:
+        side.close(current)
     points = current + 1
     return {
         "points": points,
+        "end_ms": end_ms,
         "requests": {c: [per.get(i, 0) for i in range(points)] for c, per in requests.items()},
         "failures": [failures[i] for i in range(points)],
-        "latency_ms": {
-            **{p: [values.get(i) for i in range(points)] for p, values in latency.items()},
-            "max": [top.get(i) for i in range(points)],
-        },
+        "latency_ms": sides[0].series(points),
+        "failed_latency_ms": sides[1].series(points),
     }
 
 
-def _percentiles_into(latency: dict[str, dict[int, float]], step: int, found: Counter[int]) -> None:
-    """Puts one step's latency percentiles, from its buckets, into latency."""
-    if not found:
-        return
-    values = percentiles_of(sorted(found.items()), sum(found.values()), _LATENCY_PERCENTS)
-    for p, value in zip(_LATENCY_PERCENTS, values, strict=True):
-        latency[f"p{p:g}"][step] = value
+class _Side:
+    """The latency buckets of one step's ok (or failed) requests, and each step's result."""
 
+    def __init__(self) -> None:
+        self.found: Counter[int] = Counter()
+        self.values: dict[str, dict[int, float]] = {f"p{p:g}": {} for p in _LATENCY_PERCENTS}
+        self.top: dict[int, float] = {}
+        self.slowest = 0.0  # the step's exact maximum so far
 
-def _connections(conn: ReadConnection, run_id: int, at: str, points: int) -> dict[str, list[int]]:
-    """Per step, the distinct connections that carried a request, and those it opened."""
-    in_use, opened = [0] * points, [0] * points
-    for step, distinct, fresh in conn.execute(
-        f"SELECT {at} AS step, count(DISTINCT connection_id),"
-        " sum(CASE WHEN connection_request_no = 1 THEN 1 ELSE 0 END)"
-        " FROM requests WHERE run_id = ? GROUP BY step",
-        (run_id,),
-    ):
-        if step < points:
-            in_use[step], opened[step] = int(distinct), int(fresh or 0)
-    return {"in_use": in_use, "opened": opened}
+    def add(self, bucket: int, n: int, slowest: float) -> None:
+        self.found[bucket] += n
+        self.slowest = max(self.slowest, slowest)
+
+    def close(self, step: int) -> None:
+        """Ends a step: its percentiles and its exact maximum."""
+        if not self.found:
+            return
+        ordered = sorted(self.found.items())
+        found = percentiles_of(ordered, sum(self.found.values()), _LATENCY_PERCENTS, DIGITS)
+        for p, value in zip(_LATENCY_PERCENTS, found, strict=True):
+            self.values[f"p{p:g}"][step] = value
+        self.top[step] = self.slowest
+        self.found, self.slowest = Counter(), 0.0
+
+    def series(self, points: int) -> dict[str, list[float | None]]:
+        out = {p: [v.get(i) for i in range(points)] for p, v in self.values.items()}
+        return {**out, "max": [self.top.get(i) for i in range(points)]}
 
 
 def _errors(conn: ReadConnection, run_id: int, at: str, points: int) -> dict[str, list[int]]:
@@ -138,7 +167,7 @@ def _lag(conn: ReadConnection, run_id: int, at: str, points: int) -> dict[str, l
     per_step: dict[int, list[tuple[int, int]]] = defaultdict(list)
     tops: dict[int, float] = {}
     for step, bucket, n, top in conn.execute(
-        f"SELECT {at} AS step, {bucket_sql('lag_ms')} AS bucket, count(*), max(lag_ms)"
+        f"SELECT {at} AS step, {bucket_sql('lag_ms', DIGITS)} AS bucket, count(*), max(lag_ms)"
         " FROM requests WHERE run_id = ? AND lag_ms IS NOT NULL"
         " GROUP BY step, bucket ORDER BY step, bucket",
         (run_id,),
@@ -147,7 +176,7 @@ def _lag(conn: ReadConnection, run_id: int, at: str, points: int) -> dict[str, l
         tops[step] = max(tops.get(step, float(top)), float(top))
     out: dict[str, list[float | None]] = {f"p{p:g}": [None] * points for p in _LAG_PERCENTS}
     for step, buckets in per_step.items():
-        values = percentiles_of(buckets, sum(n for _, n in buckets), _LAG_PERCENTS)
+        values = percentiles_of(buckets, sum(n for _, n in buckets), _LAG_PERCENTS, DIGITS)
         for p, value in zip(_LAG_PERCENTS, values, strict=True):
             out[f"p{p:g}"][step] = value
     out["max"] = [tops.get(i) for i in range(points)]

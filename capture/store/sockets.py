@@ -3,7 +3,7 @@ connection (reader.py; pgread.py for PostgreSQL)."""
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import cast
 
 from capture.store.queries import resolve_runs, typed_rows
 from capture.store.reader import ReadConnection, ReadOnly
@@ -58,17 +58,13 @@ SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
        min(local_addr COLLATE BINARY) AS local_addr,
        min(remote_addr COLLATE BINARY) AS remote_addr,
        count(*) AS requests, coalesce(sum(failed), 0) AS failures,
-       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms, count(*) OVER () AS total
+       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
+       group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at,
+       count(*) OVER () AS total
 FROM requests WHERE run_id = ? AND (connection_id IS NOT NULL OR local_addr IS NOT NULL)
 GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
 ORDER BY failures DESC, requests DESC, connection_id IS NULL, connection_id, local_addr
 LIMIT ?
-"""
-
-_FAILED_AT = """
-SELECT connection_request_no FROM requests
-WHERE run_id = ? AND failed = 1 AND {which} AND connection_request_no IS NOT NULL
-ORDER BY connection_request_no LIMIT ?
 """
 
 
@@ -83,13 +79,6 @@ def busiest_connections(
     total = int(rows[0]["total"]) if rows else 0
     for row in rows:
         del row["total"]
-        if row["connection_id"] is None:  # one row per client socket, NULL its own
-            which = (
-                "connection_id IS NULL AND (local_addr = ? OR (local_addr IS NULL AND ? IS NULL))"
-            )
-            keys: tuple[Any, ...] = (row["local_addr"], row["local_addr"])
-        else:
-            which, keys = "connection_id = ?", (row["connection_id"],)
-        found = conn.execute(_FAILED_AT.format(which=which), (run_id, *keys, positions))
-        row["failed_at"] = ",".join(str(r[0]) for r in found) or None
+        numbers = sorted(int(n) for n in (row["failed_at"] or "").split(",") if n)
+        row["failed_at"] = ",".join(map(str, numbers[:positions])) or None
     return total, cast(list[SocketRow], rows)

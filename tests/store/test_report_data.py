@@ -69,29 +69,57 @@ def test_series_counts_are_the_rows_per_second(mixed: tuple[Path, dict[str, Any]
     assert series["failures"] == failures
     assert series["errors"] == dict(errors)
     assert sum(series["errors"]["reset"]) == 75  # one URL in four resets, every time
-    in_use = [len({r[5] for r in found if r[0] == s and r[5] is not None}) for s in range(points)]
     opened = [sum(1 for r in found if r[0] == s and r[6] == 1) for s in range(points)]
-    assert series["connections"] == {"in_use": in_use, "opened": opened}
+    assert series["connections"]["opened"] == opened
+
+
+def test_open_connections_never_exceed_the_pool(mixed: tuple[Path, dict[str, Any]]) -> None:
+    """Open from the start of a connection's first request to the end of its last: the
+    time-weighted average and the peak per step, recomputed here, and never above -c 4
+    although close_after=4 makes a new connection every four requests."""
+    path, doc = mixed
+    series = doc["runs"][0]["series"]
+    spans = [(max(0.0, a), b) for a, b in rows(
+        path, "SELECT min(offset_ms), max(offset_ms + latency_ms) FROM requests"
+        " WHERE connection_id IS NOT NULL GROUP BY connection_id")]  # fmt: skip
+    points, last_span = series["points"], series["last_span_s"]
+    ((end,),) = rows(path, "SELECT max(offset_ms + latency_ms) FROM requests")
+    assert last_span == round(min(1.0, (end - (points - 1) * 1000) / 1000), 3)
+    for step in range(points):
+        low, high = step * 1000.0, (step + 1) * 1000.0
+        covered = sum(max(0.0, min(b, high) - max(a, low)) for a, b in spans)
+        length = 1000.0 if step < points - 1 else max(1.0, last_span * 1000)
+        assert series["connections"]["open_avg"][step] == pytest.approx(covered / length, abs=0.002)
+        moments = [a for a, _ in spans if low <= a < high] + [low]
+        peak = max(sum(1 for a, b in spans if a <= t < b) for t in moments)
+        assert series["connections"]["open_max"][step] == peak
+    assert 0 < max(series["connections"]["open_max"]) <= 4
+    assert len(spans) > 4 * points  # connections churned: distinct ones per step were many
 
 
 def test_series_latency_is_within_hdrhistogram_precision(
     mixed: tuple[Path, dict[str, Any]],
 ) -> None:
-    """Per step: the max exact; p50/p90/p99 the HdrHistogram value of the exact one."""
+    """Per step, of the ok and of the failed requests apart: the max exact; p50/p90/p99
+    the top of the exact value's bucket (2 significant digits)."""
     path, doc = mixed
-    latency = doc["runs"][0]["series"]["latency_ms"]
-    per_step: dict[int, list[float]] = defaultdict(list)
-    for step, value in rows(
-        path, "SELECT CAST(offset_ms / 1000 AS INTEGER), latency_ms FROM requests"
-    ):
-        per_step[step].append(value)
-    for step, values in per_step.items():
-        ordered = sorted(values)
-        assert latency["max"][step] == ordered[-1]
-        for p in (50, 90, 99):
-            exact = nearest_rank(ordered, p)
-            # HdrHistogram reports the top of the exact value's bucket: 3 digits, in µs
-            assert exact <= latency[f"p{p}"][step] <= exact * 1.001 + 0.001, (step, p)
+    series = doc["runs"][0]["series"]
+    for failed, key in ((0, "latency_ms"), (1, "failed_latency_ms")):
+        latency = series[key]
+        per_step: dict[int, list[float]] = defaultdict(list)
+        for step, value in rows(path, "SELECT CAST(offset_ms / 1000 AS INTEGER), latency_ms"
+                                      " FROM requests WHERE failed = ?", failed):  # fmt: skip
+            per_step[step].append(value)
+        assert per_step
+        for step in range(series["points"]):
+            if step not in per_step:
+                assert latency["p50"][step] is None and latency["max"][step] is None
+                continue
+            ordered = sorted(per_step[step])
+            assert latency["max"][step] == ordered[-1]
+            for p in (50, 90, 99):
+                exact = nearest_rank(ordered, p)
+                assert exact <= latency[f"p{p}"][step] <= exact * 1.008 + 0.001, (key, step, p)
 
 
 def test_lag_series_of_a_paced_run(mixed: tuple[Path, dict[str, Any]]) -> None:
