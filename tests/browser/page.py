@@ -50,7 +50,8 @@ var u = window.captureCharts[arguments[0]], raw = u.rawData || u.data;
 return {series: u.series.slice(1).map(function (s, i) {
   var stroke = typeof s.stroke === "function" ? s.stroke(u, i + 1) : s.stroke;
   return {label: s.label, stroke: stroke, values: raw[i + 1]}; }),
-  x: raw[0], ticks: u.axes[0]._values, xmin: u.scales.x.min, xmax: u.scales.x.max};
+  x: raw[0], ticks: u.axes[0]._values, yticks: u.axes[1]._values,
+  xmin: u.scales.x.min, xmax: u.scales.x.max};
 """
 
 # The legend's text with the cursor on the point at index arguments[1].
@@ -63,7 +64,7 @@ return Array.prototype.map.call(u.root.querySelectorAll(".u-legend .u-series"),
 
 
 def chart(driver: Any, name: str) -> dict[str, Any]:
-    """Returns one chart's {series: [{label, stroke, values}], x, ticks, xmin, xmax}."""
+    """Returns one chart's {series: [{label, stroke, values}], x, ticks, yticks, xmin, xmax}."""
     result: dict[str, Any] = driver.execute_script(_CHART_JS, name)
     return result
 

@@ -238,3 +238,17 @@ def test_overlaid_runs_never_share_a_series_colour(browser: Any, tmp_path: Path)
         if name.startswith(("series.", "dist.")):
             strokes = [s["stroke"] for s in chart(browser, name)["series"]]
             assert len(set(strokes)) == len(strokes), (name, strokes)
+
+
+@pytest.mark.parametrize("name", ["series.failures", "series.requests"])
+def test_count_axes_tick_at_whole_numbers(browser: Any, tmp_path: Path, name: str) -> None:
+    def few(data: dict[str, Any]) -> None:  # at most 2 a step: uPlot would tick at halves
+        series = data["runs"][0]["series"]
+        series["failures"] = [min(2, f) for f in series["failures"]]
+        for k, values in series["requests"].items():
+            series["requests"][k] = [min(2, v) for v in values]
+
+    path, _ = _page(tmp_path, 1, few)
+    assert load(browser, path) == []
+    ticks = [t for t in chart(browser, name)["yticks"] if t]
+    assert ticks == [str(number(t)) for t in ticks] and len(set(ticks)) == len(ticks), ticks

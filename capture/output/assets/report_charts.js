@@ -13,6 +13,8 @@
   var STATUS_COLOURS = { "2xx": "#16a34a", "3xx": "#2563eb", "4xx": "#d97706", "5xx": "#dc2626", error: "#7c3aed" };
   var DASHES = [[], [7, 4], [2, 3], [10, 3, 2, 3]];
   var HEIGHT = 240;
+  // whole numbers only, for counts and positions: a request is the 3rd on its connection, never the 2.5th
+  var COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 1e8, 1e9];
   // whole seconds and minutes: a step is at least one second
   var STEP_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 
@@ -168,7 +170,8 @@
     var scales = { x: { time: false }, y: opts.log ? { distr: 3, log: 10, range: logRange } : { range: linRange } };
     var axes = [
       { values: ticks(D.secs), incrs: STEP_INCRS, label: "seconds since the run's start", labelSize: 20 },
-      { values: ticks(fmt), size: 60, label: opts.unit, labelSize: 20 }
+      // a count axis ticks at whole numbers only: "0, 1, 2", never "0, 1, 1, 2, 2"
+      { values: ticks(fmt), size: 60, label: opts.unit, labelSize: 20, incrs: fmt === D.int && !opts.log ? COUNT_INCRS : undefined }
     ];
     if (opts.right) {
       scales[opts.right.scale] = { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.08)]; } };
@@ -364,8 +367,8 @@
         "%": { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.08)]; } }
       },
       axes: [
-        { values: ticks(function (v) { return "#" + D.int(v); }), incrs: POSITION_INCRS, label: "request number on its connection", labelSize: 20 },
-        { values: ticks(D.int), size: 60, label: "failures", labelSize: 20 },
+        { values: ticks(function (v) { return "#" + D.int(v); }), incrs: COUNT_INCRS, label: "request number on its connection", labelSize: 20 },
+        { values: ticks(D.int), size: 60, label: "failures", labelSize: 20, incrs: COUNT_INCRS },
         { scale: "%", side: 1, grid: { show: false }, size: 50, values: ticks(function (v) { return D.num(v) + "%"; }) }
       ],
       series: series,
@@ -375,9 +378,6 @@
     u.rawData = raw;
     return u;
   }
-
-  // whole positions only: a request is the 3rd on its connection, never the 2.5th
-  var POSITION_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000, 100000];
 
   function rawValue(raw, fmt) {
     return function (u, v, si, i) { return i === null || i === undefined ? "–" : fmt(raw[si][i]); };
