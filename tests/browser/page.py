@@ -41,3 +41,35 @@ def table_rows(driver: Any, selector: str) -> list[list[str]]:
 def number(text: str) -> int:
     """Reads "1,234" back as 1234."""
     return int(text.replace(",", ""))
+
+
+# One chart's series (label, colour as drawn, its own values: rawData where the chart
+# stacks them) and its x axis' tick labels and scale.
+_CHART_JS = """
+var u = window.captureCharts[arguments[0]], raw = u.rawData || u.data;
+return {series: u.series.slice(1).map(function (s, i) {
+  var stroke = typeof s.stroke === "function" ? s.stroke(u, i + 1) : s.stroke;
+  return {label: s.label, stroke: stroke, values: raw[i + 1]}; }),
+  x: raw[0], ticks: u.axes[0]._values, yticks: u.axes[1]._values,
+  xmin: u.scales.x.min, xmax: u.scales.x.max};
+"""
+
+# The legend's text with the cursor on the point at index arguments[1].
+_HOVER_JS = """
+var u = window.captureCharts[arguments[0]];
+u.setCursor({left: u.valToPos(u.data[0][arguments[1]], "x"), top: 10});
+return Array.prototype.map.call(u.root.querySelectorAll(".u-legend .u-series"),
+  function (tr) { return tr.textContent; });
+"""
+
+
+def chart(driver: Any, name: str) -> dict[str, Any]:
+    """Returns one chart's {series: [{label, stroke, values}], x, ticks, yticks, xmin, xmax}."""
+    result: dict[str, Any] = driver.execute_script(_CHART_JS, name)
+    return result
+
+
+def hover(driver: Any, name: str, index: int) -> list[str]:
+    """Puts the cursor on a chart's point and returns each legend entry's text."""
+    result: list[str] = driver.execute_script(_HOVER_JS, name, index)
+    return result

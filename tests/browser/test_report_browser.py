@@ -12,6 +12,7 @@ from urllib.parse import quote
 from capture.store.urls import url_template
 from capture.target.server import FaultServer
 from tests.browser.chrome import load
+from tests.browser.page import chart as page_chart
 from tests.browser.page import charts, number, table_rows
 from tests.conftest import query
 
@@ -114,3 +115,56 @@ def test_two_runs_overlay_and_the_deltas_show_both(
     assert counts == {a: 300, b: 200}
     rows = {r[0]: r for r in table_rows(browser, "#deltas table")}
     assert number(rows["requests"][1]) == 300 and number(rows["requests"][2]) == 200
+
+
+def test_requests_that_made_no_connection_are_said_apart(
+    browser: Any, db_path: Path, tmp_path: Path, cli: Any
+) -> None:
+    _run(cli, db_path, "http://127.0.0.1:1/x", "-n", "20")  # a closed port on loopback
+    page = tmp_path / "refused.html"
+    data = _report(cli, db_path, page)
+    assert load(browser, page) == []
+    assert query(db_path, "SELECT error_kind, count(*) FROM requests GROUP BY 1") == [
+        ("connect_refused", 20)
+    ]
+    lines = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('#connections .no-connection'),"
+        " function (e) { return e.textContent; })"
+    )
+    assert lines == [
+        "20 requests made no connection (connect_refused \N{MULTIPLICATION SIGN}20): the fresh"
+        " and reused rows above count only the requests that had a connection."
+    ]
+    assert data["runs"][0]["failure_groups"][0]["signature_from"] == "error"
+    sigs = browser.execute_script(
+        "return Array.prototype.map.call(document.querySelectorAll('#failures .g-sig'),"
+        " function (e) { return e.textContent; })"
+    )
+    assert [s.split(": ", 1)[0] for s in sigs] == ["error"]
+
+
+def test_the_keep_alive_race_stands_apart_from_the_statuses(
+    browser: Any, server: FaultServer, db_path: Path, tmp_path: Path, cli: Any
+) -> None:
+    urls = [f"{server.url}/api/a?mix=502:10", f"{server.url}/api/c?fault=close_reused"]
+    _run(cli, db_path, *urls, "-n", "400")
+    page = tmp_path / "race.html"
+    _report(cli, db_path, page)
+    assert load(browser, page) == []
+    rows = query(
+        db_path,
+        "SELECT coalesce(error_kind, status), connection_request_no, count(*) FROM requests"
+        " WHERE failed = 1 GROUP BY 1, 2",
+    )
+    expected: dict[str, dict[int, int]] = {}
+    for outcome, position, n in rows:
+        expected.setdefault(str(outcome), {})[int(str(position))] = int(str(n))
+    assert "remote_closed" in expected and "502" in expected
+    assert 1 not in expected["remote_closed"]  # a fresh connection never races
+    drawn = page_chart(browser, "connections.positions")
+    got = {
+        s["label"]: {int(x): v for x, v in zip(drawn["x"], s["values"], strict=True) if v}
+        for s in drawn["series"]
+        if s["label"] != "failed %"
+    }
+    assert got == expected

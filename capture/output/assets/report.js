@@ -141,7 +141,7 @@
     var curves = [];
     runs.forEach(function (run, r) {
       kinds.forEach(function (k) {
-        curves.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + k[0], color: k[1], dash: C.DASHES[r % 4], dist: (run.distribution || {})[k[0]] });
+        curves.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + k[0], color: C.runColour(k[1], r), dash: C.DASHES[r % 4], dist: (run.distribution || {})[k[0]] });
       });
     });
     C.percentiles(s, "percentiles", "Percentile curve: overall, ok and failed", curves);
@@ -153,14 +153,14 @@
         if (names.indexOf(name) < 0) names.push(name);
         // {method, template, dist} (or the distribution's keys beside method and template)
         var dist = u.dist !== undefined ? u.dist : u;
-        perUrl.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + name, color: C.colour(names.indexOf(name)), dash: C.DASHES[r % 4], dist: dist });
+        perUrl.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + name, color: C.runColour(C.colour(names.indexOf(name)), r), dash: C.DASHES[r % 4], dist: dist });
       });
     });
     C.percentiles(s, "urls", "Percentile curve per URL", perUrl);
     var bins = [];
     runs.forEach(function (run, r) {
       [["ok", "#16a34a"], ["failed", "#dc2626"]].forEach(function (k) {
-        bins.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + k[0], color: k[1], dash: C.DASHES[r % 4], dist: (run.distribution || {})[k[0]] });
+        bins.push({ label: (runs.length > 1 ? D.runLabel(run) + " " : "") + k[0], color: C.runColour(k[1], r), dash: C.DASHES[r % 4], dist: (run.distribution || {})[k[0]] });
       });
     });
     C.histogram(s, "histogram", "Latency histogram (logarithmic bins)", bins);

@@ -13,6 +13,8 @@
   var STATUS_COLOURS = { "2xx": "#16a34a", "3xx": "#2563eb", "4xx": "#d97706", "5xx": "#dc2626", error: "#7c3aed" };
   var DASHES = [[], [7, 4], [2, 3], [10, 3, 2, 3]];
   var HEIGHT = 240;
+  // whole numbers only, for counts and positions: a request is the 3rd on its connection, never the 2.5th
+  var COUNT_INCRS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1e3, 2e3, 5e3, 1e4, 2e4, 5e4, 1e5, 2e5, 5e5, 1e6, 2e6, 5e6, 1e7, 1e8, 1e9];
   // whole seconds and minutes: a step is at least one second
   var STEP_INCRS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400];
 
@@ -30,6 +32,36 @@
   function alpha(hex, a) {
     var n = parseInt(hex.slice(1), 16);
     return "rgba(" + (n >> 16) + "," + ((n >> 8) & 255) + "," + (n & 255) + "," + a + ")";
+  }
+
+  /** hex -> [h 0..360, s 0..1, l 0..1]. */
+  function hsl(hex) {
+    var n = parseInt(hex.slice(1), 16), r = (n >> 16) / 255, g = ((n >> 8) & 255) / 255, b = (n & 255) / 255;
+    var max = Math.max(r, g, b), min = Math.min(r, g, b), l = (max + min) / 2, d = max - min, h = 0, s = 0;
+    if (d) {
+      s = d / (1 - Math.abs(2 * l - 1));
+      h = max === r ? ((g - b) / d) % 6 : max === g ? (b - r) / d + 2 : (r - g) / d + 4;
+      h = (h * 60 + 360) % 360;
+    }
+    return [h, s, l];
+  }
+
+  function hex(h, s, l) {
+    var c = (1 - Math.abs(2 * l - 1)) * s, x = c * (1 - Math.abs(((h / 60) % 2) - 1)), m = l - c / 2;
+    var rgb = h < 60 ? [c, x, 0] : h < 120 ? [x, c, 0] : h < 180 ? [0, c, x] : h < 240 ? [0, x, c] : h < 300 ? [x, 0, c] : [c, 0, x];
+    return "#" + rgb.map(function (v) { return ("0" + Math.round((v + m) * 255).toString(16)).slice(-2); }).join("");
+  }
+
+  // Per overlaid run after the first: [hue shift, lightness factor]. The same series of
+  // two runs never shares a colour (and each run keeps its dash as well).
+  var RUN_SHADES = [[0, 1], [28, 0.58], [-28, 1.45], [56, 0.75]];
+
+  /** A series colour as drawn for the r-th run of the page (run 0: as given). */
+  function runColour(colourHex, r) {
+    if (!r) return colourHex;
+    var shade = RUN_SHADES[r % RUN_SHADES.length], c = hsl(colourHex);
+    var round = Math.floor(r / RUN_SHADES.length); // a fifth run and on: shift further
+    return hex((c[0] + shade[0] + 12 * round + 360) % 360, Math.min(1, c[1] + 0.1), Math.min(0.8, Math.max(0.15, c[2] * shade[1])));
   }
 
   /** The series label: "5xx", or "run 3 'before' 5xx" when runs overlay. */
@@ -120,7 +152,7 @@
         table.push(opts.log && line.scale !== "%" ? positive(values) : values);
         series.push({
           label: label(runs, r, line.label),
-          stroke: line.color,
+          stroke: runColour(line.color, r),
           dash: DASHES[r % DASHES.length],
           width: 1.6,
           scale: line.scale || "y",
@@ -138,7 +170,8 @@
     var scales = { x: { time: false }, y: opts.log ? { distr: 3, log: 10, range: logRange } : { range: linRange } };
     var axes = [
       { values: ticks(D.secs), incrs: STEP_INCRS, label: "seconds since the run's start", labelSize: 20 },
-      { values: ticks(fmt), size: 60, label: opts.unit, labelSize: 20 }
+      // a count axis ticks at whole numbers only: "0, 1, 2", never "0, 1, 1, 2, 2"
+      { values: ticks(fmt), size: 60, label: opts.unit, labelSize: 20, incrs: fmt === D.int && !opts.log ? COUNT_INCRS : undefined }
     ];
     if (opts.right) {
       scales[opts.right.scale] = { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.08)]; } };
@@ -251,6 +284,30 @@
 
   /* ---- failures by position on the connection ---- */
 
+  // A failed share over fewer requests than this is noise: not drawn (a gap).
+  var MIN_SHARE_REQUESTS = 20;
+  // Outcomes with a colour of their own: the keep-alive race's kinds stand apart from
+  // the statuses a server or balancer sends.
+  var OUTCOME_COLOURS = {
+    remote_closed: "#7c3aed", reset: "#db2777", read_timeout: "#2563eb", connect_refused: "#57534e",
+    "500": "#dc2626", "502": "#f97316", "503": "#ca8a04", "504": "#78350f", "429": "#0d9488"
+  };
+  var OUTCOME_SPARE = ["#2563eb", "#16a34a", "#0f766e", "#65a30d", "#9333ea", "#be123c", "#1e3a8a", "#a16207", "#475569", "#e11d48"];
+
+  /** A colour per outcome, none used twice in one chart. */
+  function outcomeColours(kinds) {
+    var used = {}, out = {};
+    kinds.forEach(function (k) {
+      var c = OUTCOME_COLOURS[k];
+      if (c && !used[c]) { out[k] = c; used[c] = true; }
+    });
+    var spare = OUTCOME_SPARE.filter(function (c) { return !used[c]; });
+    kinds.forEach(function (k, i) {
+      if (!out[k]) out[k] = spare.length ? spare.shift() : PALETTE[i % PALETTE.length];
+    });
+    return out;
+  }
+
   /** Reads positions as columns, from columns or from a list of rows. */
   function columns(pos) {
     if (!Array.isArray(pos)) return pos;
@@ -258,35 +315,92 @@
       failures: pos.map(function (p) { return p.failures; }) };
   }
 
-  function positions(parent, runs) {
-    var tables = [], series = [{ label: "position", value: function (u, v) { return D.isNum(v) ? "#" + D.int(v) : "–"; } }];
-    var bars = uPlot.paths.bars({ size: [0.8, 40], align: 0 });
-    runs.forEach(function (run, r) {
-      var pos = columns(run.connections && run.connections.positions);
-      if (!pos || !pos.from || !pos.from.length) return;
-      var share = pos.failures.map(function (f, i) { return pos.requests[i] ? (100 * f) / pos.requests[i] : null; });
-      tables.push([pos.from, pos.failures, share]);
-      series.push({ label: label(runs, r, "failures"), stroke: colour(1 + r * 2), fill: alpha(colour(1 + r * 2), r ? 0.3 : 0.5),
-        paths: bars, points: { show: false }, value: function (u, v) { return D.int(v); } });
-      series.push({ label: label(runs, r, "failed %"), stroke: colour(r * 2), dash: DASHES[r % DASHES.length], width: 1.6,
-        scale: "%", spanGaps: false, points: { show: false }, value: function (u, v) { return D.pct(v); } });
+  /** The failure counts to stack, [[outcome, values], …]: by_kind, or all failures as one. */
+  function stackParts(pos) {
+    var kinds = Object.keys(pos.by_kind || {});
+    if (!kinds.length) return [["failures", pos.failures]];
+    // most failures first (a JSON object's numeric keys come back in numeric order)
+    var total = {};
+    kinds.forEach(function (k) { total[k] = pos.by_kind[k].reduce(function (a, b) { return a + (b || 0); }, 0); });
+    kinds.sort(function (a, b) { return total[b] - total[a] || (a < b ? -1 : a > b ? 1 : 0); });
+    return kinds.map(function (k) { return [k, pos.by_kind[k]]; });
+  }
+
+  /**
+   * One run's failures by position, stacked by outcome (series i is drawn from 0 to the
+   * sum of outcomes i… so the earlier, taller bar shows only its own part above the
+   * later ones), with the failed % of the requests at each position on the right axis.
+   * u.rawData holds each series' own values, as the legend shows them.
+   */
+  function positions(parent, run, name, title) {
+    var pos = columns(run.connections && run.connections.positions);
+    if (!pos || !pos.from || !pos.from.length) return null;
+    var bin = pos.bin || 1, n = pos.from.length;
+    var xs = pos.from.map(function (f) { return f + (bin - 1) / 2; }); // a bar spans its bin
+    var parts = stackParts(pos), colours = outcomeColours(parts.map(function (p) { return p[0]; }));
+    var requests = pos.requests || [];
+    var share = (pos.failures || []).map(function (f, i) {
+      return requests[i] >= MIN_SHARE_REQUESTS ? (100 * f) / requests[i] : null;
     });
-    if (!tables.length) return null;
-    return make(parent, "connections.positions", "Failures by position on the connection (1 = a fresh connection)", {
-      scales: { x: { time: false }, y: { range: linRange }, "%": { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.08)]; } } },
+    var raw = [xs], data = [xs], series = [{ label: "position", value: function (u, v, si, i) { return positionText(pos, i); } }];
+    var bars = uPlot.paths.bars({ size: [0.8, 40], align: 0 });
+    parts.forEach(function (part, p) {
+      var stacked = [];
+      for (var i = 0; i < n; i++) {
+        var sum = 0;
+        for (var q = p; q < parts.length; q++) sum += parts[q][1][i] || 0;
+        stacked.push(sum);
+      }
+      raw.push(part[1]);
+      data.push(stacked);
+      series.push({ label: part[0], stroke: colours[part[0]], fill: colours[part[0]], width: 0, paths: bars,
+        points: { show: false }, value: rawValue(raw, D.int) });
+    });
+    raw.push(share);
+    data.push(share);
+    series.push({ label: "failed %", stroke: "#111827", width: 1.6, scale: "%", spanGaps: false, points: { show: false },
+      value: function (u, v, si, i) { return shareText(share, requests, i); } });
+    var u = make(parent, name, title || "Failures by position on the connection, by outcome (1 = a fresh connection)", {
+      scales: {
+        x: { time: false, range: function () { return [pos.from[0] - 0.5, pos.from[n - 1] + bin - 0.5]; } },
+        y: { range: linRange },
+        "%": { range: function (u, min, max) { return [0, Math.max(1, (max || 0) * 1.08)]; } }
+      },
       axes: [
-        { values: ticks(function (v) { return "#" + D.int(v); }), label: "request number on its connection", labelSize: 20 },
-        { values: ticks(D.int), size: 60, label: "failures", labelSize: 20 },
+        { values: ticks(function (v) { return "#" + D.int(v); }), incrs: COUNT_INCRS, label: "request number on its connection", labelSize: 20 },
+        { values: ticks(D.int), size: 60, label: "failures", labelSize: 20, incrs: COUNT_INCRS },
         { scale: "%", side: 1, grid: { show: false }, size: 50, values: ticks(function (v) { return D.num(v) + "%"; }) }
       ],
       series: series,
+      legend: { live: true },
       cursor: { drag: { x: true, y: false } }
-    }, joined(tables));
+    }, data);
+    u.rawData = raw;
+    return u;
+  }
+
+  function rawValue(raw, fmt) {
+    return function (u, v, si, i) { return i === null || i === undefined ? "–" : fmt(raw[si][i]); };
+  }
+
+  /** "#3 (24 requests)", or "#41–80 (…)" for a point of several positions. */
+  function positionText(pos, i) {
+    if (i === null || i === undefined) return "–";
+    var bin = pos.bin || 1, from = pos.from[i];
+    var at = "#" + D.int(from) + (bin > 1 ? "–" + D.int(from + bin - 1) : "");
+    return at + " (" + D.int((pos.requests || [])[i]) + " requests)";
+  }
+
+  function shareText(share, requests, i) {
+    if (i === null || i === undefined) return "–";
+    if (share[i] === null) return "not drawn: " + D.int(requests[i]) + " requests";
+    return D.pct(share[i]) + " of " + D.int(requests[i]);
   }
 
   CR.charts = {
     PALETTE: PALETTE, STATUS_COLOURS: STATUS_COLOURS, DASHES: DASHES, colour: colour,
     timeSeries: timeSeries, percentiles: percentiles, histogram: histogram, positions: positions,
+    MIN_SHARE_REQUESTS: MIN_SHARE_REQUESTS, runColour: runColour,
     nines: nines, ninesLabel: ninesLabel
   };
 })();

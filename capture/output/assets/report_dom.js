@@ -130,7 +130,8 @@
   /* ---- tables, sortable by clicking a header ---- */
 
   /**
-   * Builds a table. columns: [{title, key(row) -> value, text(row)?, num: bool, cls}];
+   * Builds a table. columns: [{title, key(row) -> value, text(row)?, num: bool, cls,
+   * cellClass(row)?}];
    * numbers sort numerically, the rest as text; a click on a header sorts, a second
    * click reverses.
    */
@@ -145,7 +146,8 @@
       columns.forEach(function (c) {
         var value = c.key(row);
         var shown = c.text ? c.text(row) : c.num ? (Number.isInteger(value) ? int(value) : num(value)) : value;
-        var td = el("td", { class: (c.num ? "num " : "") + (c.cls || "") }, shown === null || shown === undefined ? "–" : shown);
+        var cls = (c.num ? "num " : "") + (c.cls || "") + (c.cellClass ? " " + (c.cellClass(row) || "") : "");
+        var td = el("td", { class: cls.trim() || null }, shown === null || shown === undefined ? "–" : shown);
         td.dataset.sort = value === null || value === undefined ? "" : typeof value === "number" ? String(value) : String(value);
         tr.appendChild(td);
       });

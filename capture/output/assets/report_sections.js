@@ -86,12 +86,26 @@
         el("span", { class: "g-count" }, D.int(g.count)),
         el("span", { class: "g-outcome" }, g.outcome),
         el("code", { class: "g-path" }, g.path || ""),
-        el("span", { class: "g-sig", title: "body signature" }, g.signature ? "body " + String(g.signature).slice(0, 12) : "no body"),
+        signature(g),
         el("span", { class: "g-time" }, D.secs(g.first_ms / 1000) + " → " + D.secs(g.last_ms / 1000)),
         el("span", { class: "note" }, examples.length + (examples.length === 1 ? " example" : " examples"))
       ]),
       examples.length ? examples.map(example) : el("p", { class: "note" }, "no example stored")
     ]);
+  }
+
+  // What a group's signature was made of (docs/report.md: signature_from).
+  var SIGNED_BY = { body: "body", error: "error" };
+
+  /** The group's signature in full, wrapping, labelled by what it was made of: two
+   * groups that differ must never look alike. */
+  function signature(g) {
+    var text = g.signature === null || g.signature === undefined ? null : String(g.signature);
+    var from = SIGNED_BY[g.signature_from];
+    var span = el("span", { class: "g-sig" }, text === null ? el("span", { class: "note" }, "no signature")
+      : [from ? el("span", { class: "sig-from" }, from + ": ") : null, el("span", { class: "sig-text" }, text)]);
+    if (text !== null) span.title = (from ? from + " signature: " : "signature: ") + text;
+    return span;
   }
 
   function groupSection(runs, parent) {
@@ -116,7 +130,13 @@
 
   function connectionSection(runs, parent) {
     var s = D.section("connections", "Connections", "A keep-alive race shows as failures on reused connections only, often at one position.", parent);
-    C.positions(s, runs);
+    s.appendChild(el("p", { class: "note" }, "Bars: failures at each position by outcome; line: failed % of the requests at that position, not drawn where fewer than " +
+      C.MIN_SHARE_REQUESTS + " requests got that far (hover for the counts)."));
+    runs.forEach(function (run) {
+      var many = runs.length > 1;
+      C.positions(s, run, "connections.positions" + (many ? "." + (run.run || {}).id : ""),
+        "Failures by position on the connection, by outcome (1 = a fresh connection)" + (many ? ": " + D.runLabel(run) : ""));
+    });
     var fvr = [];
     runs.forEach(function (run) {
       var f = (run.connections || {}).first_vs_reused || {};
@@ -130,6 +150,10 @@
     });
     s.appendChild(el("h3", null, "First request on a connection vs reused"));
     s.appendChild(D.table(cols, fvr));
+    runs.forEach(function (run) {
+      var line = noConnection((run.connections || {}).no_connection);
+      if (line) s.appendChild(el("p", { class: "no-connection" }, (runs.length > 1 ? D.runLabel(run) + ": " : "") + line));
+    });
     runs.forEach(function (run) {
       var c = run.connections || {}, rows = c.rows || [];
       s.appendChild(el("h3", null, "Per connection" + (runs.length > 1 ? ": " + D.runLabel(run) : "") +
@@ -149,6 +173,15 @@
     return s;
   }
 
+  /** "300 requests made no connection (connect_refused ×300); …", or null for none. */
+  function noConnection(nc) {
+    if (!nc || !nc.requests) return null;
+    var outcomes = (nc.outcomes || []).map(function (o) { var p = D.pair(o, "outcome"); return p[0] + " ×" + D.int(p[1]); });
+    return D.int(nc.requests) + (nc.requests === 1 ? " request" : " requests") + " made no connection" +
+      (outcomes.length ? " (" + outcomes.join(", ") + ")" : "") +
+      ": the fresh and reused rows above count only the requests that had a connection.";
+  }
+
   /** failed_at as a list (and failed_at_more) or as the "3,7" text of capture sockets. */
   function failedAt(x) {
     var list = Array.isArray(x.failed_at) ? x.failed_at.join(", ") : x.failed_at || "";
@@ -164,7 +197,7 @@
   }
 
   function shown(v, unit) {
-    return unit === "ms" ? D.ms(v) : unit === "pt" ? D.pct(v) : D.num(v);
+    return unit === "ms" ? D.ms(v) : unit === "pt" ? D.pct(v) : Number.isInteger(v) ? D.int(v) : D.num(v);
   }
 
   /** {metric: [against, run, change]} or one level deeper, as [[metric, triple], …]. */
@@ -182,45 +215,89 @@
     return runs.filter(function (r) { return (r.run || {}).id === id; })[0];
   }
 
+  // Which way is better, per metric: -1 lower, +1 higher; absent: no direction (a
+  // longer or bigger run is neither better nor worse).
+  var BETTER = { failed: -1, failed_pct: -1, p50: -1, p90: -1, p95: -1, p99: -1, "p99.9": -1, max: -1 };
+  var METRIC_NAMES = { failed_pct: "failed %", duration_s: "duration s" };
+
+  /** +1 higher is better, -1 lower is, 0 neither. The rate has a direction only when
+   * neither run was paced: a --qps run's rate is what it was asked for. */
+  function direction(metric, base, run) {
+    if (metric === "rate") return paced(base) || paced(run) ? 0 : 1;
+    return BETTER[metric] || 0;
+  }
+
+  function paced(run) {
+    var q = ((run || {}).totals || {}).qps_asked;
+    return q !== null && q !== undefined;
+  }
+
+  /** "better", "worse" or null for a change in a metric with that direction. */
+  function judged(change, dir) {
+    if (!D.isNum(change) || !change || !dir) return null;
+    return change * dir > 0 ? "better" : "worse";
+  }
+
+  function caveatBox(list) {
+    if (!list || !list.length) return null;
+    return el("div", { class: "caveats" }, [el("strong", null, "Not like for like: the changes below may not be the service's."),
+      el("ul", null, list.map(function (c) { return el("li", null, c); }))]);
+  }
+
   function deltaSection(runs, comparisons, parent) {
-    var s = D.section("deltas", "Before and after", "Each later run against the first (the baseline); change = run − baseline, percentages in points.", parent);
+    var s = D.section("deltas", "Before and after", "Each later run against the first (the baseline); change = run − baseline, percentages in points. Green: better, red: worse, for the metrics with a direction.", parent);
     comparisons.forEach(function (cmp) {
       var base = byId(runs, cmp.against) || runs[0], run = byId(runs, cmp.run) || {};
       var bl = D.runLabel(base), rl = D.runLabel(run);
-      s.appendChild(el("h3", null, rl + " against " + bl));
-      var rows = triples(cmp.totals, "").concat(triples(cmp.latency_ms, "latency"));
-      s.appendChild(D.table([
-        { title: "metric", key: function (x) { return x[0]; } },
+      var box = el("div", { class: "comparison" });
+      box.dataset.run = String(cmp.run);
+      s.appendChild(box);
+      box.appendChild(el("h3", null, rl + " against " + bl));
+      var warn = caveatBox(cmp.caveats);
+      if (warn) box.appendChild(warn);
+      var rows = triples(cmp.totals, "").map(function (x) { return [x[0], x[1], x[0]]; })
+        .concat(triples(cmp.latency_ms, "ok latency").map(function (x) { return [x[0], x[1], x[0].replace("ok latency ", "")]; }));
+      box.appendChild(D.table([
+        { title: "metric", key: function (x) { return METRIC_NAMES[x[0]] || x[0]; } },
         { title: bl, num: true, key: function (x) { return x[1][0]; }, text: function (x) { return shown(x[1][0], unitOf(x[0])); } },
         { title: rl, num: true, key: function (x) { return x[1][1]; }, text: function (x) { return shown(x[1][1], unitOf(x[0])); } },
         { title: "change", num: true, key: function (x) { return x[1][2]; }, text: function (x) { return D.signed(x[1][2], unitOf(x[0])); } }
-      ], rows, { rowClass: function (x) { return x[1][2] > 0 ? "up" : x[1][2] < 0 ? "down" : null; } }));
+      ], rows, { rowClass: function (x) { return judged(x[1][2], direction(x[2], base, run)); } }));
       var urls = cmp.urls || [];
       if (urls.length) {
-        s.appendChild(el("h4", null, "Per URL"));
-        var cols = [{ title: "URL", cls: "url", key: function (u) { return (u.method || "") + " " + (u.template || "other URLs"); } }];
-        [["requests", "requests", D.int], ["failed %", "failed_pct", D.pct], ["p99", "p99", D.ms]].forEach(function (m) {
-          [["against", bl], ["run", rl]].forEach(function (side) {
-            cols.push({ title: m[0] + " " + side[1], num: true, key: function (u) { return urlValue(u[side[0]], m[1]); },
-              text: function (u) { return m[2](urlValue(u[side[0]], m[1])); } });
-          });
-        });
-        s.appendChild(D.table(cols, urls, { sortable: true }));
+        box.appendChild(el("h4", null, "Per URL (" + bl + " → " + rl + ")"));
+        box.appendChild(D.table(urlColumns(), urls, { sortable: true }));
       }
       var g = cmp.groups || {};
       [["new", "New failure groups (in " + rl + ", not in " + bl + ")"], ["gone", "Gone (in " + bl + " only)"], ["both", "In both"]].forEach(function (k) {
         var list = g[k[0]] || [];
-        s.appendChild(el("h4", null, k[1] + ": " + list.length));
+        box.appendChild(el("h4", null, k[1] + ": " + list.length));
         if (!list.length) return;
-        s.appendChild(D.table([
+        box.appendChild(D.table([
           { title: "outcome", key: function (x) { return x.outcome; } },
           { title: "path", cls: "url", key: function (x) { return x.path; } },
-          { title: "signature", key: function (x) { return x.signature ? String(x.signature).slice(0, 12) : "no body"; } },
+          { title: "signature", cls: "sig", key: function (x) { return x.signature === null || x.signature === undefined ? "no signature" : String(x.signature); } },
           { title: "count", num: true, key: function (x) { return countOf(x); }, text: function (x) { return countText(x, bl, rl); } }
         ], list));
       });
     });
     return s;
+  }
+
+  var URL_METRICS = [["requests", "requests", D.int, ""], ["failed %", "failed_pct", D.pct, "pt"], ["p50", "p50", D.ms, "ms"],
+    ["p95", "p95", D.ms, "ms"], ["p99", "p99", D.ms, "ms"]];
+
+  /** Per URL and metric: "baseline → run" and the change (run − baseline), judged. */
+  function urlColumns() {
+    var cols = [{ title: "URL", cls: "url", key: function (u) { return (u.method || "") + " " + (u.template || "other URLs"); } }];
+    URL_METRICS.forEach(function (m) {
+      cols.push({ title: m[0], num: true, key: function (u) { return urlValue(u.run, m[1]); },
+        text: function (u) { return m[2](urlValue(u.against, m[1])) + " → " + m[2](urlValue(u.run, m[1])); } });
+      cols.push({ title: m[0] + " change", num: true, cls: "change", key: function (u) { return (u.change || {})[m[1]]; },
+        text: function (u) { return D.signed((u.change || {})[m[1]], m[3]); },
+        cellClass: function (u) { return judged((u.change || {})[m[1]], BETTER[m[1]] || 0); } });
+    });
+    return cols;
   }
 
   /** A URL row's value: flat (p99) or as in the per-URL table (latency_ms.p99). */
