@@ -20,6 +20,8 @@ from capture.errors import OutputError, UsageError
 __all__ = ["ReportFormat"]
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_WAL_MAGIC = (b"\x37\x7f\x06\x82", b"\x37\x7f\x06\x83")  # a -wal file's first bytes
+_BESIDE = ("-wal", "-shm", "-journal")  # the files SQLite keeps beside a database
 
 
 class ReportFormat(enum.StrEnum):
@@ -80,9 +82,15 @@ def report(
 
 
 def _check_output(output: Path, db: str) -> None:
-    """Refuses an output that would overwrite the database or any capture file."""
+    """Refuses an output that would overwrite the database, any SQLite file, or the
+    files SQLite keeps beside one (a live run's -wal holds its newest rows)."""
     if output.is_dir():
         raise UsageError(f"--output {output} is a directory; give a file name")
+    for suffix in _BESIDE:
+        if output.name.endswith(suffix) and output.with_name(output.name[: -len(suffix)]).exists():
+            raise UsageError(
+                f"--output {output} is beside a SQLite database; a report never replaces it"
+            )
     if not output.exists():
         return
     try:
@@ -90,7 +98,11 @@ def _check_output(output: Path, db: str) -> None:
             head = f.read(len(_SQLITE_MAGIC))
     except OSError as exc:
         raise UsageError(f"--output {output}: {exc.strerror}") from None
-    if head == _SQLITE_MAGIC or (Path(db).exists() and output.samefile(db)):
+    if (
+        head == _SQLITE_MAGIC
+        or head[:4] in _WAL_MAGIC
+        or (Path(db).exists() and output.samefile(db))
+    ):
         raise UsageError(f"--output {output} is a SQLite database; a report never replaces one")
 
 

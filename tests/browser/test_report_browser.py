@@ -168,3 +168,40 @@ def test_the_keep_alive_race_stands_apart_from_the_statuses(
         if s["label"] != "failed %"
     }
     assert got == expected
+
+
+def test_rates_latency_and_open_connections_are_drawn_as_the_data_says(
+    browser: Any, server: FaultServer, db_path: Path, tmp_path: Path, cli: Any
+) -> None:
+    """Counts per step drawn per second (the last step over its own span), the ok
+    requests' latency apart from the instant 503s, and open connections (not distinct
+    ones per step: close_after churns many through a pool of 4)."""
+    urls = [f"{server.url}/slow?delay=0.02&close_after=2", f"{server.url}/rl?status=503"]
+    _run(cli, db_path, *urls, "-n", "450", "--qps", "300")
+    page = tmp_path / "report.html"
+    data = _report(cli, db_path, page)
+    assert load(browser, page) == []
+    series = data["runs"][0]["series"]
+    points, span = series["points"], series["last_span_s"]
+    assert points >= 2
+    drawn = {s["label"]: s["values"] for s in page_chart(browser, "series.requests")["series"]}
+    for i, (count, rate) in enumerate(zip(series["requests"]["2xx"], drawn["2xx"], strict=True)):
+        if i < points - 1:
+            assert rate == count
+        elif span < 0.25:
+            assert rate is None  # a rate over a sliver of a second would mislead
+        else:
+            assert abs(rate - count / span) < 1e-9
+    ok = {s["label"]: s["values"] for s in page_chart(browser, "series.latency")["series"]}
+    assert ok["p50"] == series["latency_ms"]["p50"]
+    assert min(v for v in ok["p50"] if v is not None) >= 20.0  # the /slow ones, not the 503s
+    failed = {
+        s["label"]: s["values"] for s in page_chart(browser, "series.failed_latency")["series"]
+    }
+    assert failed["failed p50"] == series["failed_latency_ms"]["p50"]
+    conns = {s["label"]: s["values"] for s in page_chart(browser, "series.connections")["series"]}
+    assert conns["open (average)"] == series["connections"]["open_avg"]
+    assert conns["open (peak)"] == series["connections"]["open_max"]
+    assert max(conns["open (peak)"]) <= 4
+    ((distinct,),) = query(db_path, "SELECT count(DISTINCT connection_id) FROM requests")
+    assert int(str(distinct)) > 4 * points

@@ -241,7 +241,9 @@ def test_overlaid_runs_never_share_a_series_colour(browser: Any, tmp_path: Path)
 
 
 @pytest.mark.parametrize("name", ["series.failures", "series.requests"])
-def test_count_axes_tick_at_whole_numbers(browser: Any, tmp_path: Path, name: str) -> None:
+def test_rate_axes_never_repeat_a_tick(browser: Any, tmp_path: Path, name: str) -> None:
+    """Counts per second of at most 2: ticks at halves are fine, "0, 1, 1, 2, 2" is not."""
+
     def few(data: dict[str, Any]) -> None:  # at most 2 a step: uPlot would tick at halves
         series = data["runs"][0]["series"]
         series["failures"] = [min(2, f) for f in series["failures"]]
@@ -251,4 +253,4 @@ def test_count_axes_tick_at_whole_numbers(browser: Any, tmp_path: Path, name: st
     path, _ = _page(tmp_path, 1, few)
     assert load(browser, path) == []
     ticks = [t for t in chart(browser, name)["yticks"] if t]
-    assert ticks == [str(number(t)) for t in ticks] and len(set(ticks)) == len(ticks), ticks
+    assert len(ticks) >= 2 and len(set(ticks)) == len(ticks), ticks

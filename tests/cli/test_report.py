@@ -94,7 +94,7 @@ def test_same_run_twice_and_all_are_refused(cli, server: FaultServer, db_path: P
     assert _digest(db_path) == before
 
 
-@pytest.mark.parametrize("target", ["db", "other_db", "dir"])
+@pytest.mark.parametrize("target", ["db", "other_db", "dir", "wal", "shm"])
 def test_output_never_replaces_a_database(
     cli,
     server: FaultServer,
@@ -105,7 +105,9 @@ def test_output_never_replaces_a_database(
     _run(cli, db_path, f"{server.url}/a")
     other = tmp_path / "other.db"
     sqlite3.connect(other).execute("CREATE TABLE t (x)").connection.close()
-    out = {"db": db_path, "other_db": other, "dir": tmp_path}[target]
+    beside = {"wal": db_path.with_name(db_path.name + "-wal"),
+              "shm": db_path.with_name(db_path.name + "-shm")}  # fmt: skip
+    out = {"db": db_path, "other_db": other, "dir": tmp_path, **beside}[target]
     digests = (_digest(db_path), _digest(other))
     result = cli("report", "--db", db_path, "-o", out)
     assert result.exit_code == 2 and result.stderr.count("\n") == 1, result.stderr

@@ -85,37 +85,69 @@
   }
 
   function seriesSection(runs, parent) {
-    var s = D.section("series", "Over time", "Per step of the run (drag to zoom, double-click to reset; the charts zoom together). Gaps: no request in that step.", parent);
+    var steps = runs.map(function (run) { return run.series.step_s || 1; });
+    var longest = Math.max.apply(null, steps);
+    var note = "By the second each request started (drag to zoom, double-click to reset; the charts zoom together). " +
+      "Counts are per second" + (longest > 1 ? ", each point a step of " + longest + " s averaged over it" : "") +
+      "; the last step over the time it lasted, and left out when that is under a quarter of a step. Gaps: no request in that step.";
+    var s = D.section("series", "Over time", note, parent);
     var classes = ["2xx", "3xx", "4xx", "5xx", "error"];
-    C.timeSeries(s, "requests", "Requests by status class", runs, classes.map(function (k) {
-      return { label: k === "error" ? "no response" : k, color: C.STATUS_COLOURS[k], fmt: D.int,
-        pick: function (x) { return classSeries(x, k); } };
-    }), { unit: "requests", fmt: D.int });
+    C.timeSeries(s, "requests", "Requests per second by status class", runs, classes.map(function (k) {
+      return { label: k === "error" ? "no response" : k, color: C.STATUS_COLOURS[k], fmt: D.num,
+        pick: function (x) { return perSecond(x, classSeries(x, k)); } };
+    }), { unit: "requests/s", fmt: D.num });
     var kinds = [];
     runs.forEach(function (run) { Object.keys(run.series.errors || {}).forEach(function (k) { if (kinds.indexOf(k) < 0) kinds.push(k); }); });
     if (kinds.length) {
-      C.timeSeries(s, "errors", "Requests by error kind", runs, kinds.map(function (k, i) {
-        return { label: k, color: C.colour(i), pick: function (x) { return (x.errors || {})[k] || null; } };
-      }), { unit: "requests", fmt: D.int });
+      C.timeSeries(s, "errors", "Errors per second by kind", runs, kinds.map(function (k, i) {
+        return { label: k, color: C.colour(i), fmt: D.num, pick: function (x) { return perSecond(x, (x.errors || {})[k] || null); } };
+      }), { unit: "requests/s", fmt: D.num });
     }
-    C.timeSeries(s, "failures", "Failures", runs, [
-      { label: "failures", color: "#dc2626", fmt: D.int, pick: function (x) { return x.failures; } },
+    C.timeSeries(s, "failures", "Failures per second", runs, [
+      { label: "failures/s", color: "#dc2626", fmt: D.num, pick: function (x) { return perSecond(x, x.failures); } },
       { label: "failed %", color: "#57534e", scale: "%", fmt: D.pct, pick: failedShare }
-    ], { unit: "failed requests", fmt: D.int, right: { scale: "%", fmt: function (v) { return D.num(v) + "%"; } } });
+    ], { unit: "failed requests/s", fmt: D.num, right: { scale: "%", fmt: function (v) { return D.num(v) + "%"; } } });
     var lat = [["p50", "#16a34a"], ["p90", "#2563eb"], ["p99", "#d97706"], ["max", "#dc2626"]];
-    C.timeSeries(s, "latency", "Latency (log scale)", runs, lat.map(function (p) {
+    C.timeSeries(s, "latency", "Latency of the ok requests (log scale)", runs, lat.map(function (p) {
       return { label: p[0], color: p[1], pick: function (x) { return x.latency_ms && x.latency_ms[p[0]]; } };
     }), { unit: "latency", fmt: D.ms, log: true });
+    if (runs.some(function (run) { return hasValues(run.series.failed_latency_ms); })) {
+      C.timeSeries(s, "failed_latency", "Latency of the failed requests (log scale): fast failures are often refusals", runs,
+        [["p50", "#16a34a"], ["p99", "#d97706"], ["max", "#dc2626"]].map(function (p) {
+          return { label: "failed " + p[0], color: p[1], pick: function (x) { return x.failed_latency_ms && x.failed_latency_ms[p[0]]; } };
+        }), { unit: "latency", fmt: D.ms, log: true });
+    }
     if (runs.some(function (run) { return run.series.lag_ms; })) {
       C.timeSeries(s, "lag", "Send lag behind the --qps schedule", runs, [["p50", "#16a34a"], ["p99", "#d97706"], ["max", "#dc2626"]].map(function (p) {
         return { label: "lag " + p[0], color: p[1], pick: function (x) { return x.lag_ms ? x.lag_ms[p[0]] : null; } };
       }), { unit: "lag", fmt: D.ms });
     }
-    C.timeSeries(s, "connections", "Connections", runs, [
-      { label: "in use", color: "#2563eb", pick: function (x) { return x.connections && x.connections.in_use; } },
-      { label: "opened", color: "#d97706", pick: function (x) { return x.connections && x.connections.opened; } }
-    ], { unit: "connections", fmt: D.int });
+    C.timeSeries(s, "connections", "Open connections (each from its first request's start to its last response's end)", runs, [
+      { label: "open (average)", color: "#2563eb", fmt: D.num, pick: function (x) { return x.connections && x.connections.open_avg; } },
+      { label: "open (peak)", color: "#7c3aed", fmt: D.int, pick: function (x) { return x.connections && x.connections.open_max; } },
+      { label: "opened/s", color: "#d97706", fmt: D.num, pick: function (x) { return x.connections && perSecond(x, x.connections.opened); } }
+    ], { unit: "connections", fmt: D.num });
     return s;
+  }
+
+  /** Counts per step as a rate per second: over step_s, the last step over last_span_s
+   * (null when it lasted under a quarter of a step: a rate over a sliver misleads). */
+  function perSecond(x, values) {
+    if (!values) return null;
+    var step = x.step_s || 1;
+    var last = values.length - 1;
+    var span = D.isNum(x.last_span_s) ? x.last_span_s : step;
+    return values.map(function (v, i) {
+      if (v === null || v === undefined) return null;
+      if (i === last && i > 0 && span < step / 4) return null;
+      return v / (i === last ? Math.max(span, step / 4) : step);
+    });
+  }
+
+  function hasValues(series) {
+    return !!series && Object.keys(series).some(function (k) {
+      return (series[k] || []).some(function (v) { return v !== null && v !== undefined; });
+    });
   }
 
   /** A status class's counts, or null for a class with none (2xx is always drawn). */
