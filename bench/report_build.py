@@ -19,6 +19,7 @@ import gzip
 import json
 import os
 import resource
+import shlex
 import statistics
 import subprocess
 import sys
@@ -44,7 +45,7 @@ REAL_MIX = [
     "/api/orders?mix=502:2&close_after=50",
     "/api/users/7",
 ]
-COMMAND = "python bench/report_build.py --keep /tmp/bench-report/big.db --section bench/RESULTS.md"
+BIGDB_HELP_S = 0.121  # `capture --help` median in the bigdb section, a quieter day
 
 
 @dataclass(slots=True)
@@ -200,6 +201,29 @@ def bench_file(db: Path, out: Path, repeat: int) -> dict[str, Any]:
     return result
 
 
+def profile(db: Path, out: Path, top: int = 10) -> list[dict[str, Any]]:
+    """Runs one `capture report` under cProfile; returns capture's top functions by cumtime."""
+    prof = out / "report.prof"
+    cmd = [sys.executable, "-m", "cProfile", "-o", str(prof), "-m", "capture", "report"]
+    _run([*cmd, "--db", str(db), "-o", str(out / "profiled.html")])
+    return profile_top(prof, top)
+
+
+def profile_top(prof: Path, top: int = 10) -> list[dict[str, Any]]:
+    """Returns the top functions of capture/store and capture/output by cumulative time."""
+    import pstats
+
+    stats: Any = pstats.Stats(str(prof)).stats  # {(file, line, name): (cc, nc, tt, ct, callers)}
+    total = max(ct for (_, _, _, ct, _) in stats.values())
+    rows = [
+        {"function": f"{Path(f).parent.name}/{Path(f).name}:{name}", "cum_s": ct, "self_s": tt}
+        for (f, _, name), (_, _, tt, ct, _) in stats.items()
+        if ("/capture/store/" in f or "/capture/output/" in f) and not name.startswith("<")
+    ]
+    rows.sort(key=lambda r: -r["cum_s"])
+    return [{**r, "total_s": total} for r in rows[:top]]
+
+
 def real_run(db: Path, requests: int) -> dict[str, Any]:
     """Sends requests at the built-in target (a mix of statuses) into a new file."""
     with FaultServer("127.0.0.1", 0) as server:
@@ -227,9 +251,17 @@ def main() -> int:
     )
     parser.add_argument("--json", type=Path, help="also write the figures here as JSON")
     parser.add_argument("--section", type=Path, help="write the figures into this RESULTS.md")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile one report build of the big file"
+    )
     opts = parser.parse_args()
     load_start = os.getloadavg()
-    results: dict[str, Any] = {"rows": opts.rows, "repeat": opts.repeat, "load_start": load_start}
+    results: dict[str, Any] = {
+        "command": shlex.join([".venv/bin/python", "bench/report_build.py", *sys.argv[1:]]),
+        "rows": opts.rows,
+        "repeat": opts.repeat,
+        "load_start": load_start,
+    }
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         work = Path(tmp)
         big = opts.keep or work / "big.db"
@@ -242,9 +274,16 @@ def main() -> int:
             make_paced(big, opts.rows)
             results["build_s"] = time.perf_counter() - start
             print(f"built {big} in {results['build_s']:.0f} s", flush=True)
+        print("start-up alone, the machine's speed today:", flush=True)
+        results["startup_n"] = max(opts.repeat, 5)
+        results["startup"] = asdict(measure("capture --help", ["--help"], results["startup_n"]))
         print(f"big file, {opts.rows:,} requests:", flush=True)
         (work / "big").mkdir()
         results["big"] = bench_file(big, work / "big", opts.repeat)
+        if opts.profile:
+            results["profile"] = profile(big, work / "big")
+            for r in results["profile"]:
+                print(f"  {r['cum_s']:7.2f} s cum  {r['self_s']:6.2f} s self  {r['function']}")
         print(f"real run at the built-in target, -n {REAL_REQUESTS}:", flush=True)
         (work / "real").mkdir()
         real_db = work / "real" / "real.db"
@@ -307,14 +346,21 @@ def _markdown(res: dict[str, Any]) -> str:
     lines = [
         "## Building a report (issue 13)",
         "",
-        f"`{COMMAND}` (repeat {res['repeat']}). Target: a 1 M-request run gives a file of at",
-        "most a few MB and builds in ≤ 10 s with bounded memory.",
+        f"    {res['command']}",
+        "",
+        f"(repeat {res['repeat']}). Target: a 1 M-request run gives a file of at most a few MB",
+        "and builds in ≤ 10 s with bounded memory.",
         "",
         "Machine: 2 cores, shared with other engineers' work and slow of late; load average",
         f"(1/5/15 min) {_load(res['load_start'])} at the start, {_load(res['load_end'])} at",
         "the end. Wall times include process start-up and are medians of fresh processes;",
         "peak RSS is the largest over the runs (GNU time `%M`). The peer is `capture summary`",
         "on the same file in the same run: it reads the same rows.",
+        "",
+        f"Start-up alone in the same run (`capture --help`, n={res['startup_n']}): median"
+        f" {res['startup']['median_s']:.2f} s, against {BIGDB_HELP_S} s in the bigdb section"
+        f" above: this machine ran {res['startup']['median_s'] / BIGDB_HELP_S:.1f}x slower"
+        " than when that was measured.",
         "",
         *_case_lines(
             f"{res['rows']:,} requests (bench/bigdb.py's rows, paced: `qps_asked` 1000 and a"
@@ -326,8 +372,47 @@ def _markdown(res: dict[str, Any]) -> str:
             " at the built-in target, a mix of 5xx, 429 and keep-alive closes",
             res["real"],
         ),
+        *_verdict_lines(res),
+        *_profile_lines(res.get("profile"), res.get("profile_note", "in this run (--profile)")),
     ]
     return "\n".join(lines)
+
+
+def _verdict_lines(res: dict[str, Any]) -> list[str]:
+    big = {f["name"]: f for f in res["big"]["figures"]}
+    real = {f["name"]: f for f in res["real"]["figures"]}
+    html, build = res["big"]["html"]["bytes"], big["capture report (html)"]
+    return [
+        "### Against the target",
+        "",
+        f"- size: {_mib(html)} MiB of HTML for {res['rows']:,} requests: met (a few MB).",
+        f"- build time: median {build['median_s']:.1f} s: "
+        + ("met" if build["median_s"] <= 10 else "**not met**")
+        + f" (≤ 10 s), on a machine {res['startup']['median_s'] / BIGDB_HELP_S:.1f}x slower"
+        " at start-up than on the bigdb day.",
+        f"- memory: peak RSS {build['rss_mib']:.0f} MiB at {res['rows']:,} requests,"
+        f" {real['capture report (html)']['rss_mib']:.0f} MiB at"
+        f" {res['real_run']['requests']:,}; `capture summary` of the same file"
+        f" {big['capture summary']['rss_mib']:.0f} MiB.",
+        "",
+    ]
+
+
+def _profile_lines(rows: list[dict[str, Any]] | None, note: str) -> list[str]:
+    if not rows:
+        return []
+    lines = [
+        "### Where the build goes",
+        "",
+        f"One more `capture report` of the big file under `python -m cProfile`, {note}:",
+        f"{rows[0]['total_s']:.1f} s under the profiler; capture's functions by cumulative time.",
+        "",
+        "| function | cumulative s | own s |",
+        "|---|--:|--:|",
+    ]
+    for r in rows:
+        lines.append(f"| `{r['function']}` | {r['cum_s']:.1f} | {r['self_s']:.1f} |")
+    return [*lines, ""]
 
 
 if __name__ == "__main__":
