@@ -7,43 +7,39 @@ true figure can only be higher between two requests, never above the pool's size
 
 from __future__ import annotations
 
+from array import array
 from typing import Any
-
-from capture.store.source import ReadConnection
 
 __all__ = ["open_connections"]
 
 
 def open_connections(
-    conn: ReadConnection, run_id: int, step_s: int, points: int, last_span_s: float
+    starts: array[float], ends: array[float], step_s: int, points: int, last_span_s: float
 ) -> dict[str, Any]:
-    """Per step: `open_avg`, the connections open on average over the step (time-weighted;
-    the last step over the last_span_s it lasted);
-    `open_max`, the most open at one moment in it; `opened`, the connections whose first
-    request started in it. One pass over the run's connections, grouped by the database."""
+    """Per step, from each connection's start and end (ms into the run): `open_avg`, the
+    connections open on average over the step (time-weighted; the last step over the
+    last_span_s it lasted); `open_max`, the most open at one moment in it; `opened`, the
+    connections whose first request started in it."""
     step_ms = 1000.0 * step_s
-    events: list[tuple[float, int]] = []  # (ms, +1 open / -1 closed), closes sort first
     opened = [0] * points
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    for first, last in cursor.execute(
-        "SELECT min(offset_ms), max(offset_ms + latency_ms) FROM requests"
-        " WHERE run_id = ? AND connection_id IS NOT NULL GROUP BY connection_id",
-        (run_id,),
-    ):
-        start = max(0.0, float(first))
-        events.append((start, 1))
-        events.append((max(start, float(last)), -1))
-        opened[min(points - 1, int(start // step_ms))] += 1
-    events.sort()
+    for start in starts:
+        opened[max(0, min(points - 1, int(start // step_ms)))] += 1
+    opens, closes = sorted(starts), sorted(ends)
     weighted = [0.0] * points  # connection-ms open within each step
     peak = [0] * points
-    now, count = 0.0, 0
-    for at, change in events:
+    now, count, i, j = 0.0, 0, 0, 0
+    while i < len(opens) or j < len(closes):
+        opening = i < len(opens) and (j == len(closes) or opens[i] < closes[j])
+        at = opens[i] if opening else closes[j]  # at one time, closes first
         _spread(weighted, peak, now, at, count, step_ms)
-        now, count = at, count + change
+        now = at
+        if opening:
+            count, i = count + 1, i + 1
+        else:
+            count, j = count - 1, j + 1
         index = min(points - 1, int(at // step_ms))
-        peak[index] = max(peak[index], count)
+        if index >= 0:
+            peak[index] = max(peak[index], count)
     spans = [step_ms] * points
     if points:
         spans[-1] = max(1.0, min(step_ms, 1000.0 * last_span_s))

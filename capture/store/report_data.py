@@ -11,20 +11,18 @@ from collections.abc import Sequence
 from typing import Any, TypedDict
 
 from capture.errors import UsageError
+from capture.store.connection_pass import connection_pass
 from capture.store.queries import exchange_in, resolve_runs
 from capture.store.report import report_in
-from capture.store.report_parts import distributions, positions, url_failures
+from capture.store.report_parts import distributions, url_failures
 from capture.store.rows import ExchangeRow, FailureGroup, Report, SocketRow
 from capture.store.series import run_series
-from capture.store.sockets import busiest_connections
 from capture.store.source import ReadConnection, ReadOnly
 from capture.store.url_rows import Latencies
 
 __all__ = ["MAX_RUNS", "RunData", "report_data"]
 
 MAX_RUNS = 6  # overlaid in one page; more would be unreadable
-TOP_CONNECTIONS = 50
-FAILED_AT = 50  # failure positions listed per connection
 TOP_TARGETS = 20
 EXAMPLES = 3  # per failure group: its first, middle and last
 
@@ -65,22 +63,22 @@ def report_data(db: ReadOnly, run_specs: Sequence[str]) -> list[RunData]:
 def _run_data(db: ReadOnly, conn: ReadConnection, run_id: int) -> RunData:
     latencies: Latencies = {}
     summary = report_in(db, conn, run_id, latencies)
-    total, rows = busiest_connections(conn, run_id, TOP_CONNECTIONS, FAILED_AT)
     ids, groups_total = _example_ids(conn, run_id, summary["groups"])
+    paced = summary["run"]["qps_asked"] is not None
+    series = run_series(conn, run_id, duration_s=summary["duration_s"], paced=paced)
+    found = connection_pass(conn, run_id, series["step_s"], series["points"],
+                            series["last_span_s"])  # fmt: skip
+    series["connections"] = found["open"]
+    connections = found["connections"]
     return {
         "summary": summary,
         "config": json.loads(summary["run"]["config_json"] or "{}"),
-        "series": run_series(
-            conn,
-            run_id,
-            duration_s=summary["duration_s"],
-            paced=summary["run"]["qps_asked"] is not None,
-        ),
+        "series": series,
         "distribution": distributions(conn, run_id, latencies),
         "url_failures": url_failures(conn, run_id),
-        "connections": positions(conn, run_id),
-        "connections_total": total,
-        "connection_rows": rows,
+        "connections": connections,
+        "connections_total": connections.pop("total"),
+        "connection_rows": connections.pop("rows"),
         "examples": [[exchange_in(conn, i, around=2) for i in group] for group in ids],
         "groups_total": groups_total,
     }

@@ -1,6 +1,5 @@
 """Parts of a report (docs/report.md) grouped by the database: latency distributions
-overall and per URL template, each template's failure outcomes, and failures by
-position on the connection (the keep-alive-race picture)."""
+overall and per URL template, and each template's failure outcomes."""
 
 from __future__ import annotations
 
@@ -13,10 +12,8 @@ from capture.store.source import ReadConnection
 from capture.store.url_rows import Latencies
 from capture.store.urls import url_template
 
-__all__ = ["MAX_POSITIONS", "distributions", "positions", "url_failures"]
+__all__ = ["distributions", "outcome_text", "url_failures"]
 
-MAX_POSITIONS = 1000  # points of the position chart; longer connections share points
-TOP_KINDS = 8  # of the position chart
 
 UrlKey = tuple[str, str]  # method and URL template
 
@@ -65,89 +62,4 @@ def url_failures(conn: ReadConnection, run_id: int) -> dict[UrlKey, list[list[An
     return {
         key: [[o, n] for o, n in sorted(c.items(), key=lambda kv: (-kv[1], kv[0]))]
         for key, c in counts.items()
-    }
-
-
-def positions(conn: ReadConnection, run_id: int) -> dict[str, Any]:
-    """Requests and failures by position on the connection, and fresh against reused:
-    one grouping pass over the run's rows (a position's outcomes are its groups)."""
-    rows = conn.execute(
-        "SELECT connection_request_no, status, error_kind, failed, count(*) FROM requests"
-        " WHERE run_id = ? GROUP BY connection_request_no, status, error_kind, failed",
-        (run_id,),
-    ).fetchall()
-    unconnected = [r[1:] for r in rows if r[0] is None]
-    rows = [r for r in rows if r[0] is not None]
-    last = max((int(r[0]) for r in rows), default=0)
-    width = max(1, -(-last // MAX_POSITIONS))
-    points = -(-last // width) if last else 0
-    requests, failures = [0] * points, [0] * points
-    sides = {name: Counter[str]() for name in ("first", "reused")}
-    kinds: list[tuple[int, int | None, str | None, int]] = []
-    for position, status, kind, failed, n in rows:
-        index = (int(position) - 1) // width
-        requests[index] += n
-        side = sides["first" if position == 1 else "reused"]
-        side["requests"] += n
-        if failed:
-            failures[index] += n
-            side["failed"] += n
-            kinds.append((position, status, kind, n))
-        if kind in ("remote_closed", "reset"):
-            side[kind] += n
-    return {
-        "no_connection": _no_connection(unconnected),
-        "positions": {
-            "bin": width,
-            "from": [1 + i * width for i in range(points)],
-            "requests": requests,
-            "failures": failures,
-            "by_kind": _by_kind(kinds, width, points),
-        },
-        "first_vs_reused": {name: _side(c) for name, c in sides.items()},
-    }
-
-
-def _no_connection(rows: list[Any]) -> dict[str, Any] | None:
-    """The requests that made no connection (refused, DNS, a hook's build error...), from
-    their (status, error_kind, failed, n) groups: how many, and their outcomes; None when
-    every request had one."""
-    outcomes: Counter[str] = Counter()
-    requests = failed = 0
-    for status, kind, was_failed, n in rows:
-        requests += n
-        if was_failed:
-            failed += n
-            outcomes[outcome_text(status, kind)] += n
-    if requests == 0:
-        return None
-    ranked = sorted(outcomes.items(), key=lambda kv: (-kv[1], kv[0]))
-    return {"requests": requests, "failed": failed, "outcomes": [list(p) for p in ranked]}
-
-
-def _by_kind(
-    kinds: list[tuple[int, int | None, str | None, int]], width: int, points: int
-) -> dict[str, list[int]]:
-    """Failures per position point by outcome: the most frequent outcomes, rest "other"."""
-    totals: Counter[str] = Counter()
-    for _, status, kind, n in kinds:
-        totals[outcome_text(status, kind)] += n
-    ranked = sorted(totals, key=lambda k: (-totals[k], k))
-    out = {k: [0] * points for k in ranked[:TOP_KINDS]}
-    if len(ranked) > TOP_KINDS:
-        out["other"] = [0] * points
-    for position, status, kind, n in kinds:
-        name = outcome_text(status, kind)
-        out[name if name in out else "other"][(int(position) - 1) // width] += n
-    return out
-
-
-def _side(counts: Counter[str]) -> dict[str, Any]:
-    n = counts["requests"]
-    return {
-        "requests": n,
-        "failed": counts["failed"],
-        "failed_pct": round(100.0 * counts["failed"] / n, 3) if n else None,
-        "remote_closed": counts["remote_closed"],
-        "reset": counts["reset"],
     }

@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from typing import Any
 
 from capture.store.hdr import bucket_sql, percentiles_of
-from capture.store.open_connections import open_connections
 from capture.store.source import ReadConnection
 
 __all__ = ["MAX_POINTS", "run_series", "step_for"]
@@ -59,7 +58,6 @@ def run_series(
         "last_span_s": round(last_span, 3),
     }
     out.update(counts)
-    out["connections"] = open_connections(conn, run_id, step, points, last_span)
     out["errors"] = _errors(conn, run_id, at, points)
     out["lag_ms"] = _lag(conn, run_id, at, points) if paced else None
     return out

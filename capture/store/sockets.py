@@ -3,13 +3,11 @@ connection (reader.py; pgread.py for PostgreSQL)."""
 
 from __future__ import annotations
 
-from typing import cast
-
 from capture.store.queries import resolve_runs, typed_rows
 from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import SocketRow
 
-__all__ = ["busiest_connections", "socket_rows"]
+__all__ = ["socket_rows"]
 
 # One row per TCP connection: two connections the kernel gave the same client port are
 # two rows. Rows without a connection_id (no connection made, or an older --procs run:
@@ -51,34 +49,3 @@ def _sorted(rows: list[SocketRow]) -> list[SocketRow]:
             numbers = sorted(int(n) for n in row["failed_at"].split(",") if n)
             row["failed_at"] = ",".join(map(str, numbers))
     return rows
-
-
-_BUSIEST = """
-SELECT run_id, connection_id, min(process) AS process, min(session) AS session,
-       min(local_addr COLLATE BINARY) AS local_addr,
-       min(remote_addr COLLATE BINARY) AS remote_addr,
-       count(*) AS requests, coalesce(sum(failed), 0) AS failures,
-       min(offset_ms) AS first_ms, max(offset_ms) AS last_ms,
-       group_concat(CASE WHEN failed = 1 THEN connection_request_no END) AS failed_at,
-       count(*) OVER () AS total
-FROM requests WHERE run_id = ? AND (connection_id IS NOT NULL OR local_addr IS NOT NULL)
-GROUP BY run_id, connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
-ORDER BY failures DESC, requests DESC, connection_id IS NULL, connection_id, local_addr
-LIMIT ?
-"""
-
-
-def busiest_connections(
-    conn: ReadConnection, run_id: int, limit: int, positions: int
-) -> tuple[int, list[SocketRow]]:
-    """A run's connections with the most failures (then requests), at most limit, each
-    with the first `positions` positions of its failures; and how many connections the
-    run has in all. One grouping pass: a run may have opened a million connections.
-    Requests that made no connection (no id, no client socket) are no connection here."""
-    rows = [dict(r) for r in conn.execute(_BUSIEST, (run_id, limit))]
-    total = int(rows[0]["total"]) if rows else 0
-    for row in rows:
-        del row["total"]
-        numbers = sorted(int(n) for n in (row["failed_at"] or "").split(",") if n)
-        row["failed_at"] = ",".join(map(str, numbers[:positions])) or None
-    return total, cast(list[SocketRow], rows)

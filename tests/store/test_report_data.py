@@ -268,3 +268,26 @@ def test_a_long_run_gets_steps_of_several_seconds(tmp_path: Path) -> None:
     assert sum(series["requests"]["2xx"]) == 667
     assert sum(series["failures"]) == sum(series["requests"]["5xx"]) == 334
     assert series["t"][:3] == [0, 3, 6]
+
+
+def test_positions_are_exact_when_a_connection_lost_rows(tmp_path: Path) -> None:
+    """Positions come from each connection's first and last position while they run
+    without a gap; rows lost from the middle of a connection (a crash between batches,
+    here deleted) make the report count by position instead: never an invented request."""
+    path = tmp_path / "gap.db"
+    with FaultServer("127.0.0.1", 0) as srv:
+        assert main(["run", f"{srv.url}/a?mix=500:10", "-n", "80", "-c", "2", "--db", str(path),
+                     "--quiet"]) == 0  # fmt: skip
+    conn = sqlite3.connect(path)
+    with conn:
+        gone = conn.execute(
+            "DELETE FROM requests WHERE connection_id = 1 AND"
+            " connection_request_no IN (30, 31) AND failed = 0"
+        ).rowcount
+    conn.close()
+    assert gone == 2
+    with capture.open_db(str(path)) as db:
+        pos = db.report()["runs"][0]["connections"]["positions"]
+    found = dict(rows(path, "SELECT connection_request_no, count(*) FROM requests GROUP BY 1"))
+    assert dict(zip(pos["from"], pos["requests"], strict=True)) == found
+    assert sum(pos["requests"]) == 78
