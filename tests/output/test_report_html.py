@@ -7,6 +7,7 @@ import base64
 import hashlib
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +63,19 @@ def test_the_page_loads_nothing_from_anywhere() -> None:
     page = report_html(_doc())
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page, flags=re.I)
     assert "uPlot" in page and ".uplot" in page  # the library and its style are inline
+
+
+def test_the_vendored_files_are_the_ones_recorded() -> None:
+    """capture/output/assets/VENDORED.md names each vendored file's sha256: a file changed
+    by hand (or a new version copied in without its record) fails here."""
+    assets = Path(__file__).resolve().parents[2] / "capture" / "output" / "assets"
+    table = (assets / "VENDORED.md").read_text()
+    recorded = dict(re.findall(r"\| `([^`]+)` \| `([0-9a-f]{64})` \|", table))
+    assert set(recorded) == {"uPlot.iife.min.js", "uPlot.min.css", "LICENSE"}
+    for name, digest in recorded.items():
+        assert hashlib.sha256((assets / name).read_bytes()).hexdigest() == digest, name
+    assert "MIT License" in (assets / "LICENSE").read_text()
+    version = re.search(r"\| version \| ([0-9.]+) \|", (assets / "VENDORED.md").read_text())
+    assert version is not None
+    head = (assets / "uPlot.iife.min.js").read_text()[:80]
+    assert head.startswith(f"/*! https://github.com/leeoniya/uPlot (v{version.group(1)}) */")
