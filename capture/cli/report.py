@@ -36,7 +36,7 @@ def report(
     runs: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[RUN]...",
+            metavar="RUN",
             help="Run ids or names (default: the latest); the first is the baseline of the others.",
             show_default=False,
         ),
