@@ -131,6 +131,7 @@ def run_share(
         plan.halt(reason)
         coordinator.halt(reason)
 
+    writer.on_error = lambda: halt("storage error")  # before a failed batch frees room
     sender = Sender(config, pool, run_id, start, hooks=hooks, stop=halt, run_key=run_key)
     busy = [False] * config.worker_count
     all_done = threading.Event()

@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -122,6 +122,9 @@ class Writer:
         self._stopping = threading.Event()
         self.tally = StorageTally()  # replaced by the writer thread only; read after close()
         self.error: str | None = None  # the first storage error
+        # Called (from this thread) once a batch failed, before its room is given back:
+        # the run stops handing out requests first, so none is sent only to be lost.
+        self.on_error: Callable[[], None] | None = None
         self._warned_locked = False
         self._reconnect_s = float(os.environ.get(_TEST_RECONNECT_ENV) or RECONNECT_S)
         self._server_gone = False  # PostgreSQL: the server stayed away; try no more
@@ -183,6 +186,8 @@ class Writer:
                 or time.monotonic() >= flush_at
             ):
                 self._flush(batch)
+                if self.error is not None and self.on_error is not None:
+                    self.on_error()
                 queue.release(held, len(batch))
                 batch, held = [], 0
                 continue
