@@ -36,6 +36,13 @@ from capture.target.server import FaultServer
 
 db, requests, connections, path = sys.argv[1:]
 subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+# No TIME_WAIT in this namespace: after the target's close-after-N, who closes first is a
+# race (a busy machine often lets the client close first), and a client port left in
+# TIME_WAIT is not reused for a second or more: with four ports, connects then failed
+# (client_resource) and never reached the target. Without TIME_WAIT a closed
+# connection's port is free at once, whoever closed it.
+with open("/proc/sys/net/ipv4/tcp_max_tw_buckets", "w") as buckets:
+    buckets.write("0")
 with FaultServer("127.0.0.1", 0) as server:
     with open("/proc/sys/net/ipv4/ip_local_port_range", "w") as ports:
         ports.write("40000 40003")
