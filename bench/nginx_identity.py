@@ -49,8 +49,11 @@ http {{
 
 
 def _namespace() -> None:
-    """Brings loopback up and leaves 8 client ports (this namespace only)."""
+    """Brings loopback up and leaves 8 client ports (this namespace only), with no
+    TIME_WAIT: a port whose connection the client closed first is free at once
+    (tests/e2e/test_connection_identity.py says why)."""
     subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    Path("/proc/sys/net/ipv4/tcp_max_tw_buckets").write_text("0")
     Path("/proc/sys/net/ipv4/ip_local_port_range").write_text("40000 40007")
 
 
