@@ -141,6 +141,12 @@ def test_requests_that_made_no_connection_are_said_apart(
         " function (e) { return e.textContent; })"
     )
     assert [s.split(": ", 1)[0] for s in sigs] == ["error"]
+    # Twenty refusals in a few ms: one short step, drawn as its whole rate, not a quarter's.
+    series = data["runs"][0]["series"]
+    assert series["points"] == 1 and series["last_span_s"] < 0.25
+    drawn = {c["label"]: c["values"] for c in page_chart(browser, "series.failures")["series"]}
+    (rate,) = drawn["failures/s"]
+    assert abs(rate - 20 / max(series["last_span_s"], 0.001)) < 1e-6
 
 
 def test_the_keep_alive_race_stands_apart_from_the_statuses(

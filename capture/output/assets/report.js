@@ -87,9 +87,9 @@
   function seriesSection(runs, parent) {
     var steps = runs.map(function (run) { return run.series.step_s || 1; });
     var longest = Math.max.apply(null, steps);
-    var note = "By the second each request started (drag to zoom, double-click to reset; the charts zoom together). " +
+    var note = (longest > 1 ? "By the " + longest + " s step" : "By the second") + " each request started in (drag to zoom, double-click to reset; the charts zoom together). " +
       "Counts are per second" + (longest > 1 ? ", each point a step of " + longest + " s averaged over it" : "") +
-      "; the last step over the time it lasted, and left out when that is under a quarter of a step. Gaps: no request in that step.";
+      "; the last step over the time it lasted, and left out when that is under a quarter of a step (unless it is the only one). Gaps: no request in that step.";
     var s = D.section("series", "Over time", note, parent);
     var classes = ["2xx", "3xx", "4xx", "5xx", "error"];
     C.timeSeries(s, "requests", "Requests per second by status class", runs, classes.map(function (k) {
@@ -131,7 +131,8 @@
   }
 
   /** Counts per step as a rate per second: over step_s, the last step over last_span_s
-   * (null when it lasted under a quarter of a step: a rate over a sliver misleads). */
+   * (null when it lasted under a quarter of a step, unless it is the only one: a rate
+   * over a sliver beside whole steps misleads). */
   function perSecond(x, values) {
     if (!values) return null;
     var step = x.step_s || 1;
@@ -139,8 +140,10 @@
     var span = D.isNum(x.last_span_s) ? x.last_span_s : step;
     return values.map(function (v, i) {
       if (v === null || v === undefined) return null;
-      if (i === last && i > 0 && span < step / 4) return null;
-      return v / (i === last ? Math.max(span, step / 4) : step);
+      if (i < last) return v / step;
+      // The only step of a short run is its whole rate: over its span, however short.
+      if (span < step / 4 && i > 0) return null;
+      return v / Math.max(span, 0.001);
     });
   }
 
