@@ -121,11 +121,12 @@ def test_output_in_a_missing_directory(
     db_path: Path,  # type: ignore[no-untyped-def]
     tmp_path: Path,
 ) -> None:
+    """The same one line as capture export's -o (capture/safe.py write_output), exit 2."""
     _run(cli, db_path, f"{server.url}/a")
     result = cli("report", "--db", db_path, "-o", tmp_path / "no" / "r.html")
-    assert result.exit_code == 74
+    assert result.exit_code == 2
     missing = tmp_path / "no" / "r.html"
-    assert result.stderr == f"capture: error: cannot write {missing}: No such file or directory\n"
+    assert result.stderr == f"capture: error: --output {str(missing)!r}: directory does not exist\n"
     assert not (tmp_path / "no").exists()
 
 
