@@ -14,6 +14,7 @@ from capture.store.hosts import host_states
 from capture.store.queries import resolve_runs, run_status
 from capture.store.ranks import nearest_rank
 from capture.store.reader import ReadConnection, ReadOnly
+from capture.store.report_parts import outcome_text
 from capture.store.rows import (
     ClientLimit,
     FailurePass,
@@ -153,7 +154,7 @@ def _failure_pass(db: ReadOnly, conn: ReadConnection, run_id: int) -> FailurePas
     merged: dict[tuple[str, str, str | None], list[Any]] = {}
     for (status, kind, url, sig), (n, rid, first_ms, last_ms) in tally.groups.items():
         by_url[url] += n
-        outcome = " ".join(str(x) for x in (status, kind) if x is not None)
+        outcome = outcome_text(status, kind)
         key = (outcome, url.split("?", 1)[0], sig)
         group = merged.get(key)
         if group is None:  # [count, first_ms, last_ms, example_id]

@@ -14,7 +14,7 @@ from capture.errors import UsageError
 from capture.store.connection_pass import connection_pass
 from capture.store.queries import exchange_in, resolve_runs
 from capture.store.report import report_in
-from capture.store.report_parts import distributions, url_failures
+from capture.store.report_parts import distributions, outcome_text, url_failures
 from capture.store.rows import ExchangeRow, FailureGroup, Report, SocketRow
 from capture.store.series import run_series
 from capture.store.source import ReadConnection, ReadOnly
@@ -107,7 +107,7 @@ def _example_ids(
     cursor = conn.cursor()
     cursor.row_factory = None
     for rid, status, kind, url, sig in cursor.execute(_GROUP_ROWS, (run_id,)):
-        key = (" ".join(str(x) for x in (status, kind) if x is not None), url.split("?", 1)[0], sig)
+        key = (outcome_text(status, kind), url.split("?", 1)[0], sig)
         n = seen.get(key, 0)
         seen[key] = n + 1
         pick = picks.get(key)

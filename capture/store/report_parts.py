@@ -19,8 +19,9 @@ UrlKey = tuple[str, str]  # method and URL template
 
 
 def outcome_text(status: int | None, kind: str | None) -> str:
-    """A failure's outcome as the summary's groups name it: '502', 'reset', '200 slow'."""
-    return " ".join(str(x) for x in (status, kind) if x is not None) or "unknown"
+    """A failure's outcome as the summary's groups name it: '502', 'reset', '200 slow'
+    (a failure always has a status or an error kind)."""
+    return " ".join(str(x) for x in (status, kind) if x is not None)
 
 
 def distributions(conn: ReadConnection, run_id: int, urls: Latencies) -> dict[str, Any]:
