@@ -8,11 +8,14 @@ below 2,048 are exact, each power of two above halves the resolution.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from hdrh.histogram import HdrHistogram
+
+from capture.store.ranks import log_histogram
 
 __all__ = [
     "MAX_US",
@@ -27,7 +30,6 @@ __all__ = [
 MAX_US = 3_600_000_000  # one hour: longer latencies are counted as one hour
 SIG_DIGITS = 3  # as the live histograms'
 _CURVE_TICKS = 5  # percentile curve points per halving of the distance to 100 %
-_BINS_PER_DECADE = 10
 
 
 def _exact_below(digits: int) -> int:
@@ -106,39 +108,6 @@ def distribution(buckets: Sequence[tuple[int, int]]) -> dict[str, Any] | None:
             curve[-1] = point
         else:
             curve.append(point)
-    return {"count": total, "percentiles": curve, "histogram": _log_bins(buckets)}
-
-
-def _log_bins(buckets: Sequence[tuple[int, int]]) -> list[list[float]]:
-    """[from_ms, to_ms, count] in bins of a tenth of a decade, empty bins left out."""
-    bins: dict[int, int] = {}
-    for bucket, n in buckets:
-        bins[_bin_index(bucket)] = bins.get(_bin_index(bucket), 0) + n
-    out: list[list[float]] = []
-    for index in sorted(bins):
-        low, high = _bin_edges(index)
-        out.append([low, high, bins[index]])
-    return out
-
-
-# A bin holds the microsecond values [10^(k/10), 10^((k+1)/10)); 0 µs has bin -1.
-_EDGES = [10 ** (k / _BINS_PER_DECADE) for k in range(0, 12 * _BINS_PER_DECADE)]
-
-
-def _bin_index(bucket_us: int) -> int:
-    if bucket_us < 1:
-        return -1
-    lo, hi = 0, len(_EDGES) - 1
-    while lo < hi:  # the last edge at or below the value
-        mid = (lo + hi + 1) // 2
-        if _EDGES[mid] <= bucket_us:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
-
-
-def _bin_edges(index: int) -> tuple[float, float]:
-    if index < 0:
-        return 0.0, 0.001
-    return round(_EDGES[index] / 1000.0, 6), round(_EDGES[index + 1] / 1000.0, 6)
+    values = [bucket / 1000.0 for bucket, _ in buckets]
+    histogram = log_histogram(values, list(itertools.accumulate(n for _, n in buckets)))
+    return {"count": total, "percentiles": curve, "histogram": histogram}

@@ -9,7 +9,7 @@ from bisect import bisect_left
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["curve_levels", "exact_distribution", "log_bin_edges", "nearest_rank"]
+__all__ = ["curve_levels", "exact_distribution", "log_bin_edges", "log_histogram", "nearest_rank"]
 
 TICKS_PER_HALF = 5  # curve points per halving of the distance to 100 %
 BINS_PER_DECADE = 10
@@ -42,6 +42,32 @@ def log_bin_edges(low_ms: float, high_ms: float) -> list[float]:
     return [round(10 ** (k / BINS_PER_DECADE), 6) for k in range(first, last + 1)]
 
 
+def log_histogram(
+    ordered: Sequence[float], running: Sequence[int] | None = None
+) -> list[list[float]]:
+    """[from_ms, to_ms, count] in bins a tenth of a decade wide, empty ones left out, of
+    ascending values in ms; running[i], when given, is how many values the first i + 1
+    stand for (HdrHistogram buckets with their counts), else one each."""
+    if not ordered:
+        return []
+
+    def upto(i: int) -> int:  # how many values the first i entries stand for
+        return i if running is None else (running[i - 1] if i else 0)
+
+    edges = log_bin_edges(ordered[0], ordered[-1])
+    edges[0] = min(edges[0], float(ordered[0]))  # a 0 ms latency: the first bin from 0
+    bins: list[list[float]] = []
+    start = 0
+    for low, high in itertools.pairwise(edges):
+        end = bisect_left(ordered, high, lo=start)
+        if end > start:
+            bins.append([low, high, upto(end) - upto(start)])
+        start = end
+    if start < len(ordered):  # values at or above the last edge
+        bins.append([edges[-1], float(ordered[-1]), upto(len(ordered)) - upto(start)])
+    return bins
+
+
 def exact_distribution(ordered: Sequence[float]) -> dict[str, Any] | None:
     """The percentile curve (nearest rank at curve_levels) and log-binned histogram of
     ascending values in ms; None for none."""
@@ -50,15 +76,5 @@ def exact_distribution(ordered: Sequence[float]) -> dict[str, Any] | None:
         return None
     curve = [[round(p, 6), ordered[0] if p == 0 else nearest_rank(ordered, p)]
              for p in curve_levels(count)]  # fmt: skip
-    edges = log_bin_edges(ordered[0], ordered[-1])
-    edges[0] = min(edges[0], float(ordered[0]))  # a 0 ms latency: the first bin from 0
-    bins: list[list[float]] = []
-    start = 0
-    for low, high in itertools.pairwise(edges):
-        end = bisect_left(ordered, high, lo=start)
-        if end > start:
-            bins.append([low, high, end - start])
-        start = end
-    if start < count:  # values at or above the last edge
-        bins.append([edges[-1], float(ordered[-1]), count - start])
+    bins = log_histogram(ordered)
     return {"count": count, "percentiles": curve, "histogram": bins}

@@ -250,6 +250,17 @@ def test_server_back_within_the_wait_loses_nothing(own_pg: PgServer, server: Fau
     assert _stored(url) == (total, total, total, total, ["completed"])
 
 
+def _stop_before_the_end_row(own_pg: PgServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Stops the server once every batch is stored, just before the run's end row."""
+    finish = database.finish_run
+
+    def stop_then_finish(*args: Any, **kwargs: Any) -> Any:
+        _stop(own_pg)
+        return finish(*args, **kwargs)
+
+    monkeypatch.setattr(database, "finish_run", stop_then_finish)
+
+
 def test_server_gone_at_the_end_still_prints_the_summary(
     own_pg: PgServer,
     server: FaultServer,
@@ -259,13 +270,7 @@ def test_server_gone_at_the_end_still_prints_the_summary(
 ) -> None:
     """Every batch stored, then the server goes before the run's end row: the summary
     (from what the writer stored) and the 'could not record the end' line, exit 5."""
-    finish = database.finish_run
-
-    def stop_then_finish(*args: Any, **kwargs: Any) -> Any:
-        _stop(own_pg)
-        return finish(*args, **kwargs)
-
-    monkeypatch.setattr(database, "finish_run", stop_then_finish)
+    _stop_before_the_end_row(own_pg, monkeypatch)
     url = own_pg.url("run")
     result: Result = cli("run", f"{server.url}/?status=500", "-n", "300", "--db", url, "--json")
     assert result.exit_code == 5, result.stderr
@@ -290,13 +295,7 @@ def test_server_gone_at_the_end_says_the_connection_count_is_not_known(
 ) -> None:
     """The text summary of a run whose server went before the end: no '0 TCP connections'
     (only the rows could count them), but that the count is not known."""
-    finish = database.finish_run
-
-    def stop_then_finish(*args: Any, **kwargs: Any) -> Any:
-        _stop(own_pg)
-        return finish(*args, **kwargs)
-
-    monkeypatch.setattr(database, "finish_run", stop_then_finish)
+    _stop_before_the_end_row(own_pg, monkeypatch)
     url = own_pg.url("run")
     result: Result = cli("run", f"{server.url}/?status=500", "-n", "50", "-c", "4", "--db", url)
     assert result.exit_code == 5, result.stderr
