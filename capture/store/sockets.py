@@ -39,11 +39,7 @@ def _sockets(conn: ReadConnection, run_ids: list[int] | None) -> list[SocketRow]
     group_concat's order is whatever order the rows were read in, which a query plan
     (or another database) may change: sorted, the same rows give the same text."""
     where = "" if run_ids is None else f"WHERE run_id IN ({', '.join('?' * len(run_ids))})"
-    return _sorted(typed_rows(conn.execute(_SOCKETS.format(where=where), run_ids or ()), SocketRow))
-
-
-def _sorted(rows: list[SocketRow]) -> list[SocketRow]:
-    """Puts each row's failed_at positions in ascending order."""
+    rows = typed_rows(conn.execute(_SOCKETS.format(where=where), run_ids or ()), SocketRow)
     for row in rows:
         if row["failed_at"]:
             numbers = sorted(int(n) for n in row["failed_at"].split(",") if n)
