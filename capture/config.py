@@ -29,6 +29,7 @@ from capture.parse import (
     parse_method,
     parse_url,
 )
+from capture.schedule import Schedule
 
 if TYPE_CHECKING:
     from capture.verdict.rules import Rules
@@ -90,6 +91,8 @@ class RunConfig:
     connections: int = 10
     workers: int | None = None  # None: one worker per connection
     qps: float | None = None
+    # --qps FROM:TO or --stages: the rate over time (capture/schedule.py); qps stays None.
+    schedule: Schedule | None = None
     timeout_s: float = 10.0
     max_time_s: float | None = DEFAULT_MAX_TIME_S
     fail_status: StatusSpec = DEFAULT_FAIL_STATUS
@@ -140,6 +143,7 @@ class RunConfig:
                 raise UsageError(f"{option} must be greater than zero")
         if self.qps is not None:
             check_range(self.qps, MIN_QPS, MAX_QPS, option="--qps")
+        self._check_schedule()
         self._check_durations()
         if not 0 <= self.max_body_bytes <= MAX_SIZE_BYTES:
             raise UsageError("--max-body must be between 0 and 512MiB")
@@ -161,6 +165,33 @@ class RunConfig:
         ):
             if seconds is not None:
                 check_duration(seconds, option=option)
+
+    def _check_schedule(self) -> None:
+        """Refuses a schedule beside --qps RATE, or whose length is not the run's duration."""
+        if self.schedule is None:
+            return
+        if self.qps is not None:
+            raise UsageError("--stages cannot go with --qps: give each stage its rate")
+        if self.duration_s is None:
+            raise UsageError("--qps FROM:TO needs -d/--duration: the ramp rises over it")
+        if not math.isclose(self.duration_s, self.schedule.duration_s, rel_tol=1e-9):
+            raise UsageError(
+                f"the rate schedule lasts {self.schedule.duration_s:g}s, "
+                f"not --duration {self.duration_s:g}s"
+            )
+
+    @property
+    def paced(self) -> bool:
+        """Returns True when requests have intended send times (--qps or --stages)."""
+        return self.qps is not None or self.schedule is not None
+
+    @property
+    def asked_qps(self) -> float | None:
+        """Returns the asked rate: --qps RATE, or a schedule's planned requests over the
+        time it gives them (-n included), or None for an unpaced run (runs.qps_asked)."""
+        if self.schedule is not None:
+            return self.schedule.asked_rate(self.requests)
+        return self.qps
 
     def _check_hosts(self) -> None:
         """Refuses --slot or --hosts without what they need."""
@@ -208,6 +239,7 @@ class RunConfig:
         data = asdict(self)
         del data["redaction_key"]
         data["fail_status"] = self.fail_status.text
+        data["schedule"] = None if self.schedule is None else self.schedule.to_json()
         data["targets"] = [
             {
                 "method": t.method,

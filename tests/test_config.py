@@ -144,3 +144,24 @@ def test_max_time_defaults_to_60s_and_can_be_switched_off(cli, server, db_path) 
     configs = query(db_path, "select config_json from runs order by id")
     stored = [json.loads(c)["max_time_s"] for (c,) in configs]
     assert stored == [60.0, None, 2.0]
+
+
+def test_run_config_checks_its_rate_schedule() -> None:
+    """An API caller's schedule: not beside qps, and as long as the run (capture/schedule.py)."""
+    from capture.schedule import Schedule
+
+    target = Target.build("GET", "http://127.0.0.1:1/")
+    ramp = Schedule.ramp(10, 20, 2.0)
+    with pytest.raises(UsageError, match=r"^--stages cannot go with --qps"):
+        RunConfig(targets=(target,), duration_s=2.0, qps=5, schedule=ramp)
+    with pytest.raises(UsageError, match=r"^--qps FROM:TO needs -d/--duration"):
+        RunConfig(targets=(target,), requests=5, schedule=ramp)
+    with pytest.raises(UsageError, match=r"^the rate schedule lasts 2s, not --duration 3s$"):
+        RunConfig(targets=(target,), duration_s=3.0, schedule=ramp)
+    config = RunConfig(targets=(target,), duration_s=2.0, schedule=ramp)
+    assert config.paced and config.qps is None and config.asked_qps == 15.0
+    # -n 10 caps it: those 10 requests are asked over the time the ramp gives them
+    capped = RunConfig(targets=(target,), duration_s=2.0, requests=10, schedule=ramp)
+    assert capped.asked_qps == pytest.approx(10 / ramp.time_of(10))
+    assert RunConfig(targets=(target,), requests=1, qps=7).asked_qps == 7
+    assert not RunConfig(targets=(target,), requests=1).paced

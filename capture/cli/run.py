@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from capture.cli import run_options as opts
 from capture.cli.app import DbOpt, app, invoked_args
 from capture.cli.run_options import BarrierTimeoutOpt, HostsOpt, SlotOpt, procs_count
 from capture.config import (
@@ -54,15 +55,8 @@ def run(
             "-d", "--duration", metavar="DURATION", help="Stop after this long: 30s, 5m, 1h."
         ),
     ] = None,
-    qps: Annotated[
-        float | None,
-        typer.Option(
-            "-q",
-            "--qps",
-            metavar="RATE",
-            help="Global rate in requests/s (default: as fast as possible).",
-        ),
-    ] = None,
+    qps: opts.QpsOpt = None,
+    stages: opts.StagesOpt = None,
     connections: Annotated[
         int,
         typer.Option(
@@ -238,13 +232,15 @@ def run(
     from capture.output.run_summary import summary_json, summary_lines
     from capture.results import RunStatus
 
+    duration_s, qps_rate, schedule = opts.run_rates(duration, qps, stages)
     config = RunConfig(
         targets=_targets(urls or [], targets, method, header or [], data),
         requests=requests,
-        duration_s=None if duration is None else parse_duration(duration, option="--duration"),
+        duration_s=duration_s,
         connections=connections,
         workers=workers,
-        qps=qps,
+        qps=qps_rate,
+        schedule=schedule,
         timeout_s=parse_duration(timeout, option="--timeout"),
         max_time_s=(
             None

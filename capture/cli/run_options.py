@@ -1,5 +1,6 @@
 """Options of `capture run` that need more than a line: --hosts, --slot,
---barrier-timeout (a run sent from many hosts) and --procs N|auto."""
+--barrier-timeout (a run sent from many hosts), --procs N|auto, and the rate: --qps
+RATE or FROM:TO and --stages."""
 
 from __future__ import annotations
 
@@ -9,9 +10,38 @@ from typing import Annotated
 import typer
 
 from capture.errors import UsageError
-from capture.parse import MAX_PROCS
+from capture.parse import MAX_PROCS, parse_duration
+from capture.schedule import Schedule, parse_qps
 
-__all__ = ["BarrierTimeoutOpt", "HostsOpt", "SlotOpt", "procs_count"]
+__all__ = [
+    "BarrierTimeoutOpt",
+    "HostsOpt",
+    "QpsOpt",
+    "SlotOpt",
+    "StagesOpt",
+    "procs_count",
+    "run_rates",
+]
+
+QpsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "-q",
+        "--qps",
+        metavar="RATE|FROM:TO",
+        help="Global rate in requests/s, or FROM:TO rising linearly over -d"
+        " (default: as fast as possible).",
+    ),
+]
+StagesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--stages",
+        metavar="DUR:RATE,...",
+        help="Rate steps, as k6's stages: 30s:100,1m:500,30s:0 (0: a pause);"
+        " DUR:FROM:TO ramps within one. The run lasts their sum.",
+    ),
+]
 
 HostsOpt = Annotated[
     int | None,
@@ -52,3 +82,19 @@ def procs_count(text: str) -> int:
     if count > MAX_PROCS:
         raise UsageError(f"--procs must be at most {MAX_PROCS}")
     return count
+
+
+def run_rates(
+    duration: str | None, qps: str | None, stages: str | None
+) -> tuple[float | None, float | None, Schedule | None]:
+    """Returns (duration_s, qps, schedule) from -d, --qps RATE|FROM:TO and --stages."""
+    duration_s = None if duration is None else parse_duration(duration, option="--duration")
+    if stages is None:
+        rate, schedule = (None, None) if qps is None else parse_qps(qps, duration_s)
+        return duration_s, rate, schedule
+    if qps is not None:
+        raise UsageError("--stages cannot go with --qps: give each stage its rate")
+    if duration is not None:
+        raise UsageError("--stages cannot go with -d/--duration: the run lasts its stages")
+    schedule = Schedule.parse_stages(stages)
+    return schedule.duration_s, None, schedule

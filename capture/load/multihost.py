@@ -62,7 +62,7 @@ def run_on_hosts(
             slot=config.host_slot,
             config_json=config.to_json(redactor.value, redactor.url),
             command_line=config.command_line,
-            qps=config.qps,
+            qps=config.asked_qps,
         )
     except DBAPIError as exc:
         raise StorageError(f"cannot join run {config.name!r}: {server_message(exc)}") from None
@@ -189,6 +189,7 @@ def _finish(config: RunConfig, host: HostSlot, result: ShareResult, db: str) -> 
     if lost:
         status = RunStatus.FAILED
     snapshot = result.stats.snapshot()
+    asked = config.asked_qps  # a schedule's: its planned requests over its time
     return RunSummary(
         run_id=host.run_id,
         name=config.name,
@@ -203,7 +204,7 @@ def _finish(config: RunConfig, host: HostSlot, result: ShareResult, db: str) -> 
         sockets_used=snapshot_sockets(ending),
         connections=config.connections * config.procs,
         # This host's share of the rate: its summary judges what it was asked to send.
-        qps_asked=None if config.qps is None else config.qps / (config.hosts or 1),
+        qps_asked=None if asked is None else asked / (config.hosts or 1),
         stats=snapshot,
         db=db,
         storage=result.storage,
@@ -211,7 +212,8 @@ def _finish(config: RunConfig, host: HostSlot, result: ShareResult, db: str) -> 
             "procs": config.procs,
             "process_lost": lost or process_lost(result),
             "hosts": config.hosts,
-            "qps_run": config.qps,
+            "qps_run": asked,
+            **({} if config.schedule is None else {"schedule": config.schedule.label}),
             "slot": host.slot,
             "run_line": _run_line(config, host, ending),
         },

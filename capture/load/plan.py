@@ -23,6 +23,7 @@ class Plan:
         self._start = start
         self._end = None if config.duration_s is None else start + config.duration_s
         self._interval = None if config.qps is None else 1.0 / config.qps
+        self._schedule = config.schedule
         self.stop = threading.Event()
         self.reason = "completed"
 
@@ -31,6 +32,13 @@ class Plan:
         seq = next(self._seq)
         if self.stop.is_set() or (self._limit is not None and seq > self._limit):
             return None
+        if self._schedule is not None:
+            # A function of seq alone, so every share of --procs and --hosts agrees; the
+            # end is the schedule's own (Schedule.planned), not start + duration.
+            at = self._schedule.time_of(seq - 1)
+            if at >= self._schedule.duration_s:
+                return None
+            return seq, self._start + at
         if self._interval is not None:
             intended = self._start + (seq - 1) * self._interval
             if self._end is not None and intended >= self._end:

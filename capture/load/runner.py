@@ -49,7 +49,7 @@ def run(
         name=config.name,
         command_line=config.command_line,
         config_json=config.to_json(redactor.value, redactor.url),
-        qps=config.qps,
+        qps=config.asked_qps,
     )
     wall_start = time.time()
     lost = False  # a process of --procs was killed: not a storage error, and said so
@@ -122,13 +122,18 @@ def run(
         aborted=result.aborted,
         sockets_used=totals["sockets_used"],
         connections=config.connections * config.procs,
-        qps_asked=config.qps,
+        qps_asked=config.asked_qps,
         stats=snapshot,
         db=db,
         storage_error=storage_error,
         storage=result.storage,
-        extra={"procs": config.procs, "process_lost": lost},
+        extra={"procs": config.procs, "process_lost": lost, **_schedule_extra(config)},
     )
+
+
+def _schedule_extra(config: RunConfig) -> dict[str, str]:
+    """Returns the summary's note of a rate schedule ('ramp 100→2000/s'), or nothing."""
+    return {} if config.schedule is None else {"schedule": config.schedule.label}
 
 
 def _storage_message(result: ShareResult, run_id: int) -> str:

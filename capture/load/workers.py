@@ -153,7 +153,7 @@ def run_share(
     ]
     affinity = _pin(share[0]) if config.pin_cpu else None
     switch = sys.getswitchinterval()
-    if config.qps is not None:
+    if config.paced:
         # A worker whose send time has come waits for the GIL up to the switch interval
         # (5 ms by default): at 80 % of the maximum rate that was the p99 send lag.
         sys.setswitchinterval(_PACED_SWITCH_S)

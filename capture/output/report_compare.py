@@ -48,7 +48,11 @@ def _name(run: dict[str, Any]) -> str:
 def _rate_text(run: dict[str, Any]) -> str:
     rate, asked = run["totals"]["rate"], run["totals"]["qps_asked"]
     shown = "no rate" if rate is None else f"{rate:,.1f}/s"
-    return f"{shown} unpaced" if asked is None else f"{shown} at --qps {asked:g}"
+    if asked is None:
+        return f"{shown} unpaced"
+    if schedule := run["totals"].get("schedule"):
+        return f"{shown} at {schedule} ({asked:g}/s on average)"
+    return f"{shown} at --qps {asked:g}"
 
 
 def caveats(base: dict[str, Any], run: dict[str, Any]) -> list[str]:
@@ -58,7 +62,8 @@ def caveats(base: dict[str, Any], run: dict[str, Any]) -> list[str]:
     a, b = base["totals"], run["totals"]
     rates = [x for x in (a["rate"], b["rate"]) if x]
     apart = len(rates) == 2 and abs(rates[0] - rates[1]) > _RATE_GAP * max(rates)
-    if a["qps_asked"] != b["qps_asked"] or apart:
+    shaped = a.get("schedule") != b.get("schedule")  # a ramp and a step of one mean differ
+    if a["qps_asked"] != b["qps_asked"] or shaped or apart:
         out.append(f"different loads: {_name(base)} {_rate_text(base)}, {_name(run)}"
                    f" {_rate_text(run)}: latency depends on the load")  # fmt: skip
     for r in (base, run):

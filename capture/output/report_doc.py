@@ -73,6 +73,8 @@ def _run(data: RunData) -> dict[str, Any]:
         "duration_s": duration,
         "rate": round(rep["requests"] / duration, 3) if duration > 0 else None,
         "qps_asked": run["qps_asked"],
+        # 'ramp 100→2000/s' or '3 stages': then qps_asked is the schedule's mean
+        "schedule": rep["pacing"]["schedule"] if rep["pacing"] else None,
     }
     out: dict[str, Any] = {
         "run": {k: run[k] for k in _RUN_KEYS},  # type: ignore[literal-required]

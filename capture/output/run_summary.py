@@ -49,7 +49,7 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
     yield line
     achieved = f"  rate      {rate(s.rate)} achieved"
     if s.qps_asked:
-        achieved += f", {rate(s.qps_asked)} asked ({percent(s.rate, s.qps_asked)})"
+        achieved += f", {rate(s.qps_asked)} asked{_by(s)} ({percent(s.rate, s.qps_asked)})"
         if s.extra.get("qps_run"):  # a --hosts run: the asked rate is this host's share
             hosts, slot = s.extra.get("hosts"), s.extra.get("slot")
             achieved += f", slot {slot}'s share of {rate(s.extra['qps_run'])} on {hosts} hosts"
@@ -81,11 +81,16 @@ def summary_lines(s: RunSummary, *, db: str) -> Iterator[str]:
         yield f"  failures  {program()} failures --db {hide_password(db)} --run {s.run_id}"
 
 
+def _by(s: RunSummary) -> str:
+    """Says, for a ramp or stages, that the asked rate is their mean; else nothing."""
+    return f" on average by {s.extra['schedule']}" if s.extra.get("schedule") else ""
+
+
 LAG_WARN_MS = 50.0  # a send this late is no longer the rate the user asked for
 
 
 def keep_up_warning(s: RunSummary) -> str | None:
-    """Says plainly when the pool could not keep up with --qps, else None."""
+    """Says plainly when the pool could not keep up with --qps or --stages, else None."""
     if not s.qps_asked or s.aborted or s.stop_reason != "completed":
         return None
     # The send lag says whether each request went out at its time (waiting for a free
@@ -95,7 +100,7 @@ def keep_up_warning(s: RunSummary) -> str | None:
     if p99 <= LAG_WARN_MS:
         return None
     return (
-        f"the pool did not keep up: asked {rate(s.qps_asked)}, achieved {rate(s.rate)} "
+        f"the pool did not keep up: asked {rate(s.qps_asked)}{_by(s)}, achieved {rate(s.rate)} "
         f"({percent(s.rate, s.qps_asked)}), send lag p99 {ms(p99)}; add connections (-c), "
         f"workers (-w) or processes (--procs)"
     )
@@ -140,6 +145,7 @@ def summary_json(s: RunSummary, *, db: str) -> str:
             "aborted": s.aborted,
             "rate": round(s.rate, 3),
             "qps_asked": s.qps_asked,
+            "schedule": s.extra.get("schedule"),
             "latency_ms": snap.latency_ms,
             "lag_ms": snap.lag_ms,
             "wait_ms": snap.wait_ms,

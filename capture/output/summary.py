@@ -174,7 +174,8 @@ def _pacing_lines(pacing: Pacing | None) -> Iterator[str]:
         return
     asked, achieved, lag = pacing["qps_asked"], pacing["achieved"], pacing["lag_ms"]
     share = f" ({percent(achieved, asked)})" if achieved is not None else ""
-    yield f"pacing:          asked {rate(asked)}, achieved {rate(achieved)}{share}"
+    by = f" on average by {pacing['schedule']}" if pacing.get("schedule") else ""
+    yield f"pacing:          asked {rate(asked)}{by}, achieved {rate(achieved)}{share}"
     yield f"send lag:        {_percentiles(lag)}"
     if pacing.get("pool_bound") and lag.get("p99", 0.0) > LAG_LIMIT_MS:
         # the same words as the end-of-run warning: the pool, not the client, was short

@@ -11,7 +11,7 @@ from capture.output.units import ms
 __all__ = ["verdict"]
 
 SHOWN_OUTCOMES = 3
-_RATE_SHORTFALL = 0.95  # achieved below this share of --qps is said
+_RATE_SHORTFALL = 0.95  # achieved below this share of --qps (a schedule's mean) is said
 
 
 def verdict(run: dict[str, Any]) -> str:
@@ -61,4 +61,6 @@ def _rate(totals: dict[str, Any]) -> list[str]:
         return [f"{rate:,.1f} requests/s"]
     short = rate < _RATE_SHORTFALL * asked
     said = f"{rate:,.1f}/s of {asked:,.1f}/s asked"
+    if totals.get("schedule"):  # a ramp or stages: the asked rate is their mean
+        said += f" on average by {totals['schedule']}"
     return [f"only {said}" if short else said]

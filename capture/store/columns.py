@@ -59,7 +59,17 @@ RUNS = TableSpec(
         ColumnSpec(
             "duration_s", "real", doc="wall time from first send to the end of the run, seconds"
         ),
-        ColumnSpec("qps_asked", "real", doc="--qps, or NULL for as fast as possible"),
+        ColumnSpec(
+            "qps_asked",
+            "real",
+            doc=(
+                "--qps, or NULL for as fast as possible; for --qps FROM:TO or --stages, the "
+                "schedule's mean: planned requests / its duration (with -n below the planned "
+                "count: those n over the time the schedule gives them); the schedule itself "
+                "is config_json's schedule (kind, segments as [duration_s, from_qps, to_qps], "
+                "label, planned, mean_qps)"
+            ),
+        ),
         ColumnSpec(
             "requests_total", "integer", doc="requests sent and recorded (= rows in requests)"
         ),
@@ -165,8 +175,10 @@ REQUESTS = TableSpec(
             "lag_ms",
             "real",
             doc=(
-                "with --qps: actual start minus intended start, ms, waiting for a free session "
-                "included (coordinated omission made visible). NULL without --qps"
+                "with --qps or --stages: actual start minus intended start, ms, waiting for a "
+                "free session included (coordinated omission made visible); seq k is intended "
+                "at (k - 1) / qps, or on a ramp or stages when the planned count (the rate's "
+                "integral) reaches k - 1: offset_ms - lag_ms. NULL without --qps or --stages"
             ),
         ),
         ColumnSpec("wait_ms", "real", nullable=False, doc="time waiting for a free session, ms"),

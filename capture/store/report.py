@@ -8,6 +8,7 @@ from collections import Counter
 from typing import Any, cast
 
 from capture.errors import NotFoundError, UsageError
+from capture.schedule import Schedule
 from capture.store import report_pg as pg  # the same tallies, grouped by a PostgreSQL server
 from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.hosts import host_states
@@ -275,7 +276,9 @@ def _pacing(
     lag = {f"p{p:g}": nearest_rank(lags, p) for p in (50.0, 99.0)} if lags else {}
     if lags:
         lag["max"] = float(lags[-1])
-    _, sessions = run_shape(json.loads(run["config_json"] or "{}"), run["hosts"])
+    config = json.loads(run["config_json"] or "{}")
+    _, sessions = run_shape(config, run["hosts"])
+    schedule = Schedule.from_json(config.get("schedule"))
     return {
         "qps_asked": run["qps_asked"],
         "achieved": round(total / duration_s, 3) if duration_s > 0 else None,
@@ -287,6 +290,7 @@ def _pacing(
             wait_p99_ms=_rank(conn, run["id"], "wait_ms", total, 99),
             lag_p99_ms=lag.get("p99"),
         ),
+        "schedule": None if schedule is None else schedule.label,
     }
 
 

@@ -260,6 +260,7 @@ class Pacing(TypedDict):
     achieved: float | None  # requests / duration_s
     lag_ms: dict[str, float]  # p50, p99, max; empty when no row has a lag
     pool_bound: bool  # the asked rate needed the pool busy (store.saturation.pool_bound)
+    schedule: str | None  # a --qps FROM:TO or --stages run's: 'ramp 100→2000/s', '3 stages'
 
 
 class ClientLimit(TypedDict):

@@ -84,7 +84,24 @@ RUN_CASES = {
     # rates and counts
     "qps-0": bad(U, "-n", "1", "--qps", "0", expect="--qps must be greater than zero"),
     "qps-negative": bad(U, "-n", "1", "--qps", "-5", expect="--qps must be greater than zero"),
-    "qps-abc": bad(U, "-n", "1", "--qps", "abc", expect="'--qps'"),
+    "qps-abc": bad(U, "-n", "1", "--qps", "abc", expect="--qps: 'abc' is not a rate"),
+    # rate ramps and stages (capture/schedule.py)
+    "ramp-no-duration": bad(U, "-n", "9", "--qps", "1:9", expect="--qps FROM:TO needs -d"),
+    "ramp-open": bad(U, "-d", "1s", "--qps", "100:", expect="--qps: '100:' is not a rate"),
+    "ramp-three": bad(U, "-d", "1s", "--qps", "1:2:3", expect="'1:2:3' is not a rate"),
+    "ramp-abc": bad(U, "-d", "1s", "--qps", "1:x", expect="--qps: 'x' is not a rate"),
+    "ramp-negative": bad(U, "-d", "1s", "--qps", "-1:9", expect="0 or between 0.001 and 1e+06"),
+    "ramp-huge": bad(U, "-d", "1s", "--qps", "1:2e6", expect="--qps: a rate must be 0 or"),
+    "ramp-zero": bad(U, "-d", "1s", "--qps", "0:0", expect="--qps: the rates plan no request"),
+    "stages-no-rate": bad(U, "--stages", "30s", expect="--stages: '30s' is not a stage"),
+    "stages-abc": bad(U, "--stages", "30s:abc", expect="--stages: 'abc' is not a rate"),
+    "stages-0s": bad(U, "--stages", "0s:10", expect="'0s' must be greater than zero"),
+    "stages-bad-dur": bad(U, "--stages", "x:10", expect="'x' is not a duration"),
+    "stages-negative": bad(U, "--stages", "1s:-5", expect="0 or between 0.001 and 1e+06"),
+    "stages-huge": bad(U, "--stages", "1s:1e7", expect="--stages: a rate must be 0 or"),
+    "stages-nothing": bad(U, "--stages", "1s:0", expect="--stages: the rates plan no request"),
+    "stages-qps": bad(U, "--stages", "1s:9", "--qps", "9", expect="--stages cannot go with --qps"),
+    "stages-d": bad(U, "--stages", "1s:9", "-d", "1s", expect="--stages cannot go with -d"),
     "qps-nan": bad(U, "-n", "1", "--qps", "nan", expect="--qps must be greater than zero"),
     "qps-inf": bad(U, "-n", "1", "--qps", "inf", expect="--qps must be greater than zero"),
     "requests-0": bad(U, "-n", "0", expect="--requests must be greater than zero"),
@@ -390,10 +407,14 @@ def test_bad_db_url_is_refused_cleanly(cli, case: Bad, workdir: Path, server: Fa
     _check_refused(cli, case, workdir, server)
 
 
+_LEAVE_ALONE = ["duration-0s", "qps-0", "header-crlf", "targets-with-urls"]
+_LEAVE_ALONE += ["ramp-no-duration", "ramp-open", "stages-abc", "stages-no-rate", "stages-d"]
+
+
 @pytest.mark.parametrize(
     "case",
-    [RUN_CASES[k] for k in ("duration-0s", "qps-0", "header-crlf", "targets-with-urls")],
-    ids=["duration-0s", "qps-0", "header-crlf", "targets-with-urls"],
+    [RUN_CASES[k] for k in _LEAVE_ALONE],
+    ids=_LEAVE_ALONE,
 )
 def test_bad_run_leaves_an_existing_capture_file_alone(
     cli, case: Bad, workdir: Path, server: FaultServer
