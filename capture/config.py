@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from capture.verdict.rules import Rules
 
 __all__ = [
+    "DEFAULT_BACKEND_HEADERS",
     "DEFAULT_BARRIER_TIMEOUT_S",
     "DEFAULT_DB",
     "DEFAULT_FAIL_STATUS",
@@ -58,6 +59,11 @@ DEFAULT_FAIL_STATUS = StatusSpec(((400, 599),), ">=400")
 # How long the hosts of a --hosts run wait for each other before giving up.
 DEFAULT_BARRIER_TIMEOUT_S = 60.0
 MAX_HOSTS = MAX_PROCS
+# The response headers that name the backend behind a proxy or balancer, most specific
+# first: requests.backend records the first one present (--backend-header).
+DEFAULT_BACKEND_HEADERS = (
+    "X-Served-By", "X-Backend", "X-Upstream", "X-Upstream-Addr", "X-Server", "Via", "Server"
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +107,7 @@ class RunConfig:
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_queue_bytes: int = DEFAULT_MAX_QUEUE_BYTES  # records waiting for the writer
     id_header: str | None = None
+    backend_headers: tuple[str, ...] = DEFAULT_BACKEND_HEADERS  # (): none recorded
     trust_env: bool = False
     follow_redirects: bool = False
     insecure: bool = False
@@ -149,6 +156,11 @@ class RunConfig:
             raise UsageError("--max-body must be between 0 and 512MiB")
         if self.id_header is not None and not is_token(self.id_header):
             raise UsageError(f"--id-header {self.id_header!r} is not a valid header name")
+        if isinstance(self.backend_headers, str):  # a str would be read as one name a letter
+            raise UsageError("backend_headers must be a tuple of header names, not a str")
+        for name in self.backend_headers:
+            if not is_token(name):
+                raise UsageError(f"--backend-header {name!r} is not a valid header name")
         _positive(self.procs, "--procs", MAX_PROCS)
         self._check_hosts()
         check_queue_bytes(self.max_queue_bytes)

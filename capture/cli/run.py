@@ -13,7 +13,14 @@ import typer
 
 from capture.cli import run_options as opts
 from capture.cli.app import DbOpt, app, invoked_args
-from capture.cli.run_options import BarrierTimeoutOpt, HostsOpt, SlotOpt, procs_count
+from capture.cli.run_options import (
+    BackendHeaderOpt,
+    BarrierTimeoutOpt,
+    HostsOpt,
+    SlotOpt,
+    backend_headers,
+    procs_count,
+)
 from capture.config import (
     DEFAULT_BARRIER_TIMEOUT_S,
     DEFAULT_DB,
@@ -23,13 +30,7 @@ from capture.config import (
     Target,
 )
 from capture.errors import ExitCode, OutputError, UsageError
-from capture.parse import (
-    StatusSpec,
-    parse_duration,
-    parse_header,
-    parse_queue_size,
-    parse_size,
-)
+from capture.parse import StatusSpec, parse_duration, parse_header, parse_queue_size, parse_size
 from capture.redact import Redactor, run_redactor
 from capture.store.location import is_postgres
 from capture.store.reader import hide_password
@@ -95,6 +96,7 @@ def run(
             help="Send a unique KEY-SEQ value (run key, sequence) in this header, and store it.",
         ),
     ] = None,
+    backend_header: BackendHeaderOpt = None,
     timeout: Annotated[
         str,
         typer.Option("--timeout", metavar="DURATION", help="Connect and read timeout per request."),
@@ -257,6 +259,7 @@ def run(
         max_body_bytes=parse_size(max_body, option="--max-body"),
         max_queue_bytes=parse_queue_size(max_queue),
         id_header=id_header,
+        backend_headers=backend_headers(backend_header),
         trust_env=trust_env,
         follow_redirects=follow_redirects,
         insecure=insecure,

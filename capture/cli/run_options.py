@@ -1,6 +1,6 @@
 """Options of `capture run` that need more than a line: --hosts, --slot,
---barrier-timeout (a run sent from many hosts), --procs N|auto, and the rate: --qps
-RATE or FROM:TO and --stages."""
+--barrier-timeout (a run sent from many hosts), --procs N|auto, --backend-header, and
+the rate: --qps RATE or FROM:TO and --stages."""
 
 from __future__ import annotations
 
@@ -9,16 +9,19 @@ from typing import Annotated
 
 import typer
 
+from capture.config import DEFAULT_BACKEND_HEADERS
 from capture.errors import UsageError
 from capture.parse import MAX_PROCS, parse_duration
 from capture.schedule import Schedule, parse_qps
 
 __all__ = [
+    "BackendHeaderOpt",
     "BarrierTimeoutOpt",
     "HostsOpt",
     "QpsOpt",
     "SlotOpt",
     "StagesOpt",
+    "backend_headers",
     "procs_count",
     "run_rates",
 ]
@@ -67,6 +70,27 @@ BarrierTimeoutOpt = Annotated[
         help="With --hosts: how long to wait for the other hosts.",
     ),
 ]
+BackendHeaderOpt = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--backend-header",
+        metavar="NAME",
+        help="Response header naming the backend, stored per request; repeatable, the first "
+        "present wins; 'none': store none (default: X-Served-By ... Via, Server).",
+    ),
+]
+
+
+def backend_headers(names: list[str] | None) -> tuple[str, ...]:
+    """Turns --backend-header values into RunConfig.backend_headers: the default list when
+    none is given, () for 'none'."""
+    if not names:
+        return DEFAULT_BACKEND_HEADERS
+    if any(n.strip().lower() == "none" for n in names):
+        if len(names) > 1:
+            raise UsageError("--backend-header none turns the recording off: give it alone")
+        return ()
+    return tuple(n.strip() for n in names)
 
 
 def procs_count(text: str) -> int:

@@ -18,6 +18,7 @@ from urllib3.util import Retry, Timeout
 from capture.config import RunConfig, Target
 from capture.errors import UsageError
 from capture.load.assess import Assessor
+from capture.load.backend import backend_lookup, backend_of
 from capture.load.body import last_hop, read_body, read_redirect_body
 from capture.load.hooks import Context, Hooks, Outcome
 from capture.load.pool import SessionPool, current_slot
@@ -65,6 +66,7 @@ class Sender:
         self._max_time_s = config.max_time_s
         self._id_header = config.id_header
         self._follow = config.follow_redirects
+        self._backend = backend_lookup(config.backend_headers)  # () with --backend-header none
         # The adapter is called directly (no redirects, cookies or hooks) unless an
         # option needs the session's machinery; this skips per-call settings merges.
         self._fast = not (config.follow_redirects or config.keep_cookies)
@@ -222,6 +224,8 @@ class Sender:
         end = perf_counter()
         rec.latency_s = end - start
         if raw is not None:
+            if self._backend:
+                rec.backend = backend_of(raw.headers, self._backend)
             if not clean:
                 rec.bytes_in = raw.tell()
                 raw.close()  # the connection is in an unknown state: never reuse it

@@ -259,6 +259,17 @@ REQUESTS = TableSpec(
                 "0 for a run of one host (revision 0004)"
             ),
         ),
+        ColumnSpec(
+            "backend",
+            "text",
+            doc=(
+                "which backend answered: the first of the run's --backend-header names that the "
+                "response carried, as Name: value (X-Served-By: backend-1): the name as given, "
+                "the value as latin-1 text (repeats joined by a comma and a space, a NUL as "
+                "U+FFFD) cut to 200 characters. NULL when no response arrived, it carried none "
+                "of them, or with --backend-header none (revision 0005; NULL for older rows)"
+            ),
+        ),
     ),
     (
         IndexSpec(("run_id", "seq"), unique=True),

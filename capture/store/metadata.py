@@ -81,6 +81,7 @@ _FAILURE_DETAIL_COLUMNS = [
     "local_addr",
     "remote_addr",
     "host",
+    "backend",
     "process",
     "connection_id",
     "session",

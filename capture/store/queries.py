@@ -36,7 +36,8 @@ _LIST_COLUMNS = ", ".join((
                 "url", "status", "error_kind", "latency_ms", "ttfb_ms"),
     select_list("f", FAILURES, "body_size", "body_truncated", "content_type"),
     select_list("r", REQUESTS, "local_addr", "remote_addr", "session", "connection_no",
-                "connection_request_no", "correlation_id", "process", "connection_id", "host"),
+                "connection_request_no", "correlation_id", "process", "connection_id", "host",
+                "backend"),
 ))  # fmt: skip
 
 _HEADER_EXISTS = (

@@ -101,6 +101,7 @@ class Record:
     """The light row every request gets, plus a FailureDetail when it failed."""
 
     __slots__ = (
+        "backend",
         "bytes_in",
         "connect_s",
         "connection_no",
@@ -148,6 +149,7 @@ class Record:
         self.detail: FailureDetail | None = None
         self.method: str | None = None  # set when a build_request hook changed the target
         self.url: str | None = None
+        self.backend: str | None = None  # 'Name: value' of the first --backend-header present
 
 
 def mark_hook_error(rec: Record, exc: BaseException, hook: str) -> None:

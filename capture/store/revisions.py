@@ -5,4 +5,4 @@ revision without importing SQLAlchemy or Alembic. A test keeps this list equal t
 scripts in migrations/versions.
 """
 
-REVISIONS = ("0001", "0002", "0003", "0004")
+REVISIONS = ("0001", "0002", "0003", "0004", "0005")

@@ -108,6 +108,7 @@ class FailureRow(TypedDict):
     process: int | None
     connection_id: int | None
     host: int  # the slot of a --hosts or merged run; 0 for a run of one host
+    backend: str | None  # 'Name: value' of the first --backend-header the response had
 
 
 class _Request(TypedDict):
@@ -139,6 +140,7 @@ class _Request(TypedDict):
     process: int | None
     connection_id: int | None
     host: int
+    backend: str | None
 
 
 class FailureDetail(_Request):

@@ -345,6 +345,7 @@ class Writer:
             identity.process,
             identity.connection_id(rec.session, rec.connection_no),
             identity.host,
+            rec.backend,
         )
 
     def _encode_headers(self, pairs: tuple[tuple[str, str], ...]) -> str:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from capture.errors import ExitCode
+from capture.store.revisions import REVISIONS
 from capture.target.server import FaultServer
 from tests.conftest import query
 
@@ -28,7 +29,7 @@ EVIDENCE = (
 )
 ROW = (
     "select correlation_id, session, connection_id, seq, offset_ms, started_at, process,"
-    " connection_no, connection_request_no, local_addr, failed, status from requests"
+    " connection_no, connection_request_no, local_addr, failed, status, backend from requests"
     " where run_id = ? order by correlation_id"
 )
 
@@ -43,7 +44,7 @@ def _targets(tmp_path: Path, server: FaultServer, fail: str = "/?status=503&size
 def _run(cli, db: Path, targets: Path, connections: int, count: int, *extra: str) -> None:  # type: ignore[no-untyped-def]
     result = cli(
         "run", "--targets", targets, "-c", connections, "-n", count, "--id-header", "X-Id",
-        "--name", "big", "--db", db, "--quiet", *extra,
+        "--name", "big", "--db", db, "--quiet", "--backend-header", "Content-Length", *extra,
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
 
@@ -146,6 +147,11 @@ def test_merge_keeps_every_row_body_and_connection(cli, files: list[Path], tmp_p
         ]
         base += (2, 3, 1)[slot]
     assert len(set(ids.values())) == len(ids) == 6  # unique across hosts
+    # Each row's backend as its host stored it (the two targets send two body sizes).
+    assert query(out, "select backend, sum(failed), count(*) from requests group by 1") == [
+        ("Content-Length: 100", 0, 45),
+        ("Content-Length: 300", 45, 45),
+    ]
     assert min(r[4] for r in merged.values()) < 50  # type: ignore[type-var,operator]
     assert not list(tmp_path.glob("*.merging*"))
 
@@ -305,7 +311,7 @@ def _plain_sqlite(path: Path) -> Path:
         (
             lambda f, t: [shutil.copy(FIXTURES / "rev0001.db", t / "old.db"), f[0]],
             ExitCode.DATA,
-            "has schema revision 0001, merge needs 0004: run `capture db upgrade --db ",
+            f"has schema revision 0001, merge needs {REVISIONS[-1]}: run `capture db upgrade --db ",
         ),
     ],
 )

@@ -454,7 +454,10 @@ def test_first_revision_file_is_upgraded_in_place(
     old_run = query(db, "select * from runs")[0]
     assert (len(old_requests), len(old_failures)) == (240, 60)
 
-    result = cli("run", f"{server.url}/?mix=500:30", "-n", "100", "--db", db, "--quiet")
+    result = cli(
+        "run", f"{server.url}/?mix=500:30&retry_after=1", "-n", "100", "--db", db, "--quiet",
+        "--backend-header", "Retry-After",
+    )  # fmt: skip
     assert result.exit_code == 0, result.stderr
 
     assert query(db, "select version_num from alembic_version") == [(store.head_revision(),)]
@@ -485,6 +488,13 @@ def test_first_revision_file_is_upgraded_in_place(
     ) == [(1,)]
     listed = cli("runs", "--format", "json", "--db", db)
     assert [r["requests"] for r in json.loads(listed.stdout)] == [240, 100]
+    # 0005: the old rows do not know their backend; the new run's rows do, failed or not
+    assert query(
+        db, "select run_id, backend, sum(failed), count(*) from requests group by 1, 2"
+    ) == [
+        (1, None, 60, 240),
+        (2, "Retry-After: 1", 30, 100),
+    ]
 
 
 def test_files_are_owner_only(server: FaultServer, db_path: Path) -> None:

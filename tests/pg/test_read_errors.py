@@ -10,6 +10,7 @@ from pathlib import Path
 
 from capture.errors import ExitCode
 from capture.store.database import open_for_write
+from capture.store.revisions import REVISIONS
 from tests.conftest import Result
 from tests.pg.server import PASSWORD, PgServer, find_bindir
 
@@ -58,12 +59,13 @@ def test_an_older_revision_asks_for_db_upgrade_which_works(
 ) -> None:
     open_for_write(pg_url).dispose()
     name = pg_url.rsplit("/", 1)[1]
-    pg_server.psql("UPDATE alembic_version SET version_num = '0003'", name)
+    older, head = REVISIONS[-2], REVISIONS[-1]
+    pg_server.psql(f"UPDATE alembic_version SET version_num = '{older}'", name)
     refused: Result = cli("runs", "--db", pg_url)  # type: ignore[operator]
     assert refused.exit_code == ExitCode.DATA
-    assert refused.stderr.startswith("capture: error: the database has the older schema 0003")
+    assert refused.stderr.startswith(f"capture: error: the database has the older schema {older}")
     assert PASSWORD not in refused.stderr
-    pg_server.psql("UPDATE alembic_version SET version_num = '0004'", name)
+    pg_server.psql(f"UPDATE alembic_version SET version_num = '{head}'", name)
     info: Result = cli("db", "info", "--db", pg_url)  # type: ignore[operator]
     assert info.exit_code == 0, info.stderr
     assert [line.split()[0] for line in info.stdout.splitlines()] == [
@@ -71,7 +73,7 @@ def test_an_older_revision_asks_for_db_upgrade_which_works(
     ]  # fmt: skip
     assert PASSWORD not in info.stdout
     upgraded: Result = cli("db", "upgrade", "--db", pg_url)  # type: ignore[operator]
-    assert (upgraded.exit_code, upgraded.stdout) == (0, "schema 0004: up to date\n")
+    assert (upgraded.exit_code, upgraded.stdout) == (0, f"schema {head}: up to date\n")
     metadata: Result = cli("db", "metadata", "--db", pg_url)  # type: ignore[operator]
     assert metadata.exit_code == ExitCode.USAGE
     assert metadata.stderr == (

@@ -191,3 +191,31 @@ def test_every_revision_downgrades_and_upgrades_again_with_the_data(tmp_path: Pa
     command.upgrade(cfg, "head")
     assert query(db, count) == before
     assert query(db, "select count(distinct connection_id) from failure_details") == [(2,)]
+
+
+def test_a_revision_0004_file_gets_the_backend_column_with_null_for_its_rows(
+    tmp_path: Path,
+) -> None:
+    """0005 adds requests.backend in place: the old rows read NULL (nothing recorded which
+    backend answered them), failure_details shows it, and no row is lost."""
+    import shutil
+
+    db = tmp_path / "old.db"
+    shutil.copy(ROOT / "tests" / "fixtures" / "rev0001.db", db)
+    cfg = Config()
+    cfg.set_main_option("script_location", str(ROOT / "migrations"))
+    cfg.set_main_option("sqlalchemy.url", f"sqlite:///{db}")
+    command.upgrade(cfg, "0004")
+    assert query(db, "select name from pragma_table_info('requests') where name = 'backend'") == []
+    with pytest.raises(DataError, match="older schema 0004"):
+        reader.open_readonly(str(db))
+    assert store.upgrade_file(str(db)) == ("0004", "0005")
+    assert query(db, "select count(*), count(backend) from requests") == [(240, 0)]
+    assert query(db, "select count(*), count(backend) from failure_details") == [(60, 0)]
+    columns = [r[0] for r in query(db, "select name from pragma_table_info('failure_details')")]
+    assert columns[columns.index("host") : columns.index("host") + 3] == [
+        "host",
+        "backend",
+        "process",
+    ]
+    assert query(db, "pragma integrity_check") == [("ok",)]
