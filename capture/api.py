@@ -79,7 +79,7 @@ class Database:
 
         Filters (all optional, as strings like the CLI's): status='5xx', error='reset',
         url='*/api/*', method, since='30s', until, slower_than='500ms',
-        body_contains, header='Name: value', socket, session, connection, host, limit=50,
+        body_contains, header='Name: value', socket, session, connection, position, host, limit=50,
         offset, oldest.
         """
         q = FailureQuery.build(**filters)
@@ -92,6 +92,11 @@ class Database:
     def summary(self, run: str | int | None = None) -> Report:
         """Returns the data of `capture summary` for a run (default: the latest)."""
         return run_report(self._source, None if run is None else str(run))
+
+    def diagnose(self, run: str | int | None = None) -> list[dict[str, Any]]:
+        """Returns the findings of `capture diagnose` for a run (default: the latest),
+        ranked; each a dict as docs/diagnose.md describes."""
+        return self.summary(run)["findings"]
 
     def report(self, *runs: str | int) -> dict[str, Any]:
         """Returns the data of `capture report` (docs/report.md) for runs (default: the

@@ -3,7 +3,6 @@ export, replay, db. Each opens the database read-only (db upgrade excepted)."""
 
 from __future__ import annotations
 
-import shlex
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -21,6 +20,7 @@ from capture.cli.shared import (
     FormatOpt,
     HostOpt,
     MethodOpt,
+    PositionOpt,
     ResponseHeaderOpt,
     RunOpt,
     SessionOpt,
@@ -33,6 +33,7 @@ from capture.cli.shared import (
     UrlOpt,
     emit,
     page_note,
+    program_prefix,
     show_one,
 )
 from capture.config import DEFAULT_DB
@@ -59,6 +60,7 @@ def failures(
     socket: SocketOpt = None,
     session: SessionOpt = None,
     connection: ConnectionOpt = None,
+    position: PositionOpt = None,
     host: HostOpt = None,
     limit: Annotated[
         int | None,
@@ -108,6 +110,7 @@ def failures(
         socket=socket,
         session=session,
         connection=connection,
+        position=position,
         host=host,
         limit=page,
         offset=offset,
@@ -231,15 +234,8 @@ def summary(
     if fmt is not Format.table:
         emit([report_json(report)])
         return
-    from capture.output.hints import program
-    from capture.store.location import is_postgres
-    from capture.store.source import without_password
-
-    # The hint runs as printed: this capture, and this file unless it is the default.
-    # A server URL's password is never printed: libpq takes it from PGPASSWORD/.pgpass.
-    shown = without_password(db) if is_postgres(db) else db
-    where = "" if db == DEFAULT_DB else f" --db {shlex.quote(shown)}"
-    emit(report_lines(report, show=f"{program()} show{where}"))
+    program, where = program_prefix(db)
+    emit(report_lines(report, show=f"{program} show{where}", prefix=(program, where)))
 
 
 @app.command()
@@ -288,6 +284,7 @@ def export(
     socket: SocketOpt = None,
     session: SessionOpt = None,
     connection: ConnectionOpt = None,
+    position: PositionOpt = None,
     host: HostOpt = None,
 ) -> None:
     """Export failures in full (bodies and headers) as HAR 1.2, JSON lines or CSV.
@@ -315,6 +312,7 @@ def export(
         socket=socket,
         session=session,
         connection=connection,
+        position=position,
         host=host,
         limit=None,
         oldest=True,

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import typer
 from typer._click.exceptions import ClickException  # typer vendors click: catch its class
 
+from capture.cli import diagnose as cli_diagnose  # noqa: F401  (they register their commands on app)
 from capture.cli import inspect as cli_inspect  # noqa: F401  (they register their commands on app)
 from capture.cli import merge as cli_merge  # noqa: F401  (they register their commands on app)
 from capture.cli import report as cli_report  # noqa: F401  (they register their commands on app)

@@ -6,6 +6,7 @@ iterator that counts the rows an export writes."""
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from collections.abc import Iterable
 from typing import Annotated, Any
@@ -13,6 +14,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console, RenderableType
 
+from capture.config import DEFAULT_DB
 from capture.escape import visible
 from capture.output.tables import EXPORT_FORMATS, LISTING_FORMATS, Format
 
@@ -25,6 +27,7 @@ __all__ = [
     "FormatOpt",
     "HostOpt",
     "MethodOpt",
+    "PositionOpt",
     "ResponseHeaderOpt",
     "RunOpt",
     "SessionOpt",
@@ -38,6 +41,7 @@ __all__ = [
     "console",
     "emit",
     "page_note",
+    "program_prefix",
     "show_one",
 ]
 
@@ -124,6 +128,14 @@ ConnectionOpt = Annotated[
         "--connection", metavar="ID", help="One TCP connection: its id (capture sockets)."
     ),
 ]
+PositionOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--position",
+        metavar="N",
+        help="The N-th request on its connection (1: a fresh one; capture diagnose).",
+    ),
+]
 HostOpt = Annotated[
     int | None,
     typer.Option(
@@ -173,3 +185,15 @@ def emit(lines: Iterable[str]) -> None:
 def show_one(renderable: RenderableType) -> None:
     """Prints one table or panel on the console."""
     console().print(renderable)
+
+
+def program_prefix(db: str) -> tuple[str, str]:
+    """Returns how a printed hint runs: this capture, and the --db to put after the
+    command unless it is the default. A server URL's password is never printed: libpq
+    takes it from PGPASSWORD/.pgpass."""
+    from capture.output.hints import program
+    from capture.store.location import is_postgres
+    from capture.store.source import without_password
+
+    shown = without_password(db) if is_postgres(db) else db
+    return program(), "" if db == DEFAULT_DB else f" --db {shlex.quote(shown)}"

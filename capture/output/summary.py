@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from capture.escape import visible
 from capture.output.cells import short_url
+from capture.output.diagnose import DEFAULT_PREFIX, Prefix, brief_lines
 from capture.output.units import NONE, ms, percent, rate, seconds
 from capture.store.host_sql import hosts_cell
 from capture.store.saturation import LAG_LIMIT_MS
@@ -41,8 +42,10 @@ def _percentiles(values: dict[str, float]) -> str:
     return "  ".join(f"{k} {ms(v)}" for k, v in values.items()) or NONE
 
 
-def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
-    """Yields the summary of one run."""
+def report_lines(
+    rep: Report, *, show: str = "capture show", prefix: Prefix = DEFAULT_PREFIX
+) -> Iterator[str]:
+    """Yields the summary of one run; prefix starts the commands it prints."""
     run, total, failed = rep["run"], rep["requests"], rep["failed"]
     name = f" {visible(run['name'], one_line=True)!r}" if run["name"] else ""
     duration = run["duration_s"]
@@ -55,6 +58,7 @@ def report_lines(rep: Report, *, show: str = "capture show") -> Iterator[str]:
         else ""
     )
     yield from _host_lines(rep.get("hosts"))
+    yield from brief_lines(rep.get("findings", []), failed, prefix=prefix)
     yield ""
     yield "status codes:"
     for status, n in rep["status_counts"]:
@@ -213,6 +217,7 @@ def report_json(rep: Report) -> str:
         "pacing": rep["pacing"],
         "client_limit": rep["client_limit"],
         "hosts": rep.get("hosts"),
+        "findings": rep.get("findings", []),
         "failures": {
             "per_second": [{"second": s, "failures": n} for s, n in rep["failures_per_second"]],
             "top_urls": [{"url": u, "failures": n} for u, n in rep["top_urls"]],

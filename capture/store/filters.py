@@ -117,6 +117,7 @@ class FailureQuery:
     socket: str | None = None
     session: int | None = None
     connection: int | None = None  # requests.connection_id: one TCP connection
+    position: int | None = None  # requests.connection_request_no: n-th on its connection
     host: int | None = None  # requests.host: the slot of a --hosts or merged run
     limit: int | None = 50
     offset: int = 0
@@ -138,6 +139,7 @@ class FailureQuery:
         socket: str | None = None,
         session: int | None = None,
         connection: int | None = None,
+        position: int | None = None,
         host: int | None = None,
         limit: int | None = 50,
         offset: int = 0,
@@ -151,6 +153,8 @@ class FailureQuery:
             check_id(session, option="--session", lowest=0)
         if connection is not None:
             check_id(connection, option="--connection")
+        if position is not None:
+            check_id(position, option="--position")
         if host is not None:
             check_id(host, option="--host", lowest=0)
         return cls(
@@ -170,6 +174,7 @@ class FailureQuery:
             socket=socket,
             session=session,
             connection=connection,
+            position=position,
             host=host,
             limit=limit,
             offset=offset,

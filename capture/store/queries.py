@@ -122,6 +122,9 @@ def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
     if q.connection is not None:
         cond.append("r.connection_id = ?")
         params.append(q.connection)
+    if q.position is not None:
+        cond.append("r.connection_request_no = ?")
+        params.append(q.position)
     if q.host is not None:
         cond.append("r.host = ?")
         params.append(q.host)

@@ -11,6 +11,7 @@ from capture.errors import NotFoundError, UsageError
 from capture.schedule import Schedule
 from capture.store import report_pg as pg  # the same tallies, grouped by a PostgreSQL server
 from capture.store.columns import FAILURES, REQUESTS, select_list
+from capture.store.diagnose_data import findings
 from capture.store.hosts import host_states
 from capture.store.queries import resolve_runs, run_status
 from capture.store.ranks import nearest_rank
@@ -77,6 +78,7 @@ def report_in(
     # one ORDER BY over the run's rows, read by both the pacing and the client rule
     latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
     pacing = _pacing(conn, run, total, duration, latency_p50)
+    client = _client_limit(conn, run, total, duration, pacing, latency_p50)
     return {
         "run": run,
         "requests": total,
@@ -90,9 +92,10 @@ def report_in(
         "urls": per_url(db, conn, run_id, duration, {} if latencies is None else latencies),
         "per_second": _per_second(db, conn, run_id),
         "pacing": pacing,
-        "client_limit": _client_limit(conn, run, total, duration, pacing, latency_p50),
+        "client_limit": client,
         "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
         **_failure_pass(db, conn, run_id),
+        "findings": findings(conn, run_id, duration, client),
     }
 
 

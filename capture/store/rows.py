@@ -293,3 +293,4 @@ class Report(FailurePass):
     pacing: Pacing | None  # None for a run without --qps
     client_limit: ClientLimit
     hosts: list[dict[str, Any]] | None  # store.hosts.host_states; None: a run of one host
+    findings: list[dict[str, Any]]  # capture diagnose's, ranked (docs/diagnose.md)
