@@ -14,6 +14,8 @@ from functools import cache
 from http import HTTPStatus
 from urllib.parse import parse_qsl
 
+from capture.target.shared import Shared
+
 __all__ = [
     "NO_BODY_STATUSES",
     "PATTERN",
@@ -101,6 +103,9 @@ class Exchange:
         keep_alive_header: bool,
         mix_next: Callable[[str], int],
         request_headers: tuple[tuple[str, str], ...] = (),
+        shared: Shared | None = None,
+        conn_no: int = 0,
+        idle_before_s: float = 0.0,
     ) -> None:
         self.sock = sock
         self.stop = stop
@@ -113,6 +118,10 @@ class Exchange:
         self.keep_alive_header = keep_alive_header  # an HTTP/1.0 client asked for keep-alive
         self.mix_next = mix_next
         self.request_headers = request_headers  # for the ledger: what the client sent
+        self.shared = shared if shared is not None else Shared()
+        self.conn_no = conn_no  # which connection of the server's, from 1
+        self.idle_before_s = idle_before_s  # since this connection's previous response
+        self.extra: list[Header] = []  # headers every response of this exchange carries
         self.fault = "ok"
         self.status: int | None = None
         self.ctype: bytes | None = None
@@ -182,7 +191,7 @@ class Exchange:
             lines.append(b"X-Fault-Id: " + self.id_value.encode("latin-1"))
         if self.retry_after is not None:
             lines.append(b"Retry-After: " + self.retry_after)
-        lines.extend(name + b": " + value for name, value in extra)
+        lines.extend(name + b": " + value for name, value in (*self.extra, *extra))
         if self.close:
             lines.append(b"Connection: close")
         elif self.keep_alive_header:

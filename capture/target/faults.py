@@ -27,6 +27,7 @@ from capture.target.exchange import (
     pattern_body,
     status_text,
 )
+from capture.target.load_faults import plan
 
 __all__ = ["FAULT_NAMES", "PATTERN", "answer", "gzip_bomb", "malformed", "pattern_body"]
 
@@ -79,9 +80,10 @@ def answer(ex: Exchange) -> Reply:
         if handler is None:
             raise BadParam(f"unknown fault {name!r}")
         delay_s = ex.float_param("delay", 0.0, 0.0, MAX_WAIT_S)
+        load = plan(ex)
         ex.fault = name or "ok"
         ex.wait(delay_s)
-        return handler(ex)
+        return handler(ex) if load is None else load.run(ex, handler)
     except BadParam as exc:
         ex.fault, ex.ctype, ex.retry_after = "invalid", None, None
         return ex.respond(400, f"400 Bad Request: {exc}\n".encode())

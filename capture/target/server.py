@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from capture.target.exchange import PATTERN, Exchange, Reply
 from capture.target.faults import FAULT_NAMES, answer, malformed
 from capture.target.request import READ_BUFFER_BYTES, Malformed, Request, read_request
+from capture.target.shared import Shared
 
 __all__ = ["FAULT_NAMES", "PATTERN", "FaultServer", "LedgerEntry", "serve"]
 
@@ -97,6 +98,7 @@ class FaultServer:
         self._ledger: list[LedgerEntry] = []
         self._seq = 0
         self._mix_counters: dict[str, int] = {}
+        self._shared = Shared()
         self._connections = 0
         self._open: dict[int, socket.socket] = {}
         self._threads: set[threading.Thread] = set()
@@ -198,6 +200,7 @@ class FaultServer:
                 sock = self._handshake(self._ssl_context, sock, conn_no)
             rfile = sock.makefile("rb")
             idle_s, request_no = KEEPALIVE_IDLE_S, 0
+            done_at = time.monotonic()
             while not self._stopping.is_set():
                 sock.settimeout(idle_s)
                 try:
@@ -214,8 +217,10 @@ class FaultServer:
                 request_no += 1
                 sock.settimeout(WRITE_TIMEOUT_S)
                 ex = self._exchange(sock, request, request_no)
+                ex.conn_no, ex.idle_before_s = conn_no, time.monotonic() - done_at
                 reply = answer(ex)
                 action = self._finish(ex, reply, client_addr, conn_no)
+                done_at = time.monotonic()
                 if action == "keep":
                     idle_s = KEEPALIVE_IDLE_S
                 elif action == "idle_close":
@@ -255,6 +260,7 @@ class FaultServer:
             close=good is None or not good.keep_alive or self._stopping.is_set(),
             keep_alive_header=good is not None and good.http10 and good.keep_alive,
             mix_next=self._mix_next,
+            shared=self._shared,
         )
 
     def _finish(self, ex: Exchange, reply: Reply, client_addr: str, conn_no: int) -> str:
