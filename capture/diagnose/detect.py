@@ -29,22 +29,38 @@ COVERED = 0.8  # bursts that a rate onset or a saturation already explains are n
 
 def detect(ev: RunEvidence) -> list[Finding]:
     """Returns the run's findings: the client's own limit first, then by the share of
-    the failures each explains (ties: more rows behind it, then DETECTORS order), then
+    the failures each explains (ties: DETECTORS order, then more rows behind it), then
     the failures none explains, by signature. Empty for a run with nothing to say."""
     found: list[Finding] = []
     for detector in DETECTORS:
         found.extend(detector(ev))
     found = [f for f in found if not _covered(f, found)]
     order = {f.detector: i for i, f in enumerate(found)}
-    found.sort(key=lambda f: (not f.first, -len(f.explained), -f.rows, order[f.detector]))
+    found.sort(key=lambda f: (not f.first, -len(f.explained), order[f.detector], -f.rows))
     return found + groups.rest(ev, [f.explained for f in found])
 
 
+# A finding is not said when one of these explains its failures and more: bursts that a
+# rate onset or a saturation explain; a position that is where the idle gaps fell (a
+# regular pattern puts the request after each pause at one position), or the reverse.
+_YIELDS = {
+    "bursts": ("rate_threshold", "latency_before_failure"),
+    "position": ("idle_gap",),
+    "idle_gap": ("position",),
+}
+
+
 def _covered(finding: Finding, found: list[Finding]) -> bool:
-    """Returns True for bursts whose failures a rate onset or a saturation explains."""
-    if finding.detector != "bursts" or not finding.explained:
+    """Returns True when a finding it yields to (_YIELDS) explains COVERED of its
+    failures, and (between two that could each be the cause) strictly more."""
+    if not finding.explained:
         return False
-    causes = [f for f in found if f.detector in ("rate_threshold", "latency_before_failure")]
-    return any(
-        len(finding.explained & f.explained) >= COVERED * len(finding.explained) for f in causes
-    )
+    for other in found:
+        if other.detector not in _YIELDS.get(finding.detector, ()):
+            continue
+        shared = len(finding.explained & other.explained)
+        if shared < COVERED * len(finding.explained):
+            continue
+        if finding.detector == "bursts" or len(other.explained) > len(finding.explained):
+            return True
+    return False

@@ -8,7 +8,7 @@ __all__ = ["ONSET_SHARE", "onset", "per_bin"]
 
 ONSET_SHARE = 0.05  # a window "fails" when at least 5 % of its requests did
 KEEP_SHARE = 0.8  # and failures keep coming: 80 % of the windows from then on fail
-CLEAN_BEFORE = 0.01  # while before it under 1 % of the requests failed
+CLEAN_BEFORE = 0.025  # while before it at most half as many failed (a busy client bunches sends)
 MIN_BINS = 3  # windows before and after, at least
 
 

@@ -22,13 +22,14 @@ class _Split:
     def __init__(self, ev: RunEvidence, value: Any, n_in: int, f_in: int, n_all: int, f_all: int):
         self.ev, self.value, self.n_in, self.f_in = ev, value, n_in, f_in
         self.n_out, self.f_out = n_all - n_in, f_all - f_in
+        self.outcome: str | None = None  # the outcome the figures count; None: all
 
     def rates(self, here: str, there: str) -> str:
         """Returns '97 % of the failures (97 of 100), ...: 50 % failed here, 0 % there'."""
-        ev = self.ev
+        ev, what = self.ev, "failed" if self.outcome is None else f"ended {self.outcome}"
         return (
             f"{percent(self.f_in, ev.failed)} of the failures ({self.f_in} of {ev.failed}): "
-            f"{percent(self.f_in, self.n_in)} of its {self.n_in} requests failed {here}, "
+            f"{percent(self.f_in, self.n_in)} of its {self.n_in} requests {what} {here}, "
             f"{percent(self.f_out, self.n_out)} of the other {self.n_out} {there}"
         )
 
@@ -43,21 +44,43 @@ class _Split:
         }
 
 
-def _standing_out(ev: RunEvidence, name: str) -> list[_Split]:
+_KEYS: dict[str, Callable[[Failure], Any]] = {
+    "position": lambda f: f.position,
+    "remote": lambda f: f.remote_addr,
+    "backend": lambda f: f.backend,
+    "target": lambda f: url_template(f.method, f.url),
+}
+
+
+def _standing_out(ev: RunEvidence, name: str) -> list[tuple[_Split, str | None]]:
     """Returns the values of a dimension whose failures stand apart (stats.concentrated),
-    most failures first. Rows without the column (NULL) are left out of the comparison;
-    a column with one value in the run has nothing to compare and finds nothing."""
+    most failures first, each with the outcome it holds for (None: all failures). All
+    failures are tried first, then each outcome's alone, so that one cause does not hide
+    another (503s from a bad backend beside resets at the 26th request). Rows without
+    the column (NULL) are left out; a column with one value has nothing to compare."""
     dim = ev.dimensions.get(name)
     if dim is None:
         return []
-    values = [v for v in dim.values if v[0] is not None]
-    if len(values) < 2:
+    totals = {v: n for v, n, _ in dim.values if v is not None}
+    if len(totals) < 2:
         return []
-    n_all, f_all = sum(v[1] for v in values), sum(v[2] for v in values)
-    found = [_Split(ev, v, n, f, n_all, f_all) for v, n, f in values]
-    found = [s for s in found if s.f_in >= 1 and concentrated(s.f_in, s.n_in, f_all, n_all)]
-    found = [s for s in found if s.f_in / ev.failed >= 0.2]  # a fifth of all, not of the column
-    return sorted(found, key=lambda s: (-s.f_in, str(s.value)))[:MAX_VALUES]
+    n_all = sum(totals.values())
+    key = _KEYS[name]
+    groups: dict[str | None, list[Failure]] = {None: [f for f in ev.failures if key(f) in totals]}
+    for f in groups[None]:
+        groups.setdefault(f.outcome, []).append(f)
+    found: dict[Any, tuple[_Split, str | None]] = {}
+    for outcome, failures in groups.items():
+        counts: dict[Any, int] = {}
+        for f in failures:
+            counts[key(f)] = counts.get(key(f), 0) + 1
+        for value, f_in in counts.items():
+            split = _Split(ev, value, totals[value], f_in, n_all, len(failures))
+            if value not in found and concentrated(f_in, totals[value], len(failures), n_all):
+                split.outcome = outcome
+                found[value] = (split, outcome)
+    ranked = sorted(found.values(), key=lambda so: (-so[0].f_in, str(so[0].value)))
+    return ranked[:MAX_VALUES]
 
 
 def _outcome(failures: list[Failure]) -> str:
@@ -75,10 +98,12 @@ def _findings(
     build: Callable[[_Split, list[Failure]], tuple[str, str, tuple[str, ...], dict[str, Any]]],
 ) -> list[Finding]:
     out = []
-    for split in _standing_out(ev, name):
-        explained = [f for f in ev.failures if belongs(f, split.value)]
+    for split, outcome in _standing_out(ev, name):
+        explained = [
+            f for f in ev.failures if belongs(f, split.value) and outcome in (None, f.outcome)
+        ]
         sentence, label, filters, values = build(split, explained)
-        values["outcome"] = _outcome(explained)
+        values["outcome"] = outcome or _outcome(explained)
         out.append(
             Finding(
                 name,

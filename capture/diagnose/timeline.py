@@ -3,7 +3,7 @@ that climbs before the timeouts or 5xx (saturation)."""
 
 from __future__ import annotations
 
-from capture.diagnose.model import Failure, Finding, RunEvidence
+from capture.diagnose.model import Bin, Failure, Finding, RunEvidence
 from capture.diagnose.onset import ONSET_SHARE, per_bin
 from capture.diagnose.stats import MIN_ROWS, median, percent
 
@@ -34,6 +34,19 @@ def bursts(ev: RunEvidence) -> list[Finding]:
             windows[-1][1] = i
         else:
             windows.append([i, i])
+    # a burst's edge windows hold its first and last failures, one may be all they have
+    for w in windows:
+        while w[0] > 0 and _warm(ev.bins[w[0] - 1], share):
+            w[0] -= 1
+        while w[1] + 1 < len(ev.bins) and _warm(ev.bins[w[1] + 1], share):
+            w[1] += 1
+    merged: list[list[int]] = []
+    for w in windows:
+        if merged and w[0] <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], w[1])
+        else:
+            merged.append(w)
+    windows = merged
     used = sum(1 for b in ev.bins if b.requests)
     covered = sum(1 for lo, hi in windows for b in ev.bins[lo : hi + 1] if b.requests)
     inside = sum(b.failed for lo, hi in windows for b in ev.bins[lo : hi + 1])
@@ -70,6 +83,12 @@ def bursts(ev: RunEvidence) -> list[Finding]:
             rows=ev.requests,
         )
     ]
+
+
+def _warm(b: Bin, share: float) -> bool:
+    """Returns True for a window beside a burst that failed at the run's rate or more:
+    a burst's first and last failures may share their windows with ok requests."""
+    return b.failed >= 1 and b.failed >= share * b.requests
 
 
 def _saturation_failure(f: Failure) -> bool:
