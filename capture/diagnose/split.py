@@ -30,7 +30,7 @@ class _Split:
         return (
             f"{percent(self.f_in, ev.failed)} of the failures ({self.f_in} of {ev.failed}): "
             f"{percent(self.f_in, self.n_in)} of its {self.n_in} requests {what} {here}, "
-            f"{percent(self.f_out, self.n_out)} of the other {self.n_out} {there}"
+            f"{percent(self.f_out, self.n_out)} of the other {self.n_out} requests {there}"
         )
 
     def table(self, label: str) -> dict[str, Any]:
@@ -137,7 +137,7 @@ def positions(ev: RunEvidence) -> list[Finding]:
             f"requests while the client sends the {nth(n)}"
         )
         head = f"the {nth(n)} request on a connection: "
-        sentence = head + s.rates("there", "positions") + f"; {cause}"
+        sentence = head + s.rates("there", "at other positions") + f"; {cause}"
         return sentence, "request # on connection", ("--position", str(n)), {"position": n}
 
     return _findings(ev, "position", lambda f, v: f.position == v, build)

@@ -92,6 +92,7 @@ def _run(data: RunData) -> dict[str, Any]:
         "latency_ms": {"ok": rep["latency_ok"], "failed": rep["latency_failed"]},
         "pacing": rep["pacing"],
         "client_limit": rep["client_limit"],
+        "findings": rep["findings"],  # capture diagnose's (docs/diagnose.md)
         "series": data["series"],
         "distribution": data["distribution"],
         "urls": [_url(u, data) for u in rep["urls"]],

@@ -116,18 +116,15 @@ def _conditions(q: FailureQuery) -> tuple[list[str], list[Any]]:
         else:
             cond.append("(r.local_addr = ? OR r.remote_addr = ?)")
             params += [q.socket, q.socket]
-    if q.session is not None:
-        cond.append("r.session = ?")
-        params.append(q.session)
-    if q.connection is not None:
-        cond.append("r.connection_id = ?")
-        params.append(q.connection)
-    if q.position is not None:
-        cond.append("r.connection_request_no = ?")
-        params.append(q.position)
-    if q.host is not None:
-        cond.append("r.host = ?")
-        params.append(q.host)
+    for value, column in (
+        (q.session, "session"),
+        (q.connection, "connection_id"),
+        (q.position, "connection_request_no"),
+        (q.host, "host"),
+    ):
+        if value is not None:
+            cond.append(f"r.{column} = ?")
+            params.append(value)
     return cond, params
 
 

@@ -64,7 +64,7 @@ class LoadPlan:
             ex.extra.append((b"X-Served-By", b"backend-%d" % k))
             if k == bad:
                 ex.fault = "bad_backend"
-                text = f"{bad_status} {status_text(bad_status).decode().strip()} from backend-{k}\n"
+                text = f"{status_text(bad_status).decode().strip()} from backend-{k}\n"
                 return ex.respond(bad_status, text.encode())
         return normal(ex)
 

@@ -239,6 +239,7 @@
       function () { main.appendChild(S.header(doc, runs)); },
       function () { var g = el("div", { class: "run-cards" }); main.appendChild(g); runs.forEach(function (run) { g.appendChild(S.runCard(run, runs.length > 1)); }); },
       function () { if (runs.length > 1) S.deltaSection(runs, doc.comparisons || [], main); },
+      function () { S.findingSection(runs, main); },
       function () { S.seriesSection(runs, main); },
       function () { S.distributionSection(runs, main); },
       function () { S.urlSection(runs, main); },

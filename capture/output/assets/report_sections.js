@@ -126,6 +126,28 @@
     return s;
   }
 
+  /* ---- diagnosis ---- */
+
+  function findingSection(runs, parent) {
+    var s = D.section("diagnosis", "Diagnosis", "What stands out in the failures, ranked by the share they explain (docs/diagnose.md: each detector's criterion).", parent);
+    runs.forEach(function (run) {
+      if (runs.length > 1) s.appendChild(el("h3", null, D.runLabel(run)));
+      var list = run.findings || [];
+      if (!list.length) { s.appendChild(el("p", { class: "note" }, "Nothing stands out: no finding.")); return; }
+      s.appendChild(el("ol", { class: "findings" }, list.map(function (f) {
+        var ev = f.evidence || {};
+        var parts = [el("p", null, f.sentence), el("p", { class: "note" },
+          Math.round(100 * f.share) + " % of the failures (" + D.int(f.failures) + "), " + D.int(f.rows) + " rows · capture " + (f.command || []).join(" "))];
+        if ((ev.columns || []).length) {
+          parts.push(el("table", null, [el("tr", null, ev.columns.map(function (c) { return el("th", null, String(c)); }))].concat(
+            (ev.rows || []).map(function (r) { return el("tr", null, r.map(function (c) { return el("td", null, String(c)); })); }))));
+        }
+        return el("li", null, parts);
+      })));
+    });
+    return s;
+  }
+
   /* ---- connections ---- */
 
   function connectionSection(runs, parent) {
@@ -317,5 +339,5 @@
     return D.int(x.count);
   }
 
-  CR.sections = Object.assign(CR.sections || {}, { groupSection: groupSection, connectionSection: connectionSection, deltaSection: deltaSection });
+  CR.sections = Object.assign(CR.sections || {}, { findingSection: findingSection, groupSection: groupSection, connectionSection: connectionSection, deltaSection: deltaSection });
 })();
