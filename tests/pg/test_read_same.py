@@ -116,10 +116,13 @@ def _same(stores: Stores, capsysbinary: pytest.CaptureFixture[bytes], args: list
     """Runs a read command on both stores; asserts equal stdout; returns it."""
     code_sqlite, out_sqlite = _read(capsysbinary, args, stores.sqlite)
     code_pg, out_pg = _read(capsysbinary, args, stores.postgres)
-    # A summary's hints name the --db they were read from: the one expected difference.
-    hint = b" show --db "
-    out_pg = out_pg.replace(hint + shlex.quote(without_password(stores.postgres)).encode(), hint)
-    out_sqlite = out_sqlite.replace(hint + shlex.quote(stores.sqlite).encode(), hint)
+    # A summary's hints (show, and the diagnosis' commands) name the --db they were read
+    # from: the one expected difference.
+    for command in (b"show", b"failures", b"summary"):
+        hint = b" " + command + b" --db "
+        pg_db = shlex.quote(without_password(stores.postgres)).encode()
+        out_pg = out_pg.replace(hint + pg_db, hint)
+        out_sqlite = out_sqlite.replace(hint + shlex.quote(stores.sqlite).encode(), hint)
     assert code_sqlite == 0, args
     assert code_pg == code_sqlite, args
     assert out_pg == out_sqlite, (args, _diff(out_sqlite, out_pg))

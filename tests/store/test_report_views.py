@@ -139,7 +139,7 @@ def test_an_unpaced_run_has_no_pacing(cli, server: FaultServer, db_path: Path) -
 
 SUMMARY_KEYS = {
     "run", "requests", "failed", "aborted", "duration_s", "status_counts", "error_counts",
-    "latency_ms", "urls", "per_second", "pacing", "client_limit", "hosts", "failures",
+    "latency_ms", "urls", "per_second", "pacing", "client_limit", "hosts", "findings", "failures",
 }  # fmt: skip
 
 
