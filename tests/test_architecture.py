@@ -28,6 +28,7 @@ LAYER_RULES = [
     ("capture.output", ("capture.load", "capture.cli")),
     ("capture.store", ("capture.load", "capture.output", "capture.cli")),
     ("capture.verdict", ("capture.load", "capture.store", "capture.output", "capture.cli")),
+    ("capture.diagnose", ("capture.load", "capture.store", "capture.output", "capture.cli")),
 ]
 
 

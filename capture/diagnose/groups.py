@@ -8,21 +8,19 @@ from urllib.parse import urlsplit
 
 from capture.diagnose.model import Failure, Finding, RunEvidence
 from capture.diagnose.stats import MIN_ROWS, percent
+from capture.verdict.kinds import CONNECT_PHASE
 
 __all__ = ["PHASES", "client_limit", "rest", "transport"]
 
-# Which part of the exchange each transport error kind broke in (docs/schema.md).
-PHASES = {
-    **dict.fromkeys(
-        ("dns", "connect_refused", "connect_timeout", "connect_error", "client_resource",
-         "tls_cert", "tls", "proxy"),
-        "connect",
-    ),
+# Which part of the exchange each transport error kind broke in (docs/schema.md); the
+# connect phase is verdict.kinds' own list.
+PHASES: dict[str, str] = {
+    **dict.fromkeys(CONNECT_PHASE, "connect"),
     **dict.fromkeys(("read_timeout", "remote_closed", "reset", "protocol"), "read"),
     **dict.fromkeys(
         ("body_timeout", "body_reset", "incomplete_body", "bad_chunk", "decode"), "body"
     ),
-}  # fmt: skip
+}
 _PHASE_TEXT = {
     "connect": "while connecting to",
     "read": "while waiting for the response from",
@@ -132,7 +130,6 @@ def rest(ev: RunEvidence, explained: Iterable[frozenset[int]]) -> list[Finding]:
                 (*status_or_kind, "--url", path + "*"),
                 {"outcome": outcome, "path": path, "signature": signature},
                 rows=len(found),
-                last=True,
             )
         )  # fmt: skip
     left = ranked[MAX_GROUPS:]
@@ -149,7 +146,6 @@ def rest(ev: RunEvidence, explained: Iterable[frozenset[int]]) -> list[Finding]:
                 (),
                 {},
                 rows=len(ids),
-                last=True,
                 command="summary",
             )
         )

@@ -67,7 +67,6 @@ class RunEvidence:
     ok_transfer_ms: tuple[float, ...]  # latency - ttfb of ok requests, sorted
     retry_after: dict[str, int]  # Retry-After value -> failures carrying it
     client: dict[str, Any] | None  # the summary's client_limit and pacing, when limited
-    paced: bool = False
 
 
 @dataclass(slots=True)
@@ -83,7 +82,6 @@ class Finding:
     values: dict[str, Any] = field(default_factory=dict)  # the n, the rate, the backend
     rows: int = 0  # rows behind it (requests compared), for how sure it is
     first: bool = False  # read before the others (the client's own limit)
-    last: bool = False  # read after the others (the rest, by signature)
     command: str = "failures"  # the capture command its filters go to
 
     @property
