@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["ONSET_SHARE", "onset", "per_bin"]
+__all__ = ["ONSET_SHARE", "bin_of", "onset", "per_bin"]
 
 ONSET_SHARE = 0.05  # a window "fails" when at least 5 % of its requests did
 KEEP_SHARE = 0.8  # and failures keep coming: 80 % of the windows from then on fail
@@ -12,11 +12,17 @@ CLEAN_BEFORE = 0.025  # while before it at most half as many failed (a busy clie
 MIN_BINS = 3  # windows before and after, at least
 
 
+def bin_of(offset_ms: float, bin_s: float) -> int:
+    """Returns the window an offset falls in; in milliseconds, where the widths are whole
+    (1900 ms is window 19 of 0.1 s, where 1.9 / 0.1 = 18.999... would put it in 18)."""
+    return max(0, int(offset_ms // round(bin_s * 1000.0, 6)))
+
+
 def per_bin(offsets_ms: Sequence[float], bin_s: float, bins: int) -> list[int]:
     """Returns how many of offsets_ms fall in each window of bin_s seconds."""
     counts = [0] * bins
     for offset in offsets_ms:
-        counts[min(bins - 1, max(0, int(offset / 1000.0 / bin_s)))] += 1
+        counts[min(bins - 1, bin_of(offset, bin_s))] += 1
     return counts
 
 

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from capture.diagnose.model import Failure, Finding, RunEvidence
-from capture.diagnose.onset import onset, per_bin
+from capture.diagnose.onset import bin_of, onset, per_bin
 from capture.diagnose.stats import MIN_ROWS, median, percent
 
 __all__ = ["LIMITER_STATUSES", "rate_threshold"]
 
 LIMITER_STATUSES = (429, 503)
 RISE = 1.1  # the rate after the onset is at least 10 % above the rate before it
+SMOOTH = 5  # windows the rate at the onset is averaged over
 PLATEAU_SPREAD = 0.25  # ok responses a window within 25 % of their median: a plateau
 
 
@@ -32,9 +33,12 @@ def rate_threshold(ev: RunEvidence) -> list[Finding]:
     after = [i for i in range(start, len(rates)) if requests[i]]
     mean_before = sum(used_before) / len(used_before)
     mean_after = sum(rates[i] for i in after) / len(after)
-    if mean_after < RISE * mean_before or rates[start] < max(used_before):
+    # A window holds whole requests, so a steady rise reads 11, 10, 12, 11... a window:
+    # the rate at the onset is compared smoothed over SMOOTH windows, not one window's.
+    smooth = _smoothed(rates, requests)
+    if mean_after < RISE * mean_before or smooth[start] < max(smooth[:start]):
         return []
-    crossing = rates[start]
+    crossing = smooth[start]
     ok_rates = sorted((requests[i] - failed[i]) / ev.bin_s for i in after[:-1] or after)
     plateau = median(ok_rates)
     levelled = (
@@ -44,11 +48,11 @@ def rate_threshold(ev: RunEvidence) -> list[Finding]:
         and ok_rates[-1] <= (1 + PLATEAU_SPREAD) * plateau
         and max(rates[i] for i in after) >= 1.2 * plateau
     )
-    explained = [f for f in chosen if f.offset_ms >= ev.bins[start].start_s * 1000.0]
+    explained = [f for f in chosen if bin_of(f.offset_ms, ev.bin_s) >= start]
     what = _what(chosen, limited is chosen)
     sentence = (
         f"{what} began at {ev.bins[start].start_s:g} s, when the rate reached "
-        f"{crossing:.0f}/s (before it: at most {max(used_before):.0f}/s, under 1 % failed); "
+        f"{crossing:.0f}/s (before it: at most {max(smooth[:start]):.0f}/s, few failed); "
         f"from then on {percent(len(explained), sum(requests[i] for i in after))} of requests "
         "failed"
     )
@@ -78,6 +82,18 @@ def rate_threshold(ev: RunEvidence) -> list[Finding]:
             rows=sum(requests),
         )
     ]
+
+
+def _smoothed(rates: list[float], requests: list[int]) -> list[float]:
+    """Returns each window's rate as the mean over the SMOOTH windows around it that had
+    requests (fewer at the run's ends)."""
+    half = SMOOTH // 2
+    out = []
+    for i in range(len(rates)):
+        span = range(max(0, i - half), min(len(rates), i + half + 1))
+        near = [rates[j] for j in span if requests[j]]
+        out.append(sum(near) / len(near) if near else 0.0)
+    return out
 
 
 def _what(chosen: list[Failure], limited: bool) -> str:

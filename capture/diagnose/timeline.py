@@ -4,7 +4,7 @@ that climbs before the timeouts or 5xx (saturation)."""
 from __future__ import annotations
 
 from capture.diagnose.model import Bin, Failure, Finding, RunEvidence
-from capture.diagnose.onset import ONSET_SHARE, per_bin
+from capture.diagnose.onset import ONSET_SHARE, bin_of, per_bin
 from capture.diagnose.stats import MIN_ROWS, median, percent
 
 __all__ = ["bursts", "latency_before_failure"]
@@ -54,7 +54,9 @@ def bursts(ev: RunEvidence) -> list[Finding]:
         return []
     spans = [(ev.bins[lo].start_s, ev.bins[hi].start_s + ev.bin_s) for lo, hi in windows]
     explained = [
-        f for f in ev.failures if any(a * 1000 <= f.offset_ms < b * 1000 for a, b in spans)
+        f
+        for f in ev.failures
+        if any(lo <= bin_of(f.offset_ms, ev.bin_s) <= hi for lo, hi in windows)
     ]
     rows: list[list[object]] = []
     counts: list[int] = []
@@ -135,7 +137,7 @@ def latency_before_failure(ev: RunEvidence) -> list[Finding]:
     b = ev.bins[rise]
     rate = b.requests / ev.bin_s
     concurrency = rate * (b.mean_latency_ms or 0.0) / 1000.0
-    explained = [f for f in chosen if f.offset_ms >= ev.bins[start].start_s * 1000.0]
+    explained = [f for f in chosen if bin_of(f.offset_ms, ev.bin_s) >= start]
     sentence = (
         f"latency climbed before the failures: the ok median rose from {baseline:.1f} ms to "
         f"{late:.1f} ms, beginning at {b.start_s:g} s (rate {rate:.0f}/s, about "

@@ -10,6 +10,7 @@ from typing import Any
 
 from capture.diagnose import detect
 from capture.diagnose.model import Bin, Dimension, Failure, RunEvidence
+from capture.diagnose.onset import bin_of
 from capture.diagnose.split import url_template
 from capture.store.reader import ReadConnection
 from capture.store.report_parts import outcome_text
@@ -103,7 +104,7 @@ def _bins(
         " WHERE run_id = ?",
         run_id,
     )
-    count = 1 + max((int(r[0] / 1000.0 / width) for r in rows), default=-1)
+    count = 1 + max((bin_of(r[0], width) for r in rows), default=-1)
     n = [0] * count
     f = [0] * count
     total_ms = [0.0] * count
@@ -111,7 +112,7 @@ def _bins(
     ok_bytes: list[int] = []
     ok_transfer: list[float] = []
     for offset, latency, ttfb, was_failed, bytes_in, status in rows:
-        i = max(0, int(offset / 1000.0 / width))
+        i = bin_of(offset, width)
         n[i] += 1
         total_ms[i] += latency
         if was_failed:
