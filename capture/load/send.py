@@ -22,6 +22,7 @@ from capture.load.backend import backend_lookup, backend_of
 from capture.load.body import last_hop, read_body, read_redirect_body
 from capture.load.hooks import Context, Hooks, Outcome
 from capture.load.pool import SessionPool, current_slot
+from capture.load.wire import WireHeaders
 from capture.parse import check_header
 from capture.store.record import FailureDetail, Record, mark_hook_error
 from capture.verdict.classify import Phase
@@ -37,6 +38,9 @@ class _Prepared:
     verify: bool | str
     proxies: dict[str, str]
     path: str  # what the request line carries (path and query)
+    # The same headers, whose connection sends the request's bytes as first built
+    # (load/wire.py); None where requests' machinery sends it (a proxy).
+    wire: WireHeaders | None
 
 
 def _no_stop(reason: str) -> None:
@@ -112,6 +116,13 @@ class Sender:
             self._live[rec.session] = found
         return found
 
+    def close(self) -> None:
+        """Closes each session's connection: the pools _pool_for found stay open after
+        the sessions close (requests' own close() does not reach them)."""
+        for live in self._live:
+            if live is not None:
+                live.close()
+
     def _cap_redirect(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
         read_redirect_body(response, self._max_body)
 
@@ -132,6 +143,7 @@ class Sender:
             True if verify is None else verify,
             dict(settings["proxies"] or {}),
             prepared.path_url,
+            None if settings["proxies"] else WireHeaders(prepared.headers.items()),
         )
 
     def context(self, rec: Record) -> Context:
@@ -183,6 +195,8 @@ class Sender:
             rec.correlation_id = f"{self._id_prefix}-{rec.seq}"
             headers = headers.copy()
             headers[self._id_header] = rec.correlation_id
+        elif self._fast and target.wire is not None and prepared is target.request:
+            headers = target.wire  # nothing varies: the connection sends kept bytes
 
         raw: Any = None  # the urllib3 response: status, headers and the body stream
         response: requests.Response | None = None  # only on the session path

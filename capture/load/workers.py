@@ -175,6 +175,7 @@ def run_share(
             if not flushed and not writer.give_up(_GIVE_UP_S):
                 writer.error = writer.error or "the writer did not finish in time"
             coordinator.unwatch()
+            sender.close()
             pool.close()
             sys.setswitchinterval(switch)
             if affinity is not None:
