@@ -19,6 +19,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from capture.load import headers
+from capture.load.wire import send_request
 from capture.redact import is_secret_header
 from capture.version import __version__
 
@@ -81,7 +82,11 @@ class _TrackingMixin:
             state.remote_addr = _addr(self.sock.getpeername())
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        super().request(*args, **kwargs)  # type: ignore[misc]
+        # urllib3's pool passes method and url by position, the rest by keyword.
+        def build() -> None:
+            super(_TrackingMixin, self).request(*args, **kwargs)  # type: ignore[misc]
+
+        send_request(self, build, args, kwargs)
         # Counted after sending: a reconnect inside request() has reset the count to 0.
         state: SlotState | None = getattr(_local, "state", None)
         if state is not None:
