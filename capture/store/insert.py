@@ -47,6 +47,7 @@ def insert_rows(
     max_params: int = _MAX_PARAMS,
     max_bytes: int | None = STATEMENT_BYTES,
     max_rows: int | None = None,
+    sizes: list[int] | None = None,
 ) -> None:
     """Inserts rows with one multi-row INSERT per chunk, not one step per row; each chunk
     binds at most max_params values, max_rows rows and about max_bytes (a single row
@@ -60,7 +61,9 @@ def insert_rows(
     table: pysqlite caches up to 128 statements, and SQLite keeps a copy of the values
     last bound to each until it is bound again. With a statement per batch size, the
     cache held a copy of the bodies of every batch size seen, hundreds of MiB
-    (bench/RESULTS.md, Memory); one statement holds one chunk, about max_bytes."""
+    (bench/RESULTS.md, Memory); one statement holds one chunk, about max_bytes.
+
+    sizes, when given, are the rows' bytes as the caller knows them (else _row_bytes)."""
     if not rows:
         return
     width = len(rows[0])
@@ -70,9 +73,10 @@ def insert_rows(
     while start < len(rows):
         end = min(len(rows), start + per)
         if max_bytes is not None:  # light rows (requests) skip the count
-            end, size = start + 1, _row_bytes(rows[start])
+            size_of = sizes.__getitem__ if sizes is not None else lambda i: _row_bytes(rows[i])
+            end, size = start + 1, size_of(start)
             while end < len(rows) and end - start < per:
-                size += _row_bytes(rows[end])
+                size += size_of(end)
                 if size > max_bytes:
                     break
                 end += 1

@@ -64,6 +64,15 @@ _REQUEST_COLUMNS = REQUESTS.names[1:]
 _FAILURE_COLUMNS = FAILURES.names[1:]
 _REQUESTS_HEAD = f"INSERT INTO requests ({', '.join(REQUESTS.names)}) VALUES "
 _FAILURES_HEAD = f"INSERT INTO failures ({', '.join(FAILURES.names)}) VALUES "
+_BODY = _FAILURE_COLUMNS.index("body")
+_REQUEST_BODY = _FAILURE_COLUMNS.index("request_body")
+_BODY_TRUNCATED = _FAILURE_COLUMNS.index("body_truncated")
+# The values that can be large (the rest are numbers and short text): insert_rows sizes
+# its statements by these.
+_BIG_VALUES = tuple(
+    _FAILURE_COLUMNS.index(c)
+    for c in ("request_headers", "request_body", "response_headers", "body", "error_message")
+)
 
 
 class _Clock:
@@ -81,10 +90,6 @@ class _Clock:
             self._second = second
             self._prefix = now_iso(second)[:19]
         return f"{self._prefix}.{int((moment - second) * 1_000_000):06d}Z"
-
-
-def _ms(seconds: float | None) -> float | None:
-    return None if seconds is None else round(seconds * 1000.0, 3)
 
 
 class Writer:
@@ -219,7 +224,7 @@ class Writer:
             cause, doubtful = store_waiting(
                 self._engine,
                 request_rows,
-                _failure_lists(failure_rows),
+                failure_rows,
                 wait_s=self._reconnect_s,
                 abandon=self.abandon,
             )
@@ -252,7 +257,7 @@ class Writer:
     def _commit_retrying(
         self,
         request_rows: list[tuple[Any, ...]],
-        failure_rows: list[tuple[int, dict[str, Any]]],
+        failure_rows: list[tuple[int, list[Any]]],
     ) -> str | None:
         """Commits one batch, waiting out another process's write lock. Returns the cause
         of a failure, _LOCKED for a lock that outlasted the wait, or None when stored."""
@@ -286,12 +291,12 @@ class Writer:
     def _commit(
         self,
         request_rows: list[tuple[Any, ...]],
-        failure_rows: list[tuple[int, dict[str, Any]]],
+        failure_rows: list[tuple[int, list[Any]]],
     ) -> None:
         if self._postgres:
             from capture.store.postgres import store_batch
 
-            store_batch(self._engine, request_rows, _failure_lists(failure_rows), [])
+            store_batch(self._engine, request_rows, failure_rows, [])
             return
         with self._engine.begin() as conn:
             # Ids are given here, under the write lock, so failures can point at their
@@ -311,8 +316,9 @@ class Writer:
             insert_rows(
                 conn,
                 _FAILURES_HEAD,
-                [(ids[seq], *(row[c] for c in _FAILURE_COLUMNS)) for seq, row in failure_rows],
+                [(ids[seq], *row) for seq, row in failure_rows],
                 max_rows=BATCH_ROWS,
+                sizes=[_failure_bytes(row) for _, row in failure_rows],
             )
 
     def _request_row(self, rec: Record) -> tuple[Any, ...]:
@@ -327,12 +333,12 @@ class Writer:
             rec.method or target.method,
             self._urls[rec.target] if rec.url is None else self._redactor.url(rec.url),
             self._clock.iso(rec.start_s),
-            _ms(rec.start_s),
-            _ms(rec.lag_s),
-            _ms(rec.wait_s),
-            _ms(rec.connect_s),
-            _ms(rec.ttfb_s),
-            _ms(rec.latency_s),
+            round(rec.start_s * 1000.0, 3),
+            None if rec.lag_s is None else round(rec.lag_s * 1000.0, 3),
+            round(rec.wait_s * 1000.0, 3),
+            None if rec.connect_s is None else round(rec.connect_s * 1000.0, 3),
+            None if rec.ttfb_s is None else round(rec.ttfb_s * 1000.0, 3),
+            round(rec.latency_s * 1000.0, 3),
             rec.status,
             rec.error_kind,
             int(rec.failed),
@@ -351,44 +357,42 @@ class Writer:
     def _encode_headers(self, pairs: tuple[tuple[str, str], ...]) -> str:
         return json.dumps(self._redactor.pairs(list(pairs)))
 
-    def _failure_row(self, rec: Record) -> dict[str, Any]:
+    def _failure_row(self, rec: Record) -> list[Any]:
+        """Returns the row in _FAILURE_COLUMNS order (a list: _strip_bodies edits it)."""
         d = rec.detail
         assert d is not None
-        return {
-            "run_id": self._run_id,
-            "reason": d.reason,
-            "http_version": d.http_version,
-            "request_headers": self._headers_json(tuple(d.request_headers)),
-            "request_body": d.request_body,
-            "response_headers": (
-                None
-                if d.response_headers is None
-                else self._headers_json(tuple(d.response_headers))
-            ),
-            "body": d.body,
-            "body_size": d.body_size,
-            "body_truncated": int(d.body_truncated),
-            "content_type": d.content_type,
-            "content_encoding": d.content_encoding,
-            "error_class": d.error_class,
-            "error_message": d.error_message,
-            "body_signature": signature(d.body, d.error_message),
-        }
+        headers_json = self._headers_json
+        return [
+            self._run_id,
+            d.reason,
+            d.http_version,
+            headers_json(tuple(d.request_headers)),
+            d.request_body,
+            None if d.response_headers is None else headers_json(tuple(d.response_headers)),
+            d.body,
+            d.body_size,
+            int(d.body_truncated),
+            d.content_type,
+            d.content_encoding,
+            d.error_class,
+            d.error_message,
+            signature(d.body, d.error_message),
+        ]
 
 
-def _failure_lists(failure_rows: list[tuple[int, dict[str, Any]]]) -> list[tuple[int, list[Any]]]:
-    """Returns failure rows as (seq, values in _FAILURE_COLUMNS order), for COPY."""
-    return [(seq, [row[c] for c in _FAILURE_COLUMNS]) for seq, row in failure_rows]
-
-
-def _strip_bodies(failure_rows: list[tuple[int, dict[str, Any]]]) -> int:
+def _strip_bodies(failure_rows: list[tuple[int, list[Any]]]) -> int:
     """Drops the stored bodies of failure rows (body_size stays). Returns how many had one."""
     stripped = 0
     for _, row in failure_rows:
-        if row["body"] or row["request_body"]:
+        if row[_BODY] or row[_REQUEST_BODY]:
             stripped += 1
-        if row["body"]:
-            row["body_truncated"] = 1  # body_size still says how much there was
-        row["body"] = None
-        row["request_body"] = None
+        if row[_BODY]:
+            row[_BODY_TRUNCATED] = 1  # body_size still says how much there was
+        row[_BODY] = None
+        row[_REQUEST_BODY] = None
     return stripped
+
+
+def _failure_bytes(row: list[Any]) -> int:
+    """Returns about how many bytes SQLite copies to bind a failure row: its big values."""
+    return sum(len(row[i] or "") for i in _BIG_VALUES)
