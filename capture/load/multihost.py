@@ -211,6 +211,7 @@ def _finish(config: RunConfig, host: HostSlot, result: ShareResult, db: str) -> 
         extra={
             "procs": config.procs,
             "process_lost": lost or process_lost(result),
+            "queue_wait_s": result.queue_wait_s,
             "hosts": config.hosts,
             "qps_run": asked,
             **({} if config.schedule is None else {"schedule": config.schedule.label}),

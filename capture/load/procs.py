@@ -135,6 +135,7 @@ def _run_child(
             # The run's duration spans every process: its sending, not the parent's alone.
             "wall_start": result.wall_start,
             "wall_end": result.wall_end,
+            "queue_wait_s": result.queue_wait_s,
         }
     except BaseException as exc:  # report, never die silently: the parent waits for us
         payload = {"fatal": f"process {index}: {type(exc).__name__}: {exc}"}
@@ -345,6 +346,7 @@ def _merge(
             storage=payload["storage"],
             wall_start=payload["wall_start"],
             wall_end=payload["wall_end"],
+            queue_wait_s=payload["queue_wait_s"],
         )
         result.add(other)
     return result

@@ -127,7 +127,12 @@ def run(
         db=db,
         storage_error=storage_error,
         storage=result.storage,
-        extra={"procs": config.procs, "process_lost": lost, **_schedule_extra(config)},
+        extra={
+            "procs": config.procs,
+            "process_lost": lost,
+            "queue_wait_s": result.queue_wait_s,
+            **_schedule_extra(config),
+        },
     )
 
 

@@ -59,10 +59,12 @@ class ShareResult:
     wall_end: float = 0.0  # when the last request of the share finished
     storage: StorageTally = field(default_factory=StorageTally)  # the writer's, whole
     error: str | None = None
+    queue_wait_s: float = 0.0  # worker-seconds spent waiting for room in the writer's queue
 
     def add(self, other: ShareResult) -> None:
         """Adds another share's counts (its stats are merged by the caller)."""
         self.aborted += other.aborted
+        self.queue_wait_s += other.queue_wait_s
         self.storage += other.storage
         self.error = self.error or other.error
         self.wall_end = max(self.wall_end, other.wall_end)
@@ -194,6 +196,7 @@ def run_share(
         wall_end=wall_end,
         storage=writer.tally,
         error=writer.error,
+        queue_wait_s=queue.wait_s,
     )
 
 

@@ -11,7 +11,7 @@ from capture.output.hints import program
 from capture.output.units import ms, percent, rate, seconds
 from capture.results import RunSummary
 from capture.store.reader import hide_password
-from capture.store.saturation import Saturation, client_limits, pool_bound
+from capture.store.saturation import CPU_BUSY_SHARE, Saturation, client_limits, pool_bound
 
 __all__ = ["client_limit", "keep_up_warning", "summary_json", "summary_lines"]
 
@@ -90,7 +90,8 @@ LAG_WARN_MS = 50.0  # a send this late is no longer the rate the user asked for
 
 
 def keep_up_warning(s: RunSummary) -> str | None:
-    """Says plainly when the pool could not keep up with --qps or --stages, else None."""
+    """Says plainly when the pool could not keep up with --qps or --stages, and why,
+    else None."""
     if not s.qps_asked or s.aborted or s.stop_reason != "completed":
         return None
     # The send lag says whether each request went out at its time (waiting for a free
@@ -101,8 +102,39 @@ def keep_up_warning(s: RunSummary) -> str | None:
         return None
     return (
         f"the pool did not keep up: asked {rate(s.qps_asked)}{_by(s)}, achieved {rate(s.rate)} "
-        f"({percent(s.rate, s.qps_asked)}), send lag p99 {ms(p99)}; add connections (-c), "
-        f"workers (-w) or processes (--procs)"
+        f"({percent(s.rate, s.qps_asked)}), send lag p99 {ms(p99)}; {_late_because(s)}"
+    )
+
+
+def _late_because(s: RunSummary) -> str:
+    """Returns the likeliest cause of late sends, from capture's own figures, and what
+    to do about it: the writer, the pool, or the process's CPU (its one GIL)."""
+    snap = s.stats
+    waited = float(s.extra.get("queue_wait_s") or 0.0)
+    if waited > 0:
+        return (
+            f"the writer was behind: workers waited {waited:.1f} s for room in its queue; "
+            "store less (--max-body), a faster disk, or PostgreSQL (--db postgresql://)"
+        )
+    if pool_bound(
+        qps=s.qps_asked,
+        latency_p50_ms=snap.latency_ms.get("p50"),
+        sessions=s.connections,
+        wait_p99_ms=snap.wait_ms.get("p99"),
+        lag_p99_ms=snap.lag_ms.get("p99"),
+    ):
+        return "every session was busy: add connections (-c), workers (-w) or processes (--procs)"
+    share = client_limit(s).cpu_share
+    if share is not None and share >= CPU_BUSY_SHARE:
+        return (
+            f"capture's own CPU: {share:.0%} of a core (a process's threads share one GIL); "
+            "add processes (--procs)"
+        )
+    used = "" if share is None else f" at {share:.0%} of a core"
+    return (
+        f"sessions were free and capture's process{used} had CPU to spare: other load on "
+        "this machine is the likely cause; add connections (-c), workers (-w) or "
+        "processes (--procs)"
     )
 
 

@@ -163,6 +163,8 @@ def test_a_slow_writer_holds_workers_back_within_the_byte_bound(
     assert any(p.workers_waiting for p in ticks)
     assert bound - one < last.queue_peak_bytes <= bound
     assert last.queue_limit_bytes == bound and last.queue_wait_s > 0
+    # The summary carries the wait (a --qps run's keep-up warning names the writer by it).
+    assert summary.extra["queue_wait_s"] == last.queue_wait_s
     notes = [r.getMessage() for r in caplog.records if "writer behind" in r.getMessage()]
     assert len(notes) == 1 and "on a full queue (1 MiB)" in notes[0]
 
@@ -180,6 +182,7 @@ def test_an_unhindered_run_says_nothing_about_the_writer(
     # bound and peak (an empty queue is falsy: it once showed a bound of 0).
     last = ticks[-1]
     assert summary.sent == 50 and last.stats.sent == 50 and last.queue_wait_s == 0.0
+    assert summary.extra["queue_wait_s"] == 0.0
     assert last.queue_limit_bytes == config.max_queue_bytes and last.queue_bytes == 0
     assert 0 < last.queue_peak_bytes <= 50 * queued_bytes(Record(1, 0, 0, 0))
     assert not [r for r in caplog.records if "writer behind" in r.getMessage()]
