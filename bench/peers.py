@@ -88,6 +88,8 @@ def _parse_capture(stdout: str) -> Parsed:
         "sockets_used": summary.get("sockets_used"),
         "lag_p50_ms": lag.get("p50"),
         "lag_p99_ms": lag.get("p99"),
+        # the cause the summary names when a paced run fell behind (after the "; ")
+        "keep_up": (summary.get("keep_up_warning") or "").partition("; ")[2] or None,
     }
     return Parsed(float(summary["rate"]), int(summary["sent"]), extra)
 

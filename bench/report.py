@@ -40,6 +40,7 @@ class Case:
     url: str
     command: str = ""
     asked_qps: float | None = None
+    share: float | None = None  # a pacer case: the asked rate's share of the measured maximum
     samples: list[Sample] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     skipped: str | None = None
@@ -233,28 +234,39 @@ def overhead_table(res: Results) -> list[str]:
 
 
 def pacer_table(res: Results) -> list[str]:
-    """Returns a Markdown table of asked against achieved rate, with send lag."""
+    """Returns a Markdown table of asked against achieved rate, with send lag, and the
+    cause capture's summary named when it warned that the pool did not keep up."""
     lines = [
-        "| asked req/s | % of max | achieved median | min | max | achieved/asked "
-        "| lag p50 ms | lag p99 ms | CPU µs/req |",
-        "|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| client | target | asked req/s | % of max | achieved median | min | max "
+        "| achieved/asked | lag p50 ms | lag p99 ms | CPU µs/req | warning |",
+        "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|---|",
     ]
-    top = res.stats(NGINX, "capture")
     for case in (c for c in res.cases if c.section == PACER):
         st = Stats.of(case.samples)
         asked = case.asked_qps or 0.0
-        share = f"{asked / top.rps * 100:.0f} %" if top else "-"
+        share = f"{case.share * 100:.0f} %" if case.share else "-"
+        head = f"| {case.client.split(' --qps')[0]}{_pin(case)} | {case.target} | {_num(asked)} "
         if st is None:
-            lines.append(f"| {_num(asked)} | {share} | - | - | - | - | - | - | - |")
+            lines.append(f"{head}| {share} | - | - | - | - | - | - | - | - |")
             continue
         p50 = _median(s.extra.get("lag_p50_ms") for s in case.samples)
         p99 = _median(s.extra.get("lag_p99_ms") for s in case.samples)
+        warned = [s.extra.get("keep_up") for s in case.samples if s.extra.get("keep_up")]
+        warning = f"{len(warned)} of {len(case.samples)}: {warned[0]}" if warned else "none"
         lines.append(
-            f"| {_num(asked)} | {share} | {_num(st.rps, 1)} | {_num(st.rps_min, 1)} "
+            f"{head}| {share} | {_num(st.rps, 1)} | {_num(st.rps_min, 1)} "
             f"| {_num(st.rps_max, 1)} | {st.rps / asked * 100:.1f} % | {_num(p50, 2)} "
-            f"| {_num(p99, 2)} | {_num(st.cpu_us)} |"
+            f"| {_num(p99, 2)} | {_num(st.cpu_us)} | {warning} |"
         )
     return lines
+
+
+def _pin(case: Case) -> str:
+    return (
+        PINNED
+        if case.client.endswith(PINNED) and PINNED not in case.client.split(" --qps")[0]
+        else ""
+    )
 
 
 def startup_table(res: Results) -> list[str]:

@@ -33,7 +33,19 @@ import writeup
 from builtin import FAIL_PATH, OK_PATH, BuiltinTarget, BuiltinTargetError
 from measure import QUIET_CORES, QUIET_WAIT_S, run_measured, wait_quiet
 from nginx import Nginx, NginxError
-from report import BUILTIN, FAIL, NGINX, OK, PACER, PROCS, STARTUP, Case, Results, Sample
+from report import (
+    BUILTIN,
+    FAIL,
+    NGINX,
+    OK,
+    PACER,
+    PINNED,
+    PROCS,
+    STARTUP,
+    Case,
+    Results,
+    Sample,
+)
 
 HERE = Path(__file__).parent
 RESULTS_MD = HERE / "RESULTS.md"
@@ -219,15 +231,28 @@ def _round_order(jobs: list[Job], round_no: int) -> list[Job]:
 
 
 def _pacer_jobs(res: Results, ngx: Nginx | None) -> list[Job]:
+    """Returns capture --qps at shares of its own measured maximum: /ok at each share,
+    and at the highest also /fail (every failure stored) and both pinned to one CPU,
+    where the store and the pacer compete with the sends for the one GIL and core."""
     top = res.stats(NGINX, "capture", OK)
     if ngx is None or top is None:
         res.notes.append("pacer accuracy skipped: no measured maximum of capture against nginx")
         return []
+    variants = [(share, False, OK) for share in PACER_SHARES]
+    variants += [(PACER_SHARES[-1], False, FAIL)]
+    if peers.can_pin():
+        variants += [(PACER_SHARES[-1], True, OK), (PACER_SHARES[-1], True, FAIL)]
     jobs = []
-    for share in PACER_SHARES:
-        qps = max(1.0, round(top.rps * share))
-        client = peers.capture(qps=qps)
-        case = Case(PACER, client.name, OK, ngx.url("/ok"), asked_qps=qps)
+    for share, pin, kind in variants:
+        measured = f"capture{PINNED}" if pin else "capture"
+        most = res.stats(NGINX, measured, kind)
+        if most is None:
+            res.notes.append(f"pacer {measured} {kind} skipped: no measured maximum")
+            continue
+        qps = max(1.0, round(most.rps * share))
+        client = peers.pinned(peers.capture(qps=qps)) if pin else peers.capture(qps=qps)
+        path = "/ok" if kind == OK else "/fail"
+        case = Case(PACER, client.name, kind, ngx.url(path), asked_qps=qps, share=share)
         jobs.append(Job(case, client))
     return jobs
 
