@@ -15,6 +15,7 @@ BLOCKS = [
     b"Folded: a\r\n  b\r\nX: y\r\n\r\n",  # obsolete line folding: stdlib path
     b"X:   spaced   \r\nY:\r\n",
     b"X: y\nZ: w\n\n",
+    b"X: 1\r\nx: 2\r\nValue: caf\xe9 \x80\r\n\r\n",  # a repeated name, latin-1 bytes
     b"X: y\r\n",  # ends without a blank line
     b"\r\n",
 ]
@@ -27,6 +28,12 @@ def test_same_message_as_the_stdlib(block: bytes) -> None:
     assert fast.items() == slow.items()
     assert [type(d) for d in fast.defects] == [type(d) for d in slow.defects]
     assert (fast.get_payload() or "") == (slow.get_payload() or "")
+    # Lookups as http.client and urllib3 make them: any case, the first of repeated names.
+    for name in [k for k, _ in slow.items()] + ["missing"]:
+        for spelled in (name, name.lower(), name.upper()):
+            assert fast.get(spelled) == slow.get(spelled)
+            assert fast.get(spelled, "none") == slow.get(spelled, "none")
+            assert fast.get_all(spelled) == slow.get_all(spelled)
 
 
 MALFORMED = [
