@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import datetime as dt
 import os
+import re
 import shlex
 import sys
 import tempfile
@@ -117,15 +118,11 @@ def main(argv: list[str] | None = None) -> int:
         print("bench: capture completed no run against nginx; results not written", file=sys.stderr)
         return 1
     if out is not None:
-        # Keep the sections bigdb.py, soak.py and memory.py write between their markers.
+        # Keep everything from the first section another script writes (bigdb.py,
+        # soak.py, memory.py, export.py, ...) to the end, with the notes between them.
         old = out.read_text() if out.exists() else ""
-        kept = "".join(
-            "\n"
-            + old[old.index(f"<!-- {n}:start -->") : old.index(f"<!-- {n}:end -->")]
-            + f"<!-- {n}:end -->\n"
-            for n in ("bigdb", "soak", "memory")
-            if f"<!-- {n}:start -->" in old and f"<!-- {n}:end -->" in old
-        )
+        first = re.search(r"^<!-- [a-z_]+:start -->$", old, re.MULTILINE)
+        kept = "\n" + old[first.start() :] if first else ""
         out.write_text(writeup.document(res) + kept)
         print(f"bench: wrote {out}", file=sys.stderr)
     return 0
