@@ -51,7 +51,12 @@ class WireHeaders(CaseInsensitiveDict[str]):
         super().__delitem__(key)
 
     def copy(self) -> WireHeaders:
-        return WireHeaders(self._store.values(), self.wire)  # type: ignore[attr-defined]
+        # The store copied as it is (C-level), not rebuilt key by key through __setitem__:
+        # urllib3 copies the headers of every request.
+        new = WireHeaders.__new__(WireHeaders)
+        new._store = self._store.copy()  # type: ignore[attr-defined]
+        new.wire = self.wire
+        return new
 
 
 def send_request(

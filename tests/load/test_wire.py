@@ -163,3 +163,4 @@ def test_a_changed_copy_drops_the_kept_bytes() -> None:
     assert same.wire is headers.wire  # urllib3 copies the headers on every urlopen
     same["B"] = "2"
     assert same.wire is None and headers.wire == {}
+    assert "B" not in headers and same["a"] == "1"  # a copy: the target's headers unchanged
