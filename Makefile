@@ -31,6 +31,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/profile.py --section bench/RESULTS.md
 	$(BIN)/python bench/bigdb.py --section bench/RESULTS.md
 	$(BIN)/python bench/report_build.py --section bench/RESULTS.md
 	$(BIN)/python bench/soak.py --duration 600 --section bench/RESULTS.md
