@@ -26,6 +26,7 @@ from capture.store.rows import (
     RunRecord,
 )
 from capture.store.run_config import run_shape
+from capture.store.run_pass import RunColumns, run_columns
 from capture.store.saturation import client_limits, pool_bound
 from capture.store.url_rows import Latencies, per_url
 
@@ -75,6 +76,8 @@ def report_in(
         )
     ]
     duration = run["duration_s"] or _span_s(conn, run_id)
+    # Every row of the run, read once for the per-URL rows, the seconds and the diagnosis.
+    columns = run_columns(conn, run_id)
     # one ORDER BY over the run's rows, read by both the pacing and the client rule
     latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
     pacing = _pacing(conn, run, total, duration, latency_p50)
@@ -89,13 +92,15 @@ def report_in(
         "latency_ok": _percentiles(db, conn, run_id, 0, total - failed),
         "latency_failed": _percentiles(db, conn, run_id, 1, failed),
         "duration_s": duration,
-        "urls": per_url(db, conn, run_id, duration, {} if latencies is None else latencies),
-        "per_second": _per_second(db, conn, run_id),
+        "urls": per_url(
+            db, conn, run_id, duration, {} if latencies is None else latencies, columns
+        ),
+        "per_second": _per_second(db, conn, run_id, columns),
         "pacing": pacing,
         "client_limit": client,
         "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
         **_failure_pass(db, conn, run_id),
-        "findings": findings(conn, run_id, duration, client),
+        "findings": findings(conn, run_id, duration, client, columns),
     }
 
 
@@ -241,27 +246,29 @@ def _span_s(conn: ReadConnection, run_id: int) -> float:
     return float(span or 0.0)
 
 
-_STATUS_CLASS = (
-    "CASE WHEN status IS NULL THEN 'error' ELSE CAST(status / 100 AS INTEGER) || 'xx' END"
-)
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")  # always present, in this order
 
 
-def _per_second(db: ReadOnly, conn: ReadConnection, run_id: int) -> PerSecond:
+def _per_second(db: ReadOnly, conn: ReadConnection, run_id: int, columns: RunColumns) -> PerSecond:
     """Requests per second of the run by status class ('error': no response), exact."""
-    sql = (
-        f"SELECT CAST(offset_ms / 1000 AS INTEGER) AS second, {_STATUS_CLASS} AS class,"
-        " count(*) FROM requests WHERE run_id = ? GROUP BY second, class"
-    )
-    if db.postgres:
-        rows = pg.second_classes(conn, run_id)
-    else:
-        rows = conn.execute(sql, (run_id,)).fetchall()
+    rows = pg.second_classes(conn, run_id) if db.postgres else _second_classes(columns)
     seconds = 1 + max((r[0] for r in rows), default=-1)
     counts: dict[str, list[int]] = {c: [0] * seconds for c in CLASSES}
     for second, cls, n in rows:  # a final 1xx is stored with its status: its own class
         counts.setdefault(cls, [0] * seconds)[second] = n
     return {"seconds": seconds, "counts": counts}
+
+
+def _second_classes(columns: RunColumns) -> list[tuple[int, str, int]]:
+    """(second, status class, requests) by second then class, as pg.second_classes and
+    as SQLite's GROUP BY CAST(offset_ms / 1000 AS INTEGER), CASE WHEN status IS NULL THEN
+    'error' ELSE CAST(status / 100 AS INTEGER) || 'xx' END: truncated toward zero. Counted
+    from the rows as read, per status, then classed: the GROUP BY read them again."""
+    seconds = [int(offset / 1000) for offset in columns.offset]
+    counts: Counter[tuple[int, str]] = Counter()
+    for (second, status), n in Counter(zip(seconds, columns.status, strict=True)).items():
+        counts[(second, "error" if status is None else f"{pg.truncated(status, 100)}xx")] += n
+    return [(second, cls, n) for (second, cls), n in sorted(counts.items())]
 
 
 def _pacing(

@@ -15,7 +15,9 @@ from typing import Any
 
 from capture.store.source import ReadConnection
 
-__all__ = ["RunColumns", "run_columns"]
+__all__ = ["CHUNK_ROWS", "RunColumns", "run_columns"]
+
+CHUNK_ROWS = 50_000
 
 # The span's bounds are subqueries: each walks the run's index entries once.
 _ROWS = """
@@ -32,26 +34,43 @@ _NAMES = (
 )  # fmt: skip
 
 
+_TEXT = frozenset({"remote", "backend", "method", "url"})  # a few values, a million rows
+
+
+class _Pool(dict[Any, Any]):
+    """One copy of each value: pool[v] is the first v seen (sqlite3 makes a new string
+    for every row; a million copies of a few URLs were half the columns' memory)."""
+
+    def __missing__(self, key: Any) -> Any:
+        self[key] = key
+        return key
+
+
 class RunColumns:
-    """A run's requests (in id order on SQLite), one tuple per column of _ROWS."""
+    """A run's requests (in id order on SQLite), one list per column of _ROWS."""
 
-    offset: tuple[float, ...]
-    latency: tuple[float, ...]
-    ttfb: tuple[float | None, ...]
-    failed: tuple[int, ...]
-    bytes_in: tuple[int, ...]
-    status: tuple[int | None, ...]
-    position: tuple[int | None, ...]
-    remote: tuple[str | None, ...]
-    backend: tuple[str | None, ...]
-    method: tuple[str, ...]
-    url: tuple[str, ...]
-    host: tuple[int, ...]
-    connection: tuple[int | None, ...]
-    id: tuple[int, ...]
+    offset: list[float]
+    latency: list[float]
+    ttfb: list[float | None]
+    failed: list[int]
+    bytes_in: list[int]
+    status: list[int | None]
+    position: list[int | None]
+    remote: list[str | None]
+    backend: list[str | None]
+    method: list[str]
+    url: list[str]
+    host: list[int]
+    connection: list[int | None]
+    id: list[int]
 
-    def __init__(self, rows: list[tuple[Any, ...]]) -> None:
-        found = list(zip(*rows, strict=True)) or [()] * len(_NAMES)
+    def __init__(self, chunks: Iterator[list[tuple[Any, ...]]]) -> None:
+        found: list[list[Any]] = [[] for _ in _NAMES]
+        pools = {name: _Pool() for name in _TEXT}
+        for rows in chunks:  # a chunk at a time: the rows and the columns never both whole
+            for name, column, chunk in zip(_NAMES, found, zip(*rows, strict=True), strict=True):
+                pool = pools.get(name)
+                column.extend(chunk if pool is None else map(pool.__getitem__, chunk))
         for name, values in zip(_NAMES, found, strict=True):
             setattr(self, name, values)
 
@@ -61,7 +80,8 @@ def run_columns(conn: ReadConnection, run_id: int) -> RunColumns:
     with _collector_paused():
         cursor = conn.cursor()
         cursor.row_factory = None  # plain tuples: no per-row objects
-        return RunColumns(cursor.execute(_ROWS, (run_id, run_id, run_id)).fetchall())
+        cursor.execute(_ROWS, (run_id, run_id, run_id))
+        return RunColumns(iter(lambda: cursor.fetchmany(CHUNK_ROWS), []))
 
 
 @contextmanager
