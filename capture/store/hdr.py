@@ -20,6 +20,7 @@ from capture.store.ranks import log_histogram
 __all__ = [
     "MAX_US",
     "SIG_DIGITS",
+    "bucket_of",
     "bucket_sql",
     "distribution",
     "highest_equivalent",
@@ -55,6 +56,23 @@ def bucket_sql(column: str, digits: int = SIG_DIGITS) -> str:
         whens.append(f"WHEN {us} < {exact << shift} THEN {us} / {size} * {size}")
         shift += 1
     return f"(CASE {' '.join(whens)} ELSE {MAX_US} END)"
+
+
+def bucket_of(value_ms: float, digits: int = SIG_DIGITS) -> int:
+    """Returns bucket_sql's bucket of one value in ms, computed here: the same
+    microseconds (rounded, clamped), and below 2^k x the exact range the value with its
+    lowest k bits cleared, as the SQL's `/ 2^k * 2^k` on a positive integer."""
+    if value_ms >= MAX_US // 1000:
+        us = MAX_US
+    elif value_ms <= 0:
+        return 0
+    else:
+        us = int(value_ms * 1000 + 0.5)
+    exact = _exact_below(digits)
+    if us < exact:
+        return us
+    shift = us.bit_length() - exact.bit_length() + 1
+    return us >> shift << shift
 
 
 def highest_equivalent(bucket_us: int, digits: int = SIG_DIGITS) -> int:

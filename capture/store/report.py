@@ -49,10 +49,15 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
 
 
 def report_in(
-    db: ReadOnly, conn: ReadConnection, run_id: int, latencies: Latencies | None = None
+    db: ReadOnly,
+    conn: ReadConnection,
+    run_id: int,
+    latencies: Latencies | None = None,
+    columns: RunColumns | None = None,
 ) -> Report:
     """run_report() of one run id inside a read transaction already open (capture report);
-    latencies, when given, gets each URL row's sorted latencies (its distribution)."""
+    latencies, when given, gets each URL row's sorted latencies (its distribution);
+    columns: the run's rows already read (run_pass), else read here."""
     run = _run_record(conn, run_id)
     # One scan of the (run_id, failed, status) index gives the totals and the statuses.
     by_status = conn.execute(
@@ -77,7 +82,7 @@ def report_in(
     ]
     duration = run["duration_s"] or _span_s(conn, run_id)
     # Every row of the run, read once for the per-URL rows, the seconds and the diagnosis.
-    columns = run_columns(conn, run_id)
+    columns = run_columns(conn, run_id) if columns is None else columns
     # one ORDER BY over the run's rows, read by both the pacing and the client rule
     latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
     pacing = _pacing(conn, run, total, duration, latency_p50)

@@ -16,6 +16,7 @@ from capture.store.queries import exchange_in, resolve_runs
 from capture.store.report import report_in
 from capture.store.report_parts import distributions, outcome_text, url_failures
 from capture.store.rows import ExchangeRow, FailureGroup, Report, SocketRow
+from capture.store.run_pass import run_columns
 from capture.store.series import run_series
 from capture.store.source import ReadConnection, ReadOnly
 from capture.store.url_rows import Latencies
@@ -62,10 +63,17 @@ def report_data(db: ReadOnly, run_specs: Sequence[str]) -> list[RunData]:
 
 def _run_data(db: ReadOnly, conn: ReadConnection, run_id: int) -> RunData:
     latencies: Latencies = {}
-    summary = report_in(db, conn, run_id, latencies)
+    columns = run_columns(conn, run_id)  # read once: the summary's and the series'
+    summary = report_in(db, conn, run_id, latencies, columns)
     ids, groups_total = _example_ids(conn, run_id, summary["groups"])
     paced = summary["run"]["qps_asked"] is not None
-    series = run_series(conn, run_id, duration_s=summary["duration_s"], paced=paced)
+    series = run_series(
+        conn,
+        run_id,
+        duration_s=summary["duration_s"],
+        paced=paced,
+        columns=None if db.postgres else columns,  # PostgreSQL groups them on the server
+    )
     found = connection_pass(conn, run_id, series["step_s"], series["points"],
                             series["last_span_s"])  # fmt: skip
     series["connections"] = found["open"]

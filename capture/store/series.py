@@ -9,7 +9,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-from capture.store.hdr import bucket_sql, percentiles_of
+from capture.store.hdr import bucket_of, bucket_sql, percentiles_of
+from capture.store.report_pg import truncated
+from capture.store.run_pass import RunColumns
 from capture.store.source import ReadConnection
 
 __all__ = ["MAX_POINTS", "run_series", "step_for"]
@@ -38,15 +40,27 @@ _CLASS = "CASE WHEN status IS NULL THEN 'error' ELSE CAST(status / 100 AS INTEGE
 
 
 def run_series(
-    conn: ReadConnection, run_id: int, *, duration_s: float, paced: bool
+    conn: ReadConnection,
+    run_id: int,
+    *,
+    duration_s: float,
+    paced: bool,
+    columns: RunColumns | None = None,
 ) -> dict[str, Any]:
     """Returns the series of one run, each list one entry per step from the run's start
-    (duration_s picks the step; the points run to the last request's step)."""
+    (duration_s picks the step; the points run to the last request's step). columns: the
+    run's rows as the summary read them, grouped here instead of by the database."""
+
+    def grouped(step: int) -> dict[str, Any]:
+        if columns is None:
+            return _grouped(conn, run_id, step)
+        return _counts(_column_groups(columns, step))
+
     step = step_for(duration_s * 1000)
-    counts = _grouped(conn, run_id, step)
+    counts = grouped(step)
     if counts["points"] > 2 * MAX_POINTS:  # the rows run far past the stored duration
         step = step_for(counts["end_ms"])
-        counts = _grouped(conn, run_id, step)
+        counts = grouped(step)
     at = _step_sql(step)
     points = counts.pop("points")
     end_ms = counts.pop("end_ms")
@@ -76,6 +90,35 @@ def _grouped(conn: ReadConnection, run_id: int, step: int) -> dict[str, Any]:
         (run_id,),
     )
     return _counts(cursor)
+
+
+def _column_groups(columns: RunColumns, step: int) -> list[tuple[Any, ...]]:
+    """_grouped's rows, grouped from the run's rows as read: the database's GROUP BY
+    evaluated bucket_sql's CASE (a score of terms) for each of a million rows, 4 of the
+    report's CPU seconds (issue 15). The same step, class and bucket, each as its SQL."""
+    width_ms = 1000 * step
+    classes = {s: "error" if s is None else f"{truncated(s, 100)}xx" for s in set(columns.status)}
+    found: dict[tuple[Any, ...], list[Any]] = {}
+    for offset, status, failed, latency in zip(
+        columns.offset, columns.status, columns.failed, columns.latency, strict=True
+    ):
+        key = (
+            0 if offset <= 0 else int(offset / width_ms),
+            classes[status],
+            failed,
+            bucket_of(latency, DIGITS),
+        )
+        ended = offset + latency
+        group = found.get(key)
+        if group is None:
+            found[key] = [1, latency, ended]
+        else:
+            group[0] += 1
+            if latency > group[1]:
+                group[1] = latency
+            if ended > group[2]:
+                group[2] = ended
+    return [(*key, *group) for key, group in sorted(found.items())]
 
 
 def _counts(rows: Iterable[Any]) -> dict[str, Any]:
