@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from capture.cli.main import main
+from capture.store.connection_pass import connection_pass
 from capture.store.reader import open_readonly
 from capture.store.sockets import socket_rows
 from capture.target.server import FaultServer
@@ -19,13 +20,21 @@ from capture.target.server import FaultServer
 
 @pytest.fixture(scope="module")
 def mixed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Two runs of 60 requests on 3 sessions; run 1's session 0 rows lose their
-    connection_id (as revision 0003 left older --procs rows), and 4 of them their sockets
-    too (no connection made)."""
+    """Two runs of 60 requests on 3 sessions, each connection closed after 4; run 1's
+    session 0 rows lose their connection_id (as revision 0003 left older --procs rows),
+    and 4 of them their sockets too (no connection made)."""
     db = tmp_path_factory.mktemp("sockets") / "capture.db"
     with FaultServer("127.0.0.1", 0) as server:
         for name in ("one", "two"):
-            args = ["run", f"{server.url}/x?mix=500:20", "-n", "60", "-c", "3", "--quiet"]
+            args = [
+                "run",
+                f"{server.url}/x?mix=500:20&close_after=4",
+                "-n",
+                "60",
+                "-c",
+                "3",
+                "--quiet",
+            ]
             assert main([*args, "--name", name, "--db", str(db)]) in (0, 1)
     conn = sqlite3.connect(db)
     with conn:
@@ -97,3 +106,19 @@ def test_socket_rows_are_the_connections_counted(mixed: Path, spec: str) -> None
         ).fetchone()
         conn.close()
         assert sum(r["requests"] for r in fallback) == session_0 > 4
+
+
+def test_the_reports_connections_are_the_socket_rows(mixed: Path) -> None:
+    """The report's connection pass (connection_pass.py) finds the same connections and
+    client sockets as capture sockets, the socketless requests apart."""
+    with open_readonly(str(mixed)).connect() as conn:
+        found = connection_pass(conn, 1, 1, 10, 1.0)["connections"]
+    _, sockets = socket_rows(open_readonly(str(mixed)), "1")
+    with_socket = [dict(r) for r in sockets if r["local_addr"] is not None]
+
+    def key(r: dict[str, Any]) -> tuple[Any, ...]:
+        return (r["connection_id"] is None, r["connection_id"] or 0, r["local_addr"])
+
+    assert sorted((dict(r) for r in found["rows"]), key=key) == sorted(with_socket, key=key)
+    assert found["total"] == len(with_socket) == len(sockets) - 1
+    assert found["no_connection"]["requests"] == 4
