@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable
+from math import inf
 from typing import Any
 
-from capture.store.hdr import bucket_of, bucket_sql, percentiles_of
+from capture.store.hdr import bucket_sql, buckets_of, percentiles_of
 from capture.store.report_pg import truncated
 from capture.store.run_pass import RunColumns
 from capture.store.source import ReadConnection
@@ -98,27 +99,27 @@ def _column_groups(columns: RunColumns, step: int) -> list[tuple[Any, ...]]:
     report's CPU seconds (issue 15). The same step, class and bucket, each as its SQL."""
     width_ms = 1000 * step
     classes = {s: "error" if s is None else f"{truncated(s, 100)}xx" for s in set(columns.status)}
-    found: dict[tuple[Any, ...], list[Any]] = {}
-    for offset, status, failed, latency in zip(
-        columns.offset, columns.status, columns.failed, columns.latency, strict=True
-    ):
-        key = (
-            0 if offset <= 0 else int(offset / width_ms),
-            classes[status],
-            failed,
-            bucket_of(latency, DIGITS),
+    keys = list(
+        zip(
+            [0 if offset <= 0 else int(offset / width_ms) for offset in columns.offset],
+            map(classes.__getitem__, columns.status),
+            columns.failed,
+            buckets_of(columns.latency, DIGITS),
+            strict=True,
         )
-        ended = offset + latency
-        group = found.get(key)
-        if group is None:
-            found[key] = [1, latency, ended]
-        else:
-            group[0] += 1
-            if latency > group[1]:
-                group[1] = latency
-            if ended > group[2]:
-                group[2] = ended
-    return [(*key, *group) for key, group in sorted(found.items())]
+    )
+    counts = Counter(keys)
+    slowest: dict[tuple[Any, ...], float] = {}
+    ended: dict[tuple[Any, ...], float] = {}
+    for key, offset, latency in zip(keys, columns.offset, columns.latency, strict=True):
+        if latency > slowest.get(key, -inf):
+            slowest[key] = latency
+        end = offset + latency
+        if end > ended.get(key, -inf):
+            ended[key] = end
+    # by step, as _counts reads them; the rows come in time order, so nearly sorted
+    ordered = sorted(counts.items(), key=lambda kv: kv[0][0])
+    return [(*key, n, slowest[key], ended[key]) for key, n in ordered]
 
 
 def _counts(rows: Iterable[Any]) -> dict[str, Any]:
