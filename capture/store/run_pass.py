@@ -22,7 +22,7 @@ CHUNK_ROWS = 50_000
 # The span's bounds are subqueries: each walks the run's index entries once.
 _ROWS = """
 SELECT offset_ms, latency_ms, ttfb_ms, failed, bytes_in, status, connection_request_no,
-       remote_addr, backend, method, url, host, connection_id, id
+       remote_addr, backend, method, url, host, connection_id, id, wait_ms
 FROM requests NOT INDEXED
 WHERE id BETWEEN (SELECT min(id) FROM requests WHERE run_id = ?)
              AND (SELECT max(id) FROM requests WHERE run_id = ?)
@@ -30,7 +30,7 @@ WHERE id BETWEEN (SELECT min(id) FROM requests WHERE run_id = ?)
 """
 _NAMES = (
     "offset", "latency", "ttfb", "failed", "bytes_in", "status", "position", "remote",
-    "backend", "method", "url", "host", "connection", "id",
+    "backend", "method", "url", "host", "connection", "id", "wait",
 )  # fmt: skip
 
 
@@ -63,6 +63,7 @@ class RunColumns:
     host: list[int]
     connection: list[int | None]
     id: list[int]
+    wait: list[float]
 
     def __init__(self, chunks: Iterator[list[tuple[Any, ...]]]) -> None:
         found: list[list[Any]] = [[] for _ in _NAMES]

@@ -16,7 +16,7 @@ import pytest
 from capture.cli.main import main
 from capture.diagnose.onset import bin_of
 from capture.diagnose.split import url_template
-from capture.store import diagnose_data
+from capture.store import diagnose_data, report
 from capture.store.reader import ReadConnection, open_readonly
 from capture.store.run_pass import run_columns
 from capture.target.server import FaultServer
@@ -114,11 +114,13 @@ def test_idle_gaps_are_the_lag_windows(keep_alive: Path) -> None:
         sql = diagnose_data._sql_gaps(conn, 2)
     assert fast is not None
     assert sorted(fast) == sorted(sql)
-    (reused,) = sqlite3.connect(keep_alive).execute(
-        "SELECT count(*) FROM requests WHERE run_id = 2 AND connection_request_no > 1"
-    )
-    assert len(fast) == reused[0] > 0
-    assert max(gap for gap, _ in fast) > 150  # the pause between the two bursts
+    conn = sqlite3.connect(keep_alive)
+    reused = conn.execute(
+        "SELECT id, failed FROM requests WHERE run_id = 2 AND connection_request_no > 1"
+    ).fetchall()
+    conn.close()
+    assert len(fast) == len(reused) > 0
+    assert {rid for _, rid in fast if rid} == {rid for rid, failed in reused if failed}
 
 
 def test_a_connection_out_of_order_falls_back_to_the_window(
@@ -144,3 +146,16 @@ def test_a_connection_out_of_order_falls_back_to_the_window(
         assert diagnose_data._gaps(run_columns(read, 2)) is None
         ev = diagnose_data.gather(read, 2, 40.0, None)
         assert ev.gaps == diagnose_data._sql_gaps(read, 2)
+
+
+@pytest.mark.parametrize("percent", [1, 50, 99, 100])
+def test_wait_ranks_from_the_rows_are_the_sql_ranks(keep_alive: Path, percent: int) -> None:
+    """The summary's wait_ms percentiles, ranked from the rows as read (report._ranked),
+    are the ORDER BY ... OFFSET ones (report._rank) it replaced."""
+    with _read(keep_alive) as conn:
+        columns = run_columns(conn, 2)
+        waits = sorted(columns.wait)
+        assert len(waits) == 120
+        expected = report._rank(conn, 2, "wait_ms", len(waits), percent)
+    assert report._ranked(waits, percent) == expected
+    assert report._ranked([], percent) is None
