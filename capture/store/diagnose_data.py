@@ -28,13 +28,6 @@ BIN_CHOICES = (0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0)
 MAX_BINS = 300
 RETRY_AFTER_ROWS = 20_000  # limited responses whose Retry-After is read, at most
 
-_FAILED = """
-SELECT r.id, r.offset_ms, r.status, r.error_kind, r.method, r.url, r.remote_addr,
-       r.connection_id, r.connection_request_no, r.bytes_in, r.latency_ms, r.ttfb_ms,
-       f.body_signature, r.backend
-FROM requests AS r NOT INDEXED LEFT JOIN failures AS f ON f.request_id = r.id
-WHERE r.id BETWEEN ? AND ? AND r.run_id = ? AND r.failed = 1 ORDER BY r.id
-"""  # in file order over the run's ids (run_pass.py): no sort, half the time
 # The idle gap before each request on its connection: from the end of the one before.
 # Read only when a connection's rows do not come in position order (_gaps).
 _GAPS = """
@@ -93,7 +86,7 @@ def gather(
         bin_s=width,
         bins=bins,
         dimensions=_dimensions(columns),
-        failures=tuple(_failures(conn, run_id, columns.id)),
+        failures=tuple(_failures(columns.failed_rows(conn))),
         gaps=_sql_gaps(conn, run_id) if gaps is None else gaps,
         ok_bytes=ok_bytes,
         ok_transfer_ms=ok_transfer,
@@ -219,15 +212,12 @@ def _dimensions(columns: RunColumns) -> dict[str, Dimension]:
     return out
 
 
-def _failures(conn: ReadConnection, run_id: int, ids: Sequence[int]) -> list[Failure]:
-    """The run's failed requests; ids: all its requests' (their span bounds the read)."""
-    if not ids:
-        return []
+def _failures(rows: list[tuple[Any, ...]]) -> list[Failure]:
+    """The run's failed requests, from run_pass's failed rows."""
     outcomes: dict[tuple[int | None, str | None], str] = {}  # a few pairs, 200,000 rows
     out = []
     for (rid, offset, status, kind, method, url, remote, connection, position, bytes_in,
-         latency, ttfb, signature, backend) in _tuples(conn, _FAILED, min(ids), max(ids),
-                                                       run_id):  # fmt: skip
+         latency, ttfb, signature, backend, _, _) in rows:  # fmt: skip
         outcome = outcomes.get((status, kind))
         if outcome is None:
             outcome = outcomes[(status, kind)] = outcome_text(status, kind)

@@ -10,7 +10,6 @@ from typing import Any, cast
 from capture.errors import NotFoundError, UsageError
 from capture.schedule import Schedule
 from capture.store import report_pg as pg  # the same tallies, grouped by a PostgreSQL server
-from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.diagnose_data import findings
 from capture.store.hosts import host_states
 from capture.store.queries import resolve_runs, run_status
@@ -105,7 +104,7 @@ def report_in(
         "pacing": pacing,
         "client_limit": client,
         "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
-        **_failure_pass(db, conn, run_id),
+        **_failure_pass(db, conn, run_id, columns),
         "findings": findings(conn, run_id, duration, client, columns),
     }
 
@@ -146,21 +145,14 @@ def _percentiles(
     return out
 
 
-# The columns _failure_pass unpacks, in its order (the second of the run: an expression).
-_FAILURE_PASS_SQL = f"""
-SELECT {select_list("r", REQUESTS, "id", "url", "remote_addr", "local_addr", "offset_ms")},
-       {select_list("r", REQUESTS, "connection_id")},
-       CAST(r.offset_ms / 1000 AS INTEGER),
-       {select_list("r", REQUESTS, "status", "error_kind")},
-       {select_list("f", FAILURES, "body_signature")}
-FROM failures AS f INDEXED BY ix_failures_run_id JOIN requests AS r ON r.id = f.request_id
-WHERE f.run_id = ? ORDER BY f.request_id
-"""
-
-
-def _failure_pass(db: ReadOnly, conn: ReadConnection, run_id: int) -> FailurePass:
+def _failure_pass(
+    db: ReadOnly, conn: ReadConnection, run_id: int, columns: RunColumns
+) -> FailurePass:
     """The timeline, the top lists and the groups of a run's failures."""
-    tally = pg.failure_tally(conn, run_id) if db.postgres else _failure_tally(conn, run_id)
+    if db.postgres:
+        tally = pg.failure_tally(conn, run_id)
+    else:
+        tally = _failure_tally(columns.failed_rows(conn))
     if not tally.groups:
         return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
                 "distinct": {"urls": 0, "remotes": 0, "connections": 0},
@@ -205,26 +197,24 @@ def _failure_pass(db: ReadOnly, conn: ReadConnection, run_id: int) -> FailurePas
     }
 
 
-def _failure_tally(conn: ReadConnection, run_id: int) -> pg.FailureTally:
-    """One pass over a run's failures in SQLite, counted in first-seen order: C-level
-    Counter/zip/dict over columns beat five GROUP BYs that each read every failed row
-    again (~1 s against ~6 s on 200,000). First and last by request id (time order)."""
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: zip(*rows) below, and no per-row objects
-    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
+def _failure_tally(failed: list[tuple[Any, ...]]) -> pg.FailureTally:
+    """One pass over a run's failures in SQLite (run_pass's failed rows, those with a
+    failures row), counted in first-seen order: C-level Counter/zip/dict over columns
+    beat five GROUP BYs that each read every failed row again (~1 s against ~6 s on
+    200,000). First and last by request id (time order)."""
     tally = pg.FailureTally({}, Counter(), Counter(), Counter())
+    rows = [r for r in failed if r[-1]]  # stored: the evidence is there
     if not rows:
         return tally
-    rids, urls, remotes, locals_, offsets, conns, seconds, statuses, kinds, sigs = zip(
-        *rows, strict=True
-    )
+    (rids, offsets, statuses, kinds, _, urls, remotes, conns, _, _, _, _, sigs, _, locals_,
+     _) = zip(*rows, strict=True)  # FAILED_COLUMNS  # fmt: skip
     keys = list(zip(statuses, kinds, urls, sigs, strict=True))
     first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
                      strict=True))  # fmt: skip
     last = dict(zip(keys, offsets, strict=True))
     for key, n in Counter(keys).items():
         tally.groups[key] = [n, *first[key], last[key]]
-    tally.seconds.update(seconds)
+    tally.seconds.update(int(offset / 1000) for offset in offsets)  # CAST(... AS INTEGER)
     tally.remotes.update(remotes)
     tally.sockets.update(zip(conns, locals_, strict=True))
     return tally

@@ -15,7 +15,7 @@ from typing import Any
 
 from capture.store.source import ReadConnection
 
-__all__ = ["CHUNK_ROWS", "RunColumns", "run_columns"]
+__all__ = ["CHUNK_ROWS", "FAILED_COLUMNS", "RunColumns", "run_columns"]
 
 CHUNK_ROWS = 50_000
 
@@ -28,6 +28,21 @@ WHERE id BETWEEN (SELECT min(id) FROM requests WHERE run_id = ?)
              AND (SELECT max(id) FROM requests WHERE run_id = ?)
   AND run_id = ?
 """
+# The run's failed requests, in id order over the same span: what the summary's groups,
+# diagnose's failures and the report's examples and per-URL outcomes are counted from
+# (FAILED_COLUMNS names them; stored: whether a failures row holds its evidence).
+_FAILED_ROWS = """
+SELECT r.id, r.offset_ms, r.status, r.error_kind, r.method, r.url, r.remote_addr,
+       r.connection_id, r.connection_request_no, r.bytes_in, r.latency_ms, r.ttfb_ms,
+       f.body_signature, r.backend, r.local_addr,
+       CASE WHEN f.request_id IS NULL THEN 0 ELSE 1 END
+FROM requests AS r NOT INDEXED LEFT JOIN failures AS f ON f.request_id = r.id
+WHERE r.id BETWEEN ? AND ? AND r.run_id = ? AND r.failed = 1 ORDER BY r.id
+"""
+FAILED_COLUMNS = (
+    "id", "offset", "status", "kind", "method", "url", "remote", "connection", "position",
+    "bytes_in", "latency", "ttfb", "signature", "backend", "local", "stored",
+)  # fmt: skip
 _NAMES = (
     "offset", "latency", "ttfb", "failed", "bytes_in", "status", "position", "remote",
     "backend", "method", "url", "host", "connection", "id", "wait",
@@ -65,7 +80,9 @@ class RunColumns:
     id: list[int]
     wait: list[float]
 
-    def __init__(self, chunks: Iterator[list[tuple[Any, ...]]]) -> None:
+    def __init__(self, run_id: int, chunks: Iterator[list[tuple[Any, ...]]]) -> None:
+        self.run_id = run_id
+        self._failed: list[tuple[Any, ...]] | None = None
         found: list[list[Any]] = [[] for _ in _NAMES]
         pools = {name: _Pool() for name in _TEXT}
         for rows in chunks:  # a chunk at a time: the rows and the columns never both whole
@@ -75,6 +92,20 @@ class RunColumns:
         for name, values in zip(_NAMES, found, strict=True):
             setattr(self, name, values)
 
+    def failed_rows(self, conn: ReadConnection) -> list[tuple[Any, ...]]:
+        """Returns the run's failed requests (FAILED_COLUMNS), read on first use and
+        kept: four parts of a report read them, where each read them again."""
+        if self._failed is None:
+            if not self.id:
+                self._failed = []
+            else:
+                with _collector_paused():
+                    cursor = conn.cursor()
+                    cursor.row_factory = None
+                    span = (min(self.id), max(self.id), self.run_id)
+                    self._failed = cursor.execute(_FAILED_ROWS, span).fetchall()
+        return self._failed
+
 
 def run_columns(conn: ReadConnection, run_id: int) -> RunColumns:
     """Returns every request of a run as columns."""
@@ -82,7 +113,7 @@ def run_columns(conn: ReadConnection, run_id: int) -> RunColumns:
         cursor = conn.cursor()
         cursor.row_factory = None  # plain tuples: no per-row objects
         cursor.execute(_ROWS, (run_id, run_id, run_id))
-        return RunColumns(iter(lambda: cursor.fetchmany(CHUNK_ROWS), []))
+        return RunColumns(run_id, iter(lambda: cursor.fetchmany(CHUNK_ROWS), []))
 
 
 @contextmanager

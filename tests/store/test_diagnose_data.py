@@ -16,9 +16,10 @@ import pytest
 from capture.cli.main import main
 from capture.diagnose.onset import bin_of
 from capture.diagnose.split import url_template
-from capture.store import diagnose_data, report
+from capture.store import diagnose_data, report, report_parts
 from capture.store.reader import ReadConnection, open_readonly
 from capture.store.run_pass import run_columns
+from capture.store.urls import url_template as path_template
 from capture.target.server import FaultServer
 
 
@@ -159,3 +160,38 @@ def test_wait_ranks_from_the_rows_are_the_sql_ranks(keep_alive: Path, percent: i
         expected = report._rank(conn, 2, "wait_ms", len(waits), percent)
     assert report._ranked(waits, percent) == expected
     assert report._ranked([], percent) is None
+
+
+def test_failed_rows_without_evidence_count_where_they_did(
+    keep_alive: Path, tmp_path: Path
+) -> None:
+    """A failed request whose failures row is gone: the summary's groups (failures JOIN
+    requests) leave it out, the per-URL outcomes (failed requests) keep it, as the
+    queries they replaced (issue 15) did."""
+    db = tmp_path / "gone.db"
+    shutil.copy(keep_alive, db)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DELETE FROM failures WHERE request_id = (SELECT min(request_id)"
+                     " FROM failures WHERE run_id = 2)")  # fmt: skip
+    (stored,) = conn.execute("SELECT count(*) FROM failures WHERE run_id = 2").fetchone()
+    (failed,) = conn.execute(
+        "SELECT count(*) FROM requests WHERE run_id = 2 AND failed = 1"
+    ).fetchone()
+    expected: dict[Any, Any] = {}
+    for method, url, status, kind, n in conn.execute(
+        "SELECT method, url, status, error_kind, count(*) FROM requests"
+        " WHERE run_id = 2 AND failed = 1 GROUP BY method, url, status, error_kind"
+    ):
+        outcomes = expected.setdefault((method, path_template(url)), {})
+        outcome = " ".join(str(x) for x in (status, kind) if x is not None)
+        outcomes[outcome] = outcomes.get(outcome, 0) + n
+    conn.close()
+    assert stored == failed - 1
+    with _read(db) as read:
+        rows = run_columns(read, 2).failed_rows(read)
+    tally = report._failure_tally(rows)
+    assert sum(n for n, *_ in tally.groups.values()) == stored
+    found = report_parts.url_failures(rows)
+    assert {k: dict(map(tuple, v)) for k, v in found.items()} == expected
+    assert sum(n for v in found.values() for _, n in v) == failed
