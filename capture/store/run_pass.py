@@ -1,5 +1,7 @@
-"""One read of every request of a run, as columns: what `capture diagnose` counts its
-windows, positions, servers, targets, backends and idle gaps from (diagnose_data.py).
+"""One read of every request of a run, as columns, and one of its failed requests: what
+a summary counts its per-URL rows, seconds and failure groups from (report.py,
+url_rows.py), diagnose its windows, positions, servers, targets, backends, idle gaps and
+failures (diagnose_data.py), and a report its series, examples and per-URL outcomes.
 
 A run's rows are read in file order, over the span of ids the run holds (NOT INDEXED,
 dropped for PostgreSQL): walked through a (run_id, ...) index instead, each row was a
