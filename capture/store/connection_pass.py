@@ -26,15 +26,22 @@ TOP_CONNECTIONS = 50
 FAILED_AT = 50  # failure positions listed per connection
 
 # One row per TCP connection (or, without an id, per client socket: older --procs runs).
-_PASS = """
-SELECT connection_id, min(process), min(session), min(local_addr COLLATE BINARY),
-       min(remote_addr COLLATE BINARY), count(*), coalesce(sum(failed), 0),
-       min(offset_ms), max(offset_ms), max(offset_ms + latency_ms),
-       min(connection_request_no), max(connection_request_no),
-       group_concat(CASE WHEN failed = 1 THEN connection_request_no || ':'
-                    || coalesce(CAST(status AS TEXT), '') || ':' || coalesce(error_kind, '') END)
-FROM requests WHERE run_id = ? AND (connection_id IS NOT NULL OR local_addr IS NOT NULL)
-GROUP BY connection_id, CASE WHEN connection_id IS NULL THEN local_addr END
+_COLUMNS = """
+min(connection_id), min(process), min(session), min(local_addr COLLATE BINARY),
+min(remote_addr COLLATE BINARY), count(*), coalesce(sum(failed), 0),
+min(offset_ms), max(offset_ms), max(offset_ms + latency_ms),
+min(connection_request_no), max(connection_request_no),
+group_concat(CASE WHEN failed = 1 THEN connection_request_no || ':'
+             || coalesce(CAST(status AS TEXT), '') || ':' || coalesce(error_kind, '') END)
+"""
+# In two parts, each grouped in the (run_id, connection_id) index's order, as sockets.py:
+# one GROUP BY over both sorted every row of the run first (issue 15).
+_PASS = f"""
+SELECT {_COLUMNS} FROM requests
+WHERE run_id = ? AND connection_id IS NOT NULL GROUP BY connection_id
+UNION ALL
+SELECT {_COLUMNS} FROM requests INDEXED BY ix_requests_run_id_connection_id
+WHERE run_id = ? AND connection_id IS NULL AND local_addr IS NOT NULL GROUP BY local_addr
 """
 
 _BY_POSITION = """
@@ -42,8 +49,11 @@ SELECT connection_request_no, count(*) FROM requests
 WHERE run_id = ? AND connection_request_no IS NOT NULL GROUP BY connection_request_no
 """
 
+# Through the connection_id index: the planner took (run_id, failed, status) and read
+# every row of the run to find none (issue 15).
 _UNCONNECTED = """
-SELECT status, error_kind, failed, count(*) FROM requests
+SELECT status, error_kind, failed, count(*)
+FROM requests INDEXED BY ix_requests_run_id_connection_id
 WHERE run_id = ? AND connection_id IS NULL AND local_addr IS NULL
 GROUP BY status, error_kind, failed
 """
@@ -60,7 +70,7 @@ def connection_pass(
     gaps = total = 0
     cursor = conn.cursor()
     cursor.row_factory = None
-    for row in cursor.execute(_PASS, (run_id,)):
+    for row in cursor.execute(_PASS, (run_id, run_id)):
         (cid, _, _, _, _, n, _, first_ms, _, end_ms, low, high, failed_at) = row
         total += 1
         if cid is not None:

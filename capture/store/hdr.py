@@ -20,7 +20,9 @@ from capture.store.ranks import log_histogram
 __all__ = [
     "MAX_US",
     "SIG_DIGITS",
+    "bucket_of",
     "bucket_sql",
+    "buckets_of",
     "distribution",
     "highest_equivalent",
     "histogram_of",
@@ -55,6 +57,36 @@ def bucket_sql(column: str, digits: int = SIG_DIGITS) -> str:
         whens.append(f"WHEN {us} < {exact << shift} THEN {us} / {size} * {size}")
         shift += 1
     return f"(CASE {' '.join(whens)} ELSE {MAX_US} END)"
+
+
+def bucket_of(value_ms: float, digits: int = SIG_DIGITS) -> int:
+    """Returns bucket_sql's bucket of one value in ms (buckets_of)."""
+    return buckets_of([value_ms], digits)[0]
+
+
+def buckets_of(values_ms: Iterable[float], digits: int = SIG_DIGITS) -> list[int]:
+    """Returns bucket_sql's bucket of each value in ms, computed here: the same
+    microseconds (rounded, clamped), and below 2^k x the exact range the value with its
+    lowest k bits cleared, as the SQL's `/ 2^k * 2^k` on a positive integer."""
+    exact = _exact_below(digits)
+    kept = exact.bit_length() - 1  # the bits a bucket keeps
+    top_ms = MAX_US // 1000
+    out: list[int] = []
+    add = out.append
+    for value in values_ms:
+        if value >= top_ms:
+            us = MAX_US
+        elif value <= 0:
+            add(0)
+            continue
+        else:
+            us = int(value * 1000 + 0.5)
+        if us < exact:
+            add(us)
+        else:
+            shift = us.bit_length() - kept
+            add(us >> shift << shift)
+    return out
 
 
 def highest_equivalent(bucket_us: int, digits: int = SIG_DIGITS) -> int:

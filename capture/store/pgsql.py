@@ -4,7 +4,7 @@ Each distinct text is translated once (a cache): placeholders (? to %s, % double
 the SQLite constructs the read queries use, so that PostgreSQL returns what SQLite does:
 GLOB (a regex), CAST(x AS INTEGER) (truncates), instr on a blob, json_each and
 json_extract on header JSON, group_concat, COLLATE BINARY (byte order), INDEXED BY
-(dropped), and SQLite's NULL order in every ORDER BY.
+and NOT INDEXED (dropped), and SQLite's NULL order in every ORDER BY.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def translate(sql: str) -> tuple[str, tuple[tuple[int, Callable[[Any], Any]], ..
             out.append('"C"')  # byte order, whatever the database's collation
         else:
             out.append(token.replace("%", "%%"))
-    text = re.sub(r"\s+INDEXED\s+BY\s+\w+", "", "".join(out), flags=re.I)
+    text = re.sub(r"\s+(?:INDEXED\s+BY\s+\w+|NOT\s+INDEXED\b)", "", "".join(out), flags=re.I)
     return text, tuple(converts)
 
 

@@ -10,7 +10,6 @@ from typing import Any, cast
 from capture.errors import NotFoundError, UsageError
 from capture.schedule import Schedule
 from capture.store import report_pg as pg  # the same tallies, grouped by a PostgreSQL server
-from capture.store.columns import FAILURES, REQUESTS, select_list
 from capture.store.diagnose_data import findings
 from capture.store.hosts import host_states
 from capture.store.queries import resolve_runs, run_status
@@ -26,6 +25,7 @@ from capture.store.rows import (
     RunRecord,
 )
 from capture.store.run_config import run_shape
+from capture.store.run_pass import RunColumns, run_columns
 from capture.store.saturation import client_limits, pool_bound
 from capture.store.url_rows import Latencies, per_url
 
@@ -48,10 +48,15 @@ def run_report(db: ReadOnly, run_spec: str | None) -> Report:
 
 
 def report_in(
-    db: ReadOnly, conn: ReadConnection, run_id: int, latencies: Latencies | None = None
+    db: ReadOnly,
+    conn: ReadConnection,
+    run_id: int,
+    latencies: Latencies | None = None,
+    columns: RunColumns | None = None,
 ) -> Report:
     """run_report() of one run id inside a read transaction already open (capture report);
-    latencies, when given, gets each URL row's sorted latencies (its distribution)."""
+    latencies, when given, gets each URL row's sorted latencies (its distribution);
+    columns: the run's rows already read (run_pass), else read here."""
     run = _run_record(conn, run_id)
     # One scan of the (run_id, failed, status) index gives the totals and the statuses.
     by_status = conn.execute(
@@ -75,10 +80,13 @@ def report_in(
         )
     ]
     duration = run["duration_s"] or _span_s(conn, run_id)
+    # Every row of the run, read once for the per-URL rows, the seconds and the diagnosis.
+    columns = run_columns(conn, run_id) if columns is None else columns
     # one ORDER BY over the run's rows, read by both the pacing and the client rule
     latency_p50 = _rank(conn, run_id, "latency_ms", total, 50)
-    pacing = _pacing(conn, run, total, duration, latency_p50)
-    client = _client_limit(conn, run, total, duration, pacing, latency_p50)
+    waits = sorted(columns.wait)  # the client rule's median, and a paced run's p99
+    pacing = _pacing(conn, run, total, duration, latency_p50, waits)
+    client = _client_limit(run, duration, pacing, latency_p50, waits)
     return {
         "run": run,
         "requests": total,
@@ -89,13 +97,15 @@ def report_in(
         "latency_ok": _percentiles(db, conn, run_id, 0, total - failed),
         "latency_failed": _percentiles(db, conn, run_id, 1, failed),
         "duration_s": duration,
-        "urls": per_url(db, conn, run_id, duration, {} if latencies is None else latencies),
-        "per_second": _per_second(db, conn, run_id),
+        "urls": per_url(
+            db, conn, run_id, duration, {} if latencies is None else latencies, columns
+        ),
+        "per_second": _per_second(db, conn, run_id, columns),
         "pacing": pacing,
         "client_limit": client,
         "hosts": host_states(conn, [run_id]).get(run_id),  # None: a run of one host
-        **_failure_pass(db, conn, run_id),
-        "findings": findings(conn, run_id, duration, client),
+        **_failure_pass(db, conn, run_id, columns),
+        "findings": findings(conn, run_id, duration, client, columns),
     }
 
 
@@ -135,21 +145,14 @@ def _percentiles(
     return out
 
 
-# The columns _failure_pass unpacks, in its order (the second of the run: an expression).
-_FAILURE_PASS_SQL = f"""
-SELECT {select_list("r", REQUESTS, "id", "url", "remote_addr", "local_addr", "offset_ms")},
-       {select_list("r", REQUESTS, "connection_id")},
-       CAST(r.offset_ms / 1000 AS INTEGER),
-       {select_list("r", REQUESTS, "status", "error_kind")},
-       {select_list("f", FAILURES, "body_signature")}
-FROM failures AS f INDEXED BY ix_failures_run_id JOIN requests AS r ON r.id = f.request_id
-WHERE f.run_id = ? ORDER BY f.request_id
-"""
-
-
-def _failure_pass(db: ReadOnly, conn: ReadConnection, run_id: int) -> FailurePass:
+def _failure_pass(
+    db: ReadOnly, conn: ReadConnection, run_id: int, columns: RunColumns
+) -> FailurePass:
     """The timeline, the top lists and the groups of a run's failures."""
-    tally = pg.failure_tally(conn, run_id) if db.postgres else _failure_tally(conn, run_id)
+    if db.postgres:
+        tally = pg.failure_tally(conn, run_id)
+    else:
+        tally = _failure_tally(columns.failed_rows(conn))
     if not tally.groups:
         return {"failures_per_second": [], "top_urls": [], "by_remote": [], "by_socket": [],
                 "distinct": {"urls": 0, "remotes": 0, "connections": 0},
@@ -194,26 +197,24 @@ def _failure_pass(db: ReadOnly, conn: ReadConnection, run_id: int) -> FailurePas
     }
 
 
-def _failure_tally(conn: ReadConnection, run_id: int) -> pg.FailureTally:
-    """One pass over a run's failures in SQLite, counted in first-seen order: C-level
-    Counter/zip/dict over columns beat five GROUP BYs that each read every failed row
-    again (~1 s against ~6 s on 200,000). First and last by request id (time order)."""
-    cursor = conn.cursor()
-    cursor.row_factory = None  # plain tuples: zip(*rows) below, and no per-row objects
-    rows = cursor.execute(_FAILURE_PASS_SQL, (run_id,)).fetchall()
+def _failure_tally(failed: list[tuple[Any, ...]]) -> pg.FailureTally:
+    """One pass over a run's failures in SQLite (run_pass's failed rows, those with a
+    failures row), counted in first-seen order: C-level Counter/zip/dict over columns
+    beat five GROUP BYs that each read every failed row again (~1 s against ~6 s on
+    200,000). First and last by request id (time order)."""
     tally = pg.FailureTally({}, Counter(), Counter(), Counter())
+    rows = [r for r in failed if r[-1]]  # stored: the evidence is there
     if not rows:
         return tally
-    rids, urls, remotes, locals_, offsets, conns, seconds, statuses, kinds, sigs = zip(
-        *rows, strict=True
-    )
+    (rids, offsets, statuses, kinds, _, urls, remotes, conns, _, _, _, _, sigs, _, locals_,
+     _) = zip(*rows, strict=True)  # FAILED_COLUMNS  # fmt: skip
     keys = list(zip(statuses, kinds, urls, sigs, strict=True))
     first = dict(zip(reversed(keys), zip(reversed(rids), reversed(offsets), strict=True),
                      strict=True))  # fmt: skip
     last = dict(zip(keys, offsets, strict=True))
     for key, n in Counter(keys).items():
         tally.groups[key] = [n, *first[key], last[key]]
-    tally.seconds.update(seconds)
+    tally.seconds.update(int(offset / 1000) for offset in offsets)  # CAST(... AS INTEGER)
     tally.remotes.update(remotes)
     tally.sockets.update(zip(conns, locals_, strict=True))
     return tally
@@ -241,27 +242,29 @@ def _span_s(conn: ReadConnection, run_id: int) -> float:
     return float(span or 0.0)
 
 
-_STATUS_CLASS = (
-    "CASE WHEN status IS NULL THEN 'error' ELSE CAST(status / 100 AS INTEGER) || 'xx' END"
-)
 CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")  # always present, in this order
 
 
-def _per_second(db: ReadOnly, conn: ReadConnection, run_id: int) -> PerSecond:
+def _per_second(db: ReadOnly, conn: ReadConnection, run_id: int, columns: RunColumns) -> PerSecond:
     """Requests per second of the run by status class ('error': no response), exact."""
-    sql = (
-        f"SELECT CAST(offset_ms / 1000 AS INTEGER) AS second, {_STATUS_CLASS} AS class,"
-        " count(*) FROM requests WHERE run_id = ? GROUP BY second, class"
-    )
-    if db.postgres:
-        rows = pg.second_classes(conn, run_id)
-    else:
-        rows = conn.execute(sql, (run_id,)).fetchall()
+    rows = pg.second_classes(conn, run_id) if db.postgres else _second_classes(columns)
     seconds = 1 + max((r[0] for r in rows), default=-1)
     counts: dict[str, list[int]] = {c: [0] * seconds for c in CLASSES}
     for second, cls, n in rows:  # a final 1xx is stored with its status: its own class
         counts.setdefault(cls, [0] * seconds)[second] = n
     return {"seconds": seconds, "counts": counts}
+
+
+def _second_classes(columns: RunColumns) -> list[tuple[int, str, int]]:
+    """(second, status class, requests) by second then class, as pg.second_classes and
+    as SQLite's GROUP BY CAST(offset_ms / 1000 AS INTEGER), CASE WHEN status IS NULL THEN
+    'error' ELSE CAST(status / 100 AS INTEGER) || 'xx' END: truncated toward zero. Counted
+    from the rows as read, per status, then classed: the GROUP BY read them again."""
+    seconds = [int(offset / 1000) for offset in columns.offset]
+    counts: Counter[tuple[int, str]] = Counter()
+    for (second, status), n in Counter(zip(seconds, columns.status, strict=True)).items():
+        counts[(second, "error" if status is None else f"{pg.truncated(status, 100)}xx")] += n
+    return [(second, cls, n) for (second, cls), n in sorted(counts.items())]
 
 
 def _pacing(
@@ -270,6 +273,7 @@ def _pacing(
     total: int,
     duration_s: float,
     latency_p50_ms: float | None,
+    waits: list[float],
 ) -> Pacing | None:
     """Asked and achieved rate and the send lag of a --qps run; None for an unpaced one."""
     if run["qps_asked"] is None:
@@ -290,7 +294,7 @@ def _pacing(
             qps=run["qps_asked"],
             latency_p50_ms=latency_p50_ms,
             sessions=sessions,
-            wait_p99_ms=_rank(conn, run["id"], "wait_ms", total, 99),
+            wait_p99_ms=_ranked(waits, 99),
             lag_p99_ms=lag.get("p99"),
         ),
         "schedule": None if schedule is None else schedule.label,
@@ -298,12 +302,11 @@ def _pacing(
 
 
 def _client_limit(
-    conn: ReadConnection,
     run: RunRecord,
-    total: int,
     duration_s: float,
     pacing: Pacing | None,
     latency_p50_ms: float | None,
+    waits: list[float],
 ) -> ClientLimit:
     """Whether the client limited the run (store.saturation's rule), from the stored rows."""
     procs, _ = run_shape(json.loads(run["config_json"] or "{}"), run["hosts"])
@@ -313,7 +316,7 @@ def _client_limit(
         procs=procs,
         lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
         pool_busy=pacing is not None and pacing["pool_bound"],
-        wait_p50_ms=_rank(conn, run["id"], "wait_ms", total, 50),
+        wait_p50_ms=_ranked(waits, 50),
         latency_p50_ms=latency_p50_ms,
     )
     return {
@@ -324,6 +327,14 @@ def _client_limit(
         "reasons": list(found.reasons),
         "advice": found.advice(procs, run["hosts"] or 1) if found.saturated else None,
     }
+
+
+def _ranked(ordered: list[float], percent: int) -> float | None:
+    """_rank of values already read and sorted: the same nearest rank. Sorting the
+    column in SQL cost a second of a million-row summary (issue 15)."""
+    if not ordered:
+        return None
+    return float(ordered[max(1, -(-percent * len(ordered) // 100)) - 1])
 
 
 def _rank(conn: ReadConnection, run_id: int, column: str, count: int, percent: int) -> float | None:

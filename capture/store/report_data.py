@@ -16,6 +16,7 @@ from capture.store.queries import exchange_in, resolve_runs
 from capture.store.report import report_in
 from capture.store.report_parts import distributions, outcome_text, url_failures
 from capture.store.rows import ExchangeRow, FailureGroup, Report, SocketRow
+from capture.store.run_pass import run_columns
 from capture.store.series import run_series
 from capture.store.source import ReadConnection, ReadOnly
 from capture.store.url_rows import Latencies
@@ -62,10 +63,18 @@ def report_data(db: ReadOnly, run_specs: Sequence[str]) -> list[RunData]:
 
 def _run_data(db: ReadOnly, conn: ReadConnection, run_id: int) -> RunData:
     latencies: Latencies = {}
-    summary = report_in(db, conn, run_id, latencies)
-    ids, groups_total = _example_ids(conn, run_id, summary["groups"])
+    columns = run_columns(conn, run_id)  # read once: the summary's and the series'
+    summary = report_in(db, conn, run_id, latencies, columns)
+    failed = columns.failed_rows(conn)
+    ids, groups_total = _example_ids(failed, summary["groups"])
     paced = summary["run"]["qps_asked"] is not None
-    series = run_series(conn, run_id, duration_s=summary["duration_s"], paced=paced)
+    series = run_series(
+        conn,
+        run_id,
+        duration_s=summary["duration_s"],
+        paced=paced,
+        columns=None if db.postgres else columns,  # PostgreSQL groups them on the server
+    )
     found = connection_pass(conn, run_id, series["step_s"], series["points"],
                             series["last_span_s"])  # fmt: skip
     series["connections"] = found["open"]
@@ -75,7 +84,7 @@ def _run_data(db: ReadOnly, conn: ReadConnection, run_id: int) -> RunData:
         "config": json.loads(summary["run"]["config_json"] or "{}"),
         "series": series,
         "distribution": distributions(conn, run_id, latencies),
-        "url_failures": url_failures(conn, run_id),
+        "url_failures": url_failures(failed),
         "connections": connections,
         "connections_total": connections.pop("total"),
         "connection_rows": connections.pop("rows"),
@@ -84,29 +93,25 @@ def _run_data(db: ReadOnly, conn: ReadConnection, run_id: int) -> RunData:
     }
 
 
-_GROUP_ROWS = """
-SELECT r.id, r.status, r.error_kind, r.url, f.body_signature
-FROM failures AS f JOIN requests AS r ON r.id = f.request_id
-WHERE f.run_id = ? ORDER BY f.request_id
-"""
-
 GroupKey = tuple[str, str, str | None]  # outcome, path, body signature: report.py's groups
 
 
 def _example_ids(
-    conn: ReadConnection, run_id: int, groups: list[FailureGroup]
+    failed: list[tuple[Any, ...]], groups: list[FailureGroup]
 ) -> tuple[list[list[int]], int]:
     """The ids of each group's first, middle and last failure (by request id, time order),
-    and how many groups the run's failures make in all (the summary keeps the top ones)."""
+    and how many groups the run's failures make in all (the summary keeps the top ones);
+    failed: run_pass's failed rows, those with a failures row counted."""
     picks: dict[GroupKey, tuple[int, set[int]]] = {}
     for index, g in enumerate(groups):
         last = g["count"] - 1
         picks[(g["outcome"], g["path"], g["signature"])] = (index, {0, last // 2, last})
     found: list[list[int]] = [[] for _ in groups]
     seen: dict[GroupKey, int] = {}
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    for rid, status, kind, url, sig in cursor.execute(_GROUP_ROWS, (run_id,)):
+    for row in failed:
+        if not row[-1]:  # FAILED_COLUMNS' stored
+            continue
+        rid, status, kind, url, sig = row[0], row[2], row[3], row[5], row[12]
         key = (outcome_text(status, kind), url.split("?", 1)[0], sig)
         n = seen.get(key, 0)
         seen[key] = n + 1

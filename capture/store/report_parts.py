@@ -47,14 +47,15 @@ def distributions(conn: ReadConnection, run_id: int, urls: Latencies) -> dict[st
     }
 
 
-def url_failures(conn: ReadConnection, run_id: int) -> dict[UrlKey, list[list[Any]]]:
-    """Each URL template's failure outcomes, [outcome, n], most first: all of them."""
+def url_failures(failed: list[tuple[Any, ...]]) -> dict[UrlKey, list[list[Any]]]:
+    """Each URL template's failure outcomes, [outcome, n], most first: all of them;
+    failed: run_pass's failed rows (FAILED_COLUMNS), counted as the GROUP BY method,
+    url, status, error_kind that read them again did, in its order (NULL first)."""
+    found = Counter((r[4], r[5], r[2], r[3]) for r in failed)
     counts: dict[UrlKey, Counter[str]] = defaultdict(Counter)
     templates: dict[str, str] = {}
-    for method, url, status, kind, n in conn.execute(
-        "SELECT method, url, status, error_kind, count(*) FROM requests"
-        " WHERE run_id = ? AND failed = 1 GROUP BY method, url, status, error_kind",
-        (run_id,),
+    for (method, url, status, kind), n in sorted(
+        found.items(), key=lambda kv: tuple((v is not None, v) for v in kv[0])
     ):
         template = templates.get(url)
         if template is None:

@@ -26,6 +26,7 @@ __all__ = [
     "failure_tally",
     "latency_ranks",
     "second_classes",
+    "truncated",
     "url_tally",
 ]
 
@@ -144,11 +145,11 @@ def second_classes(conn: ReadConnection, run_id: int) -> list[tuple[int, str, in
         " WHERE run_id = %s GROUP BY 1, 2",
         (run_id,),
     ):
-        counts[(second, "error" if status is None else f"{_truncated(status, 100)}xx")] += n
+        counts[(second, "error" if status is None else f"{truncated(status, 100)}xx")] += n
     return [(second, cls, n) for (second, cls), n in sorted(counts.items())]
 
 
-def _truncated(value: int, divisor: int) -> int:
+def truncated(value: int, divisor: int) -> int:
     """Integer division toward zero, as SQLite's (Python's // floors)."""
     quotient = abs(value) // divisor
     return quotient if value >= 0 else -quotient

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 from array import array
 from collections import Counter
+from itertools import compress
 
 from capture.store import report_pg as pg
 from capture.store.ranks import nearest_rank
 from capture.store.reader import ReadConnection, ReadOnly
 from capture.store.rows import UrlRow
+from capture.store.run_pass import RunColumns
 from capture.store.urls import url_template
 
 __all__ = ["TOP_URLS", "URL_PERCENTILES", "Latencies", "per_url"]
@@ -21,10 +23,16 @@ Latencies = dict[tuple[str | None, str | None], "array[float]"]
 
 
 def per_url(
-    db: ReadOnly, conn: ReadConnection, run_id: int, duration_s: float, sink: Latencies
+    db: ReadOnly,
+    conn: ReadConnection,
+    run_id: int,
+    duration_s: float,
+    sink: Latencies,
+    columns: RunColumns,
 ) -> list[UrlRow]:
-    """One row per method and URL template, busiest first; the rest summed into one."""
-    latencies, failures = pg.url_tally(conn, run_id) if db.postgres else _url_tally(conn, run_id)
+    """One row per method and URL template, busiest first; the rest summed into one.
+    columns: the run's rows as read for the summary (SQLite's tally is counted there)."""
+    latencies, failures = pg.url_tally(conn, run_id) if db.postgres else _url_tally(columns)
     ranked = sorted(latencies, key=lambda k: (-len(latencies[k]), k))
     for m, t in ranked[:TOP_URLS]:
         sink[(m, t)] = array("d", sorted(latencies.pop((m, t))))  # each freed once sorted
@@ -49,25 +57,27 @@ def per_url(
     return rows
 
 
-def _url_tally(conn: ReadConnection, run_id: int) -> pg.UrlTally:
-    """Each method and URL template's latencies and failures, from every request row."""
-    cursor = conn.cursor()
-    cursor.row_factory = None
-    templates: dict[str, str] = {}  # url -> template: a run has few distinct URLs
-    tally = pg.UrlTally({}, Counter())
-    for method, url, was_failed, latency in cursor.execute(
-        "SELECT method, url, failed, latency_ms FROM requests WHERE run_id = ?", (run_id,)
-    ):
-        template = templates.get(url)
-        if template is None:
-            template = templates[url] = url_template(url)
-        key = (method, template)
-        values = tally.latencies.get(key)
+def _url_tally(columns: RunColumns) -> pg.UrlTally:
+    """Each method and URL template's latencies and failures, from every request row:
+    grouped by URL first (a run has few distinct URLs), then by template."""
+    by_url: dict[tuple[str, str], array[float]] = {}
+    urls = list(zip(columns.method, columns.url, strict=True))
+    for key, latency in zip(urls, columns.latency, strict=True):
+        values = by_url.get(key)
         if values is None:
-            values = tally.latencies[key] = array("d")
+            values = by_url[key] = array("d")
         values.append(latency)
-        if was_failed:
-            tally.failed[key] += 1
+    failed_by_url = Counter(compress(urls, columns.failed))
+    tally = pg.UrlTally({}, Counter())
+    for (method, url), values in by_url.items():
+        key = (method, url_template(url))
+        found = tally.latencies.get(key)
+        if found is None:
+            tally.latencies[key] = values
+        else:
+            found.extend(values)
+        if failed_by_url[(method, url)]:
+            tally.failed[key] += failed_by_url[(method, url)]
     return tally
 
 

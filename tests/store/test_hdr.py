@@ -8,9 +8,16 @@ import random
 import sqlite3
 from pathlib import Path
 
+import pytest
 from hdrh.histogram import HdrHistogram
 
-from capture.store.hdr import MAX_US, bucket_sql, highest_equivalent, percentiles_of
+from capture.store.hdr import (
+    MAX_US,
+    bucket_of,
+    bucket_sql,
+    highest_equivalent,
+    percentiles_of,
+)
 from capture.store.ranks import curve_levels, exact_distribution, nearest_rank
 
 
@@ -68,3 +75,19 @@ def test_exact_distribution() -> None:
     for low, high, n in dist["histogram"][:-1]:
         assert n == sum(1 for v in values if low <= v < high)
     assert exact_distribution([]) is None
+
+
+@pytest.mark.parametrize("digits", [2, 3])
+def test_bucket_of_is_the_sql_bucket(tmp_path: Path, digits: int) -> None:
+    """bucket_of (the report's series, grouped in Python) gives bucket_sql's bucket for
+    every magnitude, the edges of each halving, negatives and past an hour."""
+    values = [*_values(), -5.0, -0.0004, 0.0004, 0.0005, 0.2555, 0.2556, 0.5115, 0.5125]
+    values += [x / 1000 + d for x in (256, 512, 1024, 2048, 4096) for d in (-0.001, 0, 0.001)]
+    values += [3_599_999.999, 4e6, 1e12]
+    conn = sqlite3.connect(tmp_path / "b.db")
+    conn.execute("CREATE TABLE t (v REAL)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(v,) for v in values])
+    got = [b for (b,) in conn.execute(f"SELECT {bucket_sql('v', digits)} FROM t ORDER BY rowid")]
+    conn.close()
+    assert [bucket_of(v, digits) for v in values] == got
+    assert len(set(got)) > 100

@@ -15,7 +15,10 @@ import pytest
 
 import capture
 from capture.cli.main import main
+from capture.store import series
 from capture.store.ranks import nearest_rank
+from capture.store.reader import open_readonly
+from capture.store.run_pass import run_columns
 from capture.target.server import FaultServer
 
 
@@ -291,3 +294,16 @@ def test_positions_are_exact_when_a_connection_lost_rows(tmp_path: Path) -> None
     found = dict(rows(path, "SELECT connection_request_no, count(*) FROM requests GROUP BY 1"))
     assert dict(zip(pos["from"], pos["requests"], strict=True)) == found
     assert sum(pos["requests"]) == 78
+
+
+@pytest.mark.parametrize("step", [1, 2])
+def test_series_grouped_from_the_rows_are_the_databases(
+    mixed: tuple[Path, dict[str, Any]], step: int
+) -> None:
+    """The series grouped from the rows as read (the report's) equal the GROUP BY's."""
+    path, _ = mixed
+    with open_readonly(str(path)).connect() as conn:
+        sql = series._grouped(conn, 1, step)
+        found = series._counts(series._column_groups(run_columns(conn, 1), step))
+    assert found == sql
+    assert sum(sum(v) for v in found["requests"].values()) == 300
