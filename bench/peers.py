@@ -55,8 +55,11 @@ class Client:
 # -- capture -------------------------------------------------------------------------------
 
 
-def capture(*, qps: float | None = None, procs: int | None = None) -> Client:
-    """capture run, one process (or --procs N), optionally paced at qps.
+def capture(
+    *, qps: float | None = None, procs: int | None = None, fail_status: str | None = None
+) -> Client:
+    """capture run, one process (or --procs N), optionally paced at qps; fail_status
+    (--fail-status) changes which statuses count as failures (and are stored).
 
     --procs gives each process its own pool of -c sessions, so -c is split between them
     to keep 16 connections in all, like every other client here.
@@ -64,6 +67,8 @@ def capture(*, qps: float | None = None, procs: int | None = None) -> Client:
     name = "capture" if procs is None else f"capture --procs {procs}"
     if qps is not None:
         name += f" --qps {qps:g}"
+    if fail_status is not None:
+        name += f" --fail-status {fail_status}"
     connections = CONNECTIONS // (procs or 1)
 
     def argv(url: str, duration_s: int) -> list[str]:
@@ -73,6 +78,8 @@ def capture(*, qps: float | None = None, procs: int | None = None) -> Client:
             cmd += ["--qps", f"{qps:g}"]
         if procs is not None:
             cmd += ["--procs", str(procs)]
+        if fail_status is not None:
+            cmd += ["--fail-status", fail_status]
         return cmd
 
     return Client(name, argv, _parse_capture)

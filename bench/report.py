@@ -212,6 +212,17 @@ def overhead(res: Results, section: str, client: str) -> tuple[float, float] | N
     return (1 - fail.rps / ok.rps) * 100, (fail.cpu_us / ok.cpu_us - 1) * 100
 
 
+def storing_cost(res: Results) -> tuple[str, Stats, Stats] | None:
+    """Returns (the unstored client's options, its stats, capture's on /fail): the same
+    responses counted ok and stored, so the difference is storing's own cost."""
+    for case in res.cases:
+        if case.section == NGINX and case.client.startswith("capture --fail-status"):
+            same, stored = Stats.of(case.samples), res.stats(NGINX, "capture", FAIL)
+            if same and stored and same.cpu_us and stored.cpu_us:
+                return case.client.removeprefix("capture "), same, stored
+    return None
+
+
 def overhead_table(res: Results) -> list[str]:
     """Returns a Markdown table of the cost of 100 % failures for capture and the seed loop."""
     lines = [
@@ -230,6 +241,15 @@ def overhead_table(res: Results) -> list[str]:
                 f"| {label} | {client} | {_num(ok.rps)} | {_num(fail.rps)} "
                 f"| {-drop:+.1f} % | {rise:+.1f} % |"
             )
+    found_storing = storing_cost(res)
+    if found_storing is not None:
+        name, same, stored = found_storing
+        lines.append(
+            f"| nginx /fail | capture: every 500 stored, against `{name}` (the same 500s "
+            f"counted ok, none stored) | {_num(same.rps)} | {_num(stored.rps)} "
+            f"| {(stored.rps / same.rps - 1) * 100:+.1f} % "
+            f"| {(stored.cpu_us / same.cpu_us - 1) * 100:+.1f} % |"  # type: ignore[operator]
+        )
     return lines
 
 
