@@ -27,7 +27,8 @@ AVAILABLE = all(
     hasattr(http.client.HTTPConnection("127.0.0.1"), name) for name in (_STATE, _RESPONSE)
 )
 
-Key = tuple[str, "int | None", str, str, "bytes | None"]
+# host, port, the scheme's default port (the Host header leaves it out), method, path, body
+Key = tuple[str, "int | None", int, str, str, "bytes | None"]
 
 
 class WireHeaders(CaseInsensitiveDict[str]):
@@ -77,7 +78,7 @@ def send_request(
         build()
         return
     method, url = args
-    key: Key = (conn.host, conn.port, method, url, body)
+    key: Key = (conn.host, conn.port, conn.default_port, method, url, body)
     sent = wire.get(key)
     if sent is None:
         wire_bytes = _built(conn, build)
