@@ -82,11 +82,10 @@ class _TrackingMixin:
             state.remote_addr = _addr(self.sock.getpeername())
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        # urllib3's pool passes method and url by position, the rest by keyword.
-        def build() -> None:
-            super(_TrackingMixin, self).request(*args, **kwargs)  # type: ignore[misc]
-
-        send_request(self, build, args, kwargs)
+        # urllib3's pool passes method and url by position, the rest by keyword; the
+        # bound super() method builds the request when no kept bytes serve (no closure
+        # made per request).
+        send_request(self, super().request, args, kwargs)  # type: ignore[misc]
         # Counted after sending: a reconnect inside request() has reset the count to 0.
         state: SlotState | None = getattr(_local, "state", None)
         if state is not None:

@@ -61,7 +61,7 @@ class WireHeaders(CaseInsensitiveDict[str]):
 
 
 def send_request(
-    conn: Any, build: Callable[[], None], args: tuple[Any, ...], kwargs: dict[str, Any]
+    conn: Any, build: Callable[..., None], args: tuple[Any, ...], kwargs: dict[str, Any]
 ) -> None:
     """Sends a request on conn: the kept bytes when its headers are WireHeaders that have
     them for this host, else build() (urllib3's own request(*args, **kwargs)), keeping
@@ -75,13 +75,13 @@ def send_request(
         or kwargs.get("chunked")
         or not (body is None or isinstance(body, bytes))
     ):
-        build()
+        build(*args, **kwargs)
         return
     method, url = args
     key: Key = (conn.host, conn.port, conn.default_port, method, url, body)
     sent = wire.get(key)
     if sent is None:
-        wire_bytes = _built(conn, build)
+        wire_bytes = _built(conn, lambda: build(*args, **kwargs))
         if wire_bytes is not None:
             wire[key] = wire_bytes
         return
