@@ -307,15 +307,12 @@ def _overheads(res: Results) -> list[str]:
                 f"which only reads the bigger body"
             )
         out.append(text + ".")
-    found = storing_cost(res)
-    if found is not None:
-        name, same, kept_all = found
+    cost = storing_cost(res)
+    if cost is not None:
         out.append(
-            f"Storing alone (the same 500s, stored against counted ok with `{name}`): "
-            f"req/s {(kept_all.rps / same.rps - 1) * 100:+.1f} %, CPU per request "
-            f"{(kept_all.cpu_us or 0) - (same.cpu_us or 0):+,.0f} µs "
-            f"({((kept_all.cpu_us or 0) / (same.cpu_us or 1) - 1) * 100:+.1f} %); "
-            f"goal (issue 15): at most 5 % of the rate."
+            f"Storing alone (the same 500s, stored against counted ok with `{cost.options}`):"
+            f" req/s {cost.rps_change:+.1f} %, CPU per request {cost.cpu_us:+,.0f} µs"
+            f" ({cost.cpu_change:+.1f} %); goal (issue 15): at most 5 % of the rate."
         )
     stored = res.find(NGINX, "capture", FAIL)
     if stored and stored.samples:
