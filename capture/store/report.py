@@ -296,7 +296,7 @@ def _pacing(
             qps=run["qps_asked"],
             latency_p50_ms=latency_p50_ms,
             sessions=sessions,
-            wait_p99_ms=nearest_rank(waits, 99) if waits else None,
+            wait_p99_ms=_wait_rank(waits, 99),
             lag_p99_ms=lag.get("p99"),
         ),
         "schedule": None if schedule is None else schedule.label,
@@ -318,7 +318,7 @@ def _client_limit(
         procs=procs,
         lag_p99_ms=pacing["lag_ms"].get("p99") if pacing else None,
         pool_busy=pacing is not None and pacing["pool_bound"],
-        wait_p50_ms=nearest_rank(waits, 50) if waits else None,
+        wait_p50_ms=_wait_rank(waits, 50),
         latency_p50_ms=latency_p50_ms,
     )
     return {
@@ -329,6 +329,11 @@ def _client_limit(
         "reasons": list(found.reasons),
         "advice": found.advice(procs, run["hosts"] or 1) if found.saturated else None,
     }
+
+
+def _wait_rank(ordered: list[float], percent: int) -> float | None:
+    """_rank of the waits already read and sorted (ranks.nearest_rank); None for none."""
+    return nearest_rank(ordered, percent) if ordered else None
 
 
 def _rank(conn: ReadConnection, run_id: int, column: str, count: int, percent: int) -> float | None:

@@ -151,15 +151,15 @@ def test_a_connection_out_of_order_falls_back_to_the_window(
 
 @pytest.mark.parametrize("percent", [1, 50, 99, 100])
 def test_wait_ranks_from_the_rows_are_the_sql_ranks(keep_alive: Path, percent: int) -> None:
-    """The summary's wait_ms percentiles, ranked from the rows as read (report._ranked),
+    """The summary's wait_ms percentiles, ranked from the rows as read (report._wait_rank),
     are the ORDER BY ... OFFSET ones (report._rank) it replaced."""
     with _read(keep_alive) as conn:
         columns = run_columns(conn, 2)
         waits = sorted(columns.wait)
         assert len(waits) == 120
         expected = report._rank(conn, 2, "wait_ms", len(waits), percent)
-    assert report._ranked(waits, percent) == expected
-    assert report._ranked([], percent) is None
+    assert report._wait_rank(waits, percent) == expected
+    assert report._wait_rank([], percent) is None
 
 
 def test_failed_rows_without_evidence_count_where_they_did(
